@@ -1,0 +1,54 @@
+"""`emofusion` command line: one subcommand per module under :mod:`emofusion.commands`.
+
+Each command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
+and imports its heavy dependencies (torch, sklearn, mlflow) inside ``run`` only, so that
+``emofusion --help`` and light commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import ConfigError, DataError
+
+#: subcommand -> module under emofusion.commands
+COMMANDS = {
+    "synth": "synth",
+    "validate": "validate",
+    "cache": "cache",
+    "train": "train",
+    "score": "score",
+    "fuse": "fuse",
+    "init-tracking": "init_tracking",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emofusion", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, mod in COMMANDS.items():
+        try:
+            m = importlib.import_module(f"emofusion.commands.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"emofusion.commands.{mod}":
+                raise
+            continue
+        p = sub.add_parser(name, help=m.HELP, description=m.HELP)
+        m.add_arguments(p)
+        p.set_defaults(_run=m.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (DataError, ConfigError) as exc:
+        print(f"emofusion {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

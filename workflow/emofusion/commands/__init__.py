@@ -1,0 +1,1 @@
+"""Subcommands of the `emofusion` CLI (see emofusion.cli)."""

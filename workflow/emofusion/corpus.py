@@ -1,0 +1,267 @@
+"""Read and write the AVEC 2019 CES on-disk layout (DESIGN.md section 2 and 7).
+
+Layout::
+
+    <root>/labels/<Partition>_<Culture>_<NN>.csv        Partition in Train|Devel|Test
+    <root>/<feature_folder>/<same file names>.csv      Culture in DE|HU|CN, NN = 01, 02, ...
+
+Label files: ``name;timestamp;arousal;valence;liking``, names in single quotes, 6 decimals.
+Feature files: column 0 name, column 1 time, features from column 2; a header is present iff the
+first line starts with ``name``; the separator is ``,`` if the first line holds a comma, else ``;``.
+
+Every reader fails with one :class:`~emofusion.errors.DataError` that names the file and the line
+(1-based, as an editor shows it) or column and what was expected.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import TARGETS
+from .errors import DataError
+from .io import atomic_dir, atomic_write_text
+
+PARTITIONS = ("Train", "Devel", "Test")
+CULTURES = ("DE", "HU", "CN")
+NAME_RE = re.compile(r"^(Train|Devel|Test)_(DE|HU|CN)_(\d{2})$")
+FRAME_S = 0.1  # label frame step, seconds
+
+
+@dataclass(frozen=True)
+class Table:
+    """One parsed AVEC csv: the name column, the time column and the numeric columns."""
+
+    path: Path
+    header: list[str] | None
+    names: np.ndarray  # (n,) str
+    times: np.ndarray  # (n,) float64
+    values: np.ndarray  # (n, d) float64
+
+
+def parse_name(name: str, path: str | Path | None = None) -> tuple[str, str, int]:
+    """``'Devel_DE_01'`` -> ``("Devel", "DE", 1)``; anything else is a DataError."""
+    m = NAME_RE.match(name.strip().strip("'\""))
+    if not m:
+        raise DataError(path, f"unparsable recording name {name!r}: expected <Train|Devel|Test>_<DE|HU|CN>_<NN>")
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def _sniff(first_line: str) -> tuple[str, bool]:
+    sep = "," if "," in first_line else ";"
+    has_header = first_line.lstrip().lstrip("'\"").startswith("name")
+    return sep, has_header
+
+
+def _strip_quotes(s: str) -> str:
+    s = s.strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        return s[1:-1]
+    return s
+
+
+def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, min_cols: int) -> DataError:
+    """Slow, exact pass over a file the fast parser refused: find the first bad line."""
+    ncols = None
+    start = 1 if has_header else 0
+    if has_header:
+        ncols = len(lines[0].rstrip("\r\n").split(sep))
+    for i in range(start, len(lines)):
+        raw = lines[i].rstrip("\r\n")
+        if raw.strip() == "":
+            if any(ln.strip() for ln in lines[i + 1:]):
+                return DataError(path, "empty line inside the table", line=i + 1)
+            continue
+        other = ";" if sep == "," else ","
+        cells = raw.split(sep)
+        if len(cells) == 1 and other in raw:
+            return DataError(path, f"separator {other!r} on this line, but the file uses {sep!r} (from its first line)", line=i + 1)
+        if ncols is None:
+            ncols = len(cells)
+        if len(cells) != ncols:
+            return DataError(path, f"ragged row: {len(cells)} fields, expected {ncols}", line=i + 1)
+        if len(cells) < min_cols:
+            return DataError(path, f"{len(cells)} fields, expected at least {min_cols} (name, time, values)", line=i + 1)
+        for j, cell in enumerate(cells[1:], start=1):
+            c = cell.strip()
+            try:
+                v = float(c)
+            except ValueError:
+                if other in c:
+                    return DataError(path, f"cell {c!r} mixes separators: file uses {sep!r}", line=i + 1, column=j + 1)
+                return DataError(path, f"non-numeric cell {c!r}", line=i + 1, column=j + 1)
+            if not math.isfinite(v):
+                return DataError(path, f"non-finite value {c!r} (NaN/inf are not allowed)", line=i + 1, column=j + 1)
+    return DataError(path, "could not be parsed as an AVEC csv table")
+
+
+def read_table(path: str | Path, min_cols: int = 3) -> Table:
+    """Parse one AVEC csv (label, feature or prediction file) with full validation."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    text = path.read_text()
+    if text.strip() == "":
+        raise DataError(path, "empty file")
+    first = text.split("\n", 1)[0]
+    sep, has_header = _sniff(first)
+    try:
+        df = pd.read_csv(_io.StringIO(text), sep=sep, header=0 if has_header else None,
+                         quotechar="'", engine="c", skipinitialspace=True, dtype={0: str} if not has_header else None,
+                         on_bad_lines="error")
+    except Exception:
+        raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols) from None
+    if df.shape[0] == 0:
+        raise DataError(path, "no data rows (header only)")
+    if df.shape[1] < min_cols:
+        raise DataError(path, f"{df.shape[1]} columns, expected at least {min_cols} (name, time, values)",
+                        line=2 if has_header else 1)
+    num = df.iloc[:, 1:]
+    ok = all(np.issubdtype(dt, np.number) for dt in num.dtypes)
+    vals = num.to_numpy(dtype=np.float64) if ok else None
+    if not ok or not np.isfinite(vals).all():
+        raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols)
+    header = [str(c).strip().strip("'") for c in df.columns] if has_header else None
+    names = df.iloc[:, 0].astype(str).map(_strip_quotes).to_numpy()
+    return Table(path=path, header=header, names=names, times=vals[:, 0].copy(), values=vals[:, 1:].copy())
+
+
+def _check_single_name(table: Table, expected: str | None) -> str:
+    uniq = np.unique(table.names)
+    if len(uniq) != 1:
+        i = int(np.argmax(table.names != table.names[0]))
+        line = i + 1 + (1 if table.header else 0)
+        raise DataError(table.path, f"name column changes from {table.names[0]!r} to {table.names[i]!r}", line=line)
+    name = str(uniq[0])
+    parse_name(name, table.path)
+    if expected is not None and name != expected:
+        raise DataError(table.path, f"name column says {name!r} but the file is {expected}.csv",
+                        line=2 if table.header else 1)
+    return name
+
+
+def _check_times(table: Table, step: float | None = None, tol: float = 1e-3) -> None:
+    t = table.times
+    if t.size > 1:
+        d = np.diff(t)
+        bad = np.flatnonzero(d <= 0)
+        if bad.size:
+            line = int(bad[0]) + 2 + (1 if table.header else 0)
+            raise DataError(table.path, f"time column not increasing ({t[bad[0]]:.6f} then {t[bad[0] + 1]:.6f})",
+                            line=line, column=2)
+        if step is not None:
+            bad = np.flatnonzero(np.abs(d - step) > tol)
+            if bad.size:
+                line = int(bad[0]) + 2 + (1 if table.header else 0)
+                raise DataError(table.path, f"time step {d[bad[0]]:.6f} s, expected {step:.6f} s", line=line, column=2)
+
+
+def read_label_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one label file; returns ``(times (n,), values (n, 3) in TARGETS order)``.
+
+    Targets are found by column name; a file without all three is an error naming it.
+    """
+    path = Path(path)
+    tab = read_table(path, min_cols=3)
+    if tab.header is None:
+        raise DataError(path, "label file without header: expected name;timestamp;arousal;valence;liking", line=1)
+    cols = tab.header[2:]
+    idx = []
+    for t in TARGETS:
+        if t not in cols:
+            raise DataError(path, f"no {t!r} column in header {';'.join(tab.header)}", line=1)
+        idx.append(cols.index(t))
+    _check_single_name(tab, path.stem)
+    _check_times(tab, step=FRAME_S)
+    return tab.times, tab.values[:, idx]
+
+
+def read_feature_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one feature file; returns ``(times (n,), features (n, d))``."""
+    path = Path(path)
+    tab = read_table(path, min_cols=3)
+    _check_single_name(tab, path.stem)
+    _check_times(tab)
+    return tab.times, tab.values
+
+
+def list_recordings(folder: str | Path, partitions: Iterable[str] | None = None,
+                    cultures: Iterable[str] | None = None) -> list[str]:
+    """Recording names (file stems) in an AVEC folder, sorted, filtered by partition/culture.
+
+    Every ``.csv`` must carry a valid recording name; one that does not is a DataError.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "folder not found")
+    parts = set(partitions) if partitions is not None else None
+    cults = set(cultures) if cultures is not None else None
+    out = []
+    for f in sorted(folder.glob("*.csv")):
+        p, c, _ = parse_name(f.stem, f)
+        if (parts is None or p in parts) and (cults is None or c in cults):
+            out.append(f.stem)
+    return out
+
+
+def read_label_dir(folder: str | Path, partitions: Iterable[str] | None = None,
+                   cultures: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """All label files of a folder: ``{name: (frames, 3)}``."""
+    names = list_recordings(folder, partitions, cultures)
+    if not names:
+        raise DataError(folder, f"no label files for partitions {partitions} and cultures {cultures}")
+    return {n: read_label_file(Path(folder) / f"{n}.csv")[1] for n in names}
+
+
+def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """Read AVEC-format predictions for the recordings in ``lengths``, cropped to those lengths.
+
+    Files longer than the labels are accepted (the official ones are padded to 1768 rows);
+    a shorter or missing file is a DataError naming it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "predictions folder not found")
+    out = {}
+    for name, n in lengths.items():
+        f = folder / f"{name}.csv"
+        if not f.is_file():
+            raise DataError(f, "prediction file missing")
+        times, vals = read_label_file(f)
+        if vals.shape[0] < n:
+            raise DataError(f, f"{vals.shape[0]} prediction rows, but the labels have {n} frames")
+        out[name] = vals[:n]
+    return out
+
+
+def format_avec_csv(name: str, values: np.ndarray, start_time: float = 0.0) -> str:
+    """AVEC label/prediction text: header, quoted name, 0.1 s timestamps, 6 decimals."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != 3:
+        raise ValueError(f"values for {name} must be (frames, 3), got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"values for {name} hold NaN or inf")
+    buf = ["name;timestamp;arousal;valence;liking\n"]
+    q = f"'{name}'"
+    for i, (a, v, l) in enumerate(values):
+        buf.append(f"{q};{start_time + i * FRAME_S:.6f};{a:.6f};{v:.6f};{l:.6f}\n")
+    return "".join(buf)
+
+
+def write_avec_csv(path: str | Path, name: str, values: np.ndarray) -> None:
+    atomic_write_text(path, format_avec_csv(name, values))
+
+
+def write_prediction_dir(folder: str | Path, preds: Mapping[str, np.ndarray]) -> None:
+    """Write one AVEC-format file per recording, the whole folder atomically."""
+    with atomic_dir(folder) as tmp:
+        for name, vals in sorted(preds.items()):
+            (tmp / f"{name}.csv").write_text(format_avec_csv(name, vals))
