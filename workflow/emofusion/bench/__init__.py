@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m emofusion.bench NAME`): each prints ratios measured in one run."""
