@@ -1,0 +1,38 @@
+# emofusion: Atmaja & Akagi (ICASSP 2020) as a workflow. Declarations only; helpers in
+# workflow/rules/common.smk, logic in the emofusion library (workflow/emofusion/).
+#
+# Results path scheme (DESIGN.md section 7):
+#   results/corpus/                           generated corpus (only when data_root is null)
+#   results/tracking.json                     MLflow store + experiment, initialised once
+#   results/features/{set}.npz, labels.npz    binary feature / label cache
+#   results/runs/{run}/seed{seed}/            one training run: predictions/, scores.json, model.ckpt
+#   results/runs/{run}/                       the run over seeds: predictions/, scores.json (mean, sd)
+#         {run} = a feature-set key (fau_func) or two keys joined by '+', sorted (boaw_egemaps+fau_func)
+#   results/ranking/unimodal.tsv              checkpoint: the 12 unimodal runs ranked, top 7 selected
+#   results/ranking/runs.tsv                  all 12 + 21 runs ranked, top 11 selected
+#   results/fusion/{protocol}/stage{n}/       predictions/, scores.json   (protocol in-sample|grouped-cv)
+#   results/fusion/summary.tsv                stage x protocol x split x culture CCC table
+#   results/mlflow.db, results/mlartifacts/   the MLflow store (`mlflow ui --backend-store-uri sqlite:///results/mlflow.db`)
+#   results/logs/, results/benchmarks/        per-job logs and timings
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/tracking.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/ranking.smk"
+include: "workflow/rules/fusion.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs,

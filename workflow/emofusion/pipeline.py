@@ -1,0 +1,116 @@
+"""Glue between the workflow and the library: one function per Snakemake script.
+
+Each function takes plain paths and values (what the rule passes as input/output/params) and
+calls the library; the scripts under workflow/scripts/ only route the log and call one of these.
+Heavy imports happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path):
+    """Send stdout, stderr and logging of this process to ``path`` (the rule's log)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", buffering=1) as fh:
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = fh
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield fh
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=fh)
+            raise
+        finally:
+            root.removeHandler(handler)
+            sys.stdout, sys.stderr = old_out, old_err
+
+
+def synth_corpus(truth_json: str | Path, *, size: str, seed: int, complementarity: float) -> None:
+    from .synth import generate_corpus
+
+    generate_corpus(Path(truth_json).parent, seed=seed, size=size, complementarity=complementarity)
+    if not Path(truth_json).is_file():
+        raise RuntimeError(f"generate_corpus did not write {truth_json}")
+
+
+def init_tracking(out_json: str | Path, *, uri: str, experiment: str, artifact_location: str | None) -> None:
+    from .tracking import init_tracking as _init
+
+    _init(uri, experiment, artifact_location, Path(out_json))
+
+
+def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str]) -> None:
+    from .features import build_label_cache
+
+    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures))
+
+
+def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
+    from .features import build_feature_cache
+
+    build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
+                        window_s=settings["window_s"], pad_tolerance=settings["pad_tolerance"],
+                        max_frames=settings["max_frames"])
+
+
+def train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
+          out_dir: str | Path, *, run: str, seed: int, kind: str, params: Mapping) -> None:
+    from .train import train_run
+
+    tracking = json.loads(Path(tracking_json).read_text())
+    sets = run.split("+")
+    train_run([Path(p) for p in feature_caches], Path(labels_cache), Path(out_dir), run_name=run, kind=kind,
+              params=dict(params), seed=int(seed), tracking_uri=tracking["tracking_uri"],
+              experiment_name=tracking["experiment_name"], tags={"feature_sets": "+".join(sets)})
+
+
+def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
+    from .ranking import aggregate_seeds
+
+    aggregate_seeds([Path(p).parent for p in seed_scores], Path(out_scores).parent)
+
+
+def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
+    from .ranking import rank_runs
+
+    rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
+
+
+def fuse(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, tracking_json: str | Path,
+         out_dir: str | Path, *, protocol: str, params: Mapping) -> None:
+    from .features import load_label_cache
+    from .fusion import fuse as _fuse
+    from .ranking import read_selected
+
+    selected = read_selected(ranking_tsv)
+    labels = load_label_cache(labels_cache)
+    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
+    test = None
+    if labels.test is not None:
+        test = {n: labels.test.get(n) for n in labels.test.names}
+    tracking = json.loads(Path(tracking_json).read_text())
+    _fuse(devel, {r: Path(runs_root) / r / "predictions" for r in selected}, Path(out_dir), protocol=protocol,
+          stages=params["stages"], ks=tuple(params["ks"]), Cs=tuple(params["Cs"]),
+          outer_folds=params["outer_folds"], inner_folds=params["inner_folds"], seed=params["seed"],
+          test_labels=test, tracking_uri=tracking["tracking_uri"], experiment_name=tracking["experiment_name"])
+
+
+def fusion_summary(fusion_root: str | Path, out_tsv: str | Path) -> None:
+    from .fusion import write_summary
+
+    write_summary(Path(fusion_root), Path(out_tsv))

@@ -1,0 +1,157 @@
+# Every Python helper and input function of the workflow, named for what it returns.
+# Keep this file light: it is parsed on every `snakemake` call (no torch/mlflow imports).
+
+import hashlib
+from pathlib import Path
+
+from emofusion.config import check_config
+from emofusion.ranking import pairs, read_selected
+
+
+check_config(config)
+
+RESULTS = Path("results")
+SETS = list(config["feature_sets"])
+SEEDS = list(config["seeds"])
+STAGES = list(range(1, config["fusion"]["stages"] + 1))
+PROTOCOLS = list(config["fusion"]["protocols"])
+LIB = Path(workflow.basedir) / "workflow" / "emofusion"
+
+
+wildcard_constraints:
+    run=r"[a-z_]+(\+[a-z_]+)?",
+    fs=r"[a-z_]+",
+    seed=r"\d+",
+    protocol=r"in-sample|grouped-cv",
+    n=r"\d+",
+
+
+def code_version(*modules):
+    """Hash of the library modules a rule's outputs depend on. It is a param of that rule, so
+    changing the code re-runs the affected jobs (Snakemake's params rerun trigger)."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update((LIB / f"{m}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+CODE = {
+    "corpus": code_version("synth", "corpus"),
+    "features": code_version("features", "corpus"),
+    "train": code_version("model", "loss", "task", "data", "train", "metrics"),
+    "ranking": code_version("ranking"),
+    "fusion": code_version("fusion", "metrics"),
+}
+
+
+def is_generated():
+    return config["data_root"] is None
+
+
+def get_data_root():
+    """The AVEC-layout data folder: the generated corpus, or the configured real data."""
+    return str(RESULTS / "corpus") if is_generated() else config["data_root"]
+
+
+def get_corpus_marker():
+    """The generated corpus' truth.json (so caches depend on it), or nothing for real data."""
+    return [str(RESULTS / "corpus" / "truth.json")] if is_generated() else []
+
+
+def get_labels_input(wildcards):
+    if is_generated():
+        return get_corpus_marker()
+    return [str(Path(config["data_root"]) / "labels")]
+
+
+def get_feature_input(wildcards):
+    """What a feature cache is built from: the corpus marker, or the real labels + set folder."""
+    if is_generated():
+        return get_corpus_marker()
+    root = Path(config["data_root"])
+    return [str(root / "labels"), str(root / config["feature_sets"][wildcards.fs]["folder"])]
+
+
+def get_feature_params(wildcards):
+    """Everything a feature cache depends on: only this set's own entry and the data settings."""
+    entry = config["feature_sets"][wildcards.fs]
+    return {
+        "folder": entry["folder"],
+        "window_s": entry.get("window_s", config["data"]["window_s"]),
+        "pad_tolerance": config["data"]["pad_tolerance"],
+        "max_frames": config["data"]["max_frames"],
+        "cultures": config["data"]["cultures"],
+    }
+
+
+def get_tracking_uri():
+    uri = config["tracking"]["uri"]
+    return uri if uri else f"sqlite:///{(RESULTS / 'mlflow.db').resolve()}"
+
+
+def get_artifact_location():
+    loc = config["tracking"]["artifact_location"]
+    if loc:
+        return loc
+    return (RESULTS / "mlartifacts").resolve().as_uri() if config["tracking"]["uri"] is None else None
+
+
+def get_run_caches(wildcards):
+    return [str(RESULTS / "features" / f"{s}.npz") for s in wildcards.run.split("+")]
+
+
+def get_run_kind(wildcards):
+    return "bimodal" if "+" in wildcards.run else "unimodal"
+
+
+def get_run_dir(wildcards):
+    return str(RESULTS / "runs" / wildcards.run / f"seed{wildcards.seed}")
+
+
+def get_seed_scores(wildcards):
+    return [str(RESULTS / "runs" / wildcards.run / f"seed{s}" / "scores.json") for s in SEEDS]
+
+
+def get_train_mem_mb(wildcards, input):
+    """Memory estimate of one training job: the caches it loads (features of all partitions are
+    held in memory) plus the framework and activations. A paper-scale 8192-dim bimodal job ~7 GB."""
+    return int(1200 + 0.9 * input.size_mb)
+
+
+def get_unimodal_scores(wildcards):
+    return [str(RESULTS / "runs" / s / "scores.json") for s in SETS]
+
+
+def get_pair_sets(wildcards):
+    """The sets whose pairs make the bimodal runs: fixed in config, or the checkpoint's top k."""
+    fixed = config["selection"]["pair_sets"]
+    if fixed is not None:
+        return list(fixed)
+    tsv = checkpoints.rank_unimodal.get().output.tsv
+    return read_selected(tsv)
+
+
+def get_bimodal_runs(wildcards):
+    return pairs(get_pair_sets(wildcards))
+
+
+def get_all_run_scores(wildcards):
+    runs = SETS + get_bimodal_runs(wildcards)
+    return [str(RESULTS / "runs" / r / "scores.json") for r in runs]
+
+
+def get_fusion_outputs(wildcards):
+    return [str(RESULTS / "fusion" / p / f"stage{n}" / "scores.json") for p in PROTOCOLS for n in STAGES]
+
+
+def get_final_outputs(wildcards):
+    return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv")]
+
+
+def get_run_names_of_input(wildcards, input):
+    """Run names of a ranking rule's inputs (results/runs/{run}/scores.json)."""
+    return [Path(p).parent.name for p in input]
+
+
+def get_fusion_dir(wildcards):
+    return str(RESULTS / "fusion" / wildcards.protocol)

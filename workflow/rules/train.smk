@@ -1,0 +1,48 @@
+# One multitask-LSTM training run per run and seed (PyTorch Lightning, tracked in MLflow), then the
+# run aggregated over seeds.
+
+
+rule train:
+    input:
+        features=get_run_caches,
+        labels=RESULTS / "features" / "labels.npz",
+        tracking=RESULTS / "tracking.json",
+    output:
+        scores=RESULTS / "runs" / "{run}" / "seed{seed}" / "scores.json",
+        predictions=directory(RESULTS / "runs" / "{run}" / "seed{seed}" / "predictions"),
+        checkpoint=RESULTS / "runs" / "{run}" / "seed{seed}" / "model.ckpt",
+    log:
+        RESULTS / "logs" / "train" / "{run}" / "seed{seed}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "train" / "{run}" / "seed{seed}.tsv"
+    params:
+        out_dir=get_run_dir,
+        kind=get_run_kind,
+        train=config["train"],
+        code=CODE["train"],
+    threads: 1
+    resources:
+        mem_mb=get_train_mem_mb,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule aggregate_run:
+    input:
+        get_seed_scores,
+    output:
+        scores=RESULTS / "runs" / "{run}" / "scores.json",
+        predictions=directory(RESULTS / "runs" / "{run}" / "predictions"),
+    log:
+        RESULTS / "logs" / "aggregate" / "{run}.log",
+    params:
+        code=CODE["ranking"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/aggregate_run.py"

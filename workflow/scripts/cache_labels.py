@@ -1,0 +1,4 @@
+from emofusion.pipeline import cache_labels, log_to
+
+with log_to(snakemake.log[0]):
+    cache_labels(snakemake.output.npz, data_root=snakemake.params.data_root, cultures=snakemake.params.cultures)

@@ -1,0 +1,5 @@
+from emofusion.pipeline import log_to, synth_corpus
+
+with log_to(snakemake.log[0]):
+    synth_corpus(snakemake.output.truth, size=snakemake.params.size, seed=snakemake.params.seed,
+                 complementarity=snakemake.params.complementarity)
