@@ -125,7 +125,7 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
         raise DataError(path, f"{df.shape[1]} columns, expected at least {min_cols} (name, time, values)",
                         line=2 if has_header else 1)
     num = df.iloc[:, 1:]
-    ok = all(np.issubdtype(dt, np.number) for dt in num.dtypes)
+    ok = all(pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) for dt in num.dtypes)
     vals = num.to_numpy(dtype=np.float64) if ok else None
     if not ok or not np.isfinite(vals).all():
         raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols)
