@@ -178,6 +178,13 @@ def align_to_frames(times: np.ndarray, X: np.ndarray, n_frames: int, window_s: f
     return out
 
 
+def _data_line(path: str | Path, row: int) -> int:
+    """1-based line in ``path`` of data row ``row`` (0-based): one more when the file has a header."""
+    with open(path) as fh:
+        first = fh.readline()
+    return row + 1 + (1 if first.lstrip().lstrip("'\"").startswith("name") else 0)
+
+
 def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, window_s: float = FRAME_S,
                  pad_tolerance: int = PAD_TOLERANCE, max_frames: int = MAX_FRAMES,
                  start: float = 0.0) -> tuple[np.ndarray, float | None, int]:
@@ -190,6 +197,13 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
     step = native_step(times)
     check_rate(fs, step, path)
     rowwise = fs.rate == "frame"
+    if rowwise and times.size > 1:
+        d = np.diff(times)
+        bad = np.flatnonzero(np.abs(d - FRAME_S) > 0.5 * FRAME_S)
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(path, f"time step {d[i]:.6f} s, expected {FRAME_S:.6f} s: a {fs.key} file is read row "
+                                  f"by row and needs regular rows", line=_data_line(path, i + 1), column=2)
     avail = available_frames(times, rowwise=rowwise, window_s=window_s, start=start)
     if n_frames is None:
         n = min(avail, max_frames)

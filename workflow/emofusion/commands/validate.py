@@ -1,0 +1,34 @@
+"""`emofusion validate`: check an AVEC-layout data root before a long run."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check an AVEC 2019 CES data root (files, names, rates, dims, NaN/inf, label ranges); print a summary"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..features import PAD_TOLERANCE
+
+    p.add_argument("data_root", metavar="DIR", help="data root holding labels/ and the feature folders")
+    p.add_argument("--sets", nargs="+", metavar="KEY",
+                   help="feature sets to check (default: every registry set whose folder is present); "
+                        "a set asked for here whose folder is missing is an error")
+    p.add_argument("--folders", nargs="+", default=[], metavar="KEY=FOLDER",
+                   help="folder of a set when it differs from the default (e.g. deepspectrum=my_ds_folder)")
+    p.add_argument("--partitions", nargs="+", default=["Train", "Devel", "Test"], choices=["Train", "Devel", "Test"])
+    p.add_argument("--cultures", nargs="+", default=["DE", "HU"], choices=["DE", "HU", "CN"])
+    p.add_argument("--labels-folder", default="labels", help="label folder under DIR (default labels)")
+    p.add_argument("--window-s", type=float, default=0.1, help="averaging window of non-0.1 s sets (seconds)")
+    p.add_argument("--pad-tolerance", type=int, default=PAD_TOLERANCE,
+                   help=f"label frames a feature file may fall short of its labels (default {PAD_TOLERANCE})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..validate import format_report, parse_folder_overrides, validate_root
+
+    report = validate_root(args.data_root, sets=args.sets, folders=parse_folder_overrides(args.folders),
+                           partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
+                           window_s=args.window_s, pad_tolerance=args.pad_tolerance)
+    print(format_report(report))
+    return 0
