@@ -1,0 +1,108 @@
+"""The LightningModule: owns the loss, the optimiser, the dev metric and the log keys.
+
+The network itself is :class:`emofusion.model.EmotionLSTM`. Logged per epoch:
+``train_loss`` (the weighted CCC loss, frame-pooled epoch mean over batches), ``dev_ccc_arousal``,
+``dev_ccc_valence``, ``dev_ccc_liking`` and ``dev_ccc_mean`` (AVEC scoring: CCC over the
+concatenated Devel recordings, DE+HU, predictions shifted back by the label shift).
+
+Checkpoints hold the state dict and the hyper-parameters (plain numbers, strings and lists), so
+``torch.load(path, weights_only=True)`` reads them and :func:`load_task` rebuilds the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from . import TARGETS
+from .loss import weighted_ccc_loss
+from .model import EmotionLSTM
+
+
+class EmotionTask(pl.LightningModule):
+    def __init__(self, input_dim: int, hidden: Sequence[int] = (256, 128, 64), dropout: float = 0.4,
+                 weights: Sequence[float] = (0.7, 0.2, 1.0), loss_pooling: str = "batch",
+                 lr: float = 5e-4, rho: float = 0.9, eps: float = 1e-7, label_shift: int = 1,
+                 pack: bool = True, feature_sets: Sequence[str] = ()):
+        super().__init__()
+        self.save_hyperparameters({
+            "input_dim": int(input_dim), "hidden": [int(h) for h in hidden], "dropout": float(dropout),
+            "weights": [float(w) for w in weights], "loss_pooling": str(loss_pooling), "lr": float(lr),
+            "rho": float(rho), "eps": float(eps), "label_shift": int(label_shift), "pack": bool(pack),
+            "feature_sets": [str(k) for k in feature_sets],
+        }, logger=False)  # the run logs its own, richer params
+        self.net = EmotionLSTM(input_dim, hidden, dropout, n_outputs=len(TARGETS), pack=pack)
+        self.weights = tuple(float(w) for w in weights)
+        self.loss_pooling = loss_pooling
+        self.dev_names: list[str] = []  # set by the run: names of the val dataset, by index
+        self.dev_labels: dict[str, np.ndarray] = {}
+        self._dev_out: dict[int, np.ndarray] = {}
+        self.dev_scores: dict | None = None
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, lengths)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self(batch["x"], batch["lengths"])
+        loss, _ = weighted_ccc_loss(out, batch["y"], batch["mask"], self.weights, self.loss_pooling)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=int(batch["x"].shape[0]))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._dev_out = {}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch["x"], batch["lengths"]).float().cpu().numpy()
+        for j, (i, n) in enumerate(zip(batch["idx"].tolist(), batch["lengths"].tolist(), strict=True)):
+            self._dev_out[i] = out[j, :n]
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self._dev_out:
+            return
+        from .data import unshift_predictions
+        from .metrics import score_recordings
+
+        shift = self.hparams["label_shift"]
+        preds = {self.dev_names[i]: unshift_predictions(p, shift) for i, p in self._dev_out.items()}
+        labels = {n: self.dev_labels[n] for n in preds}
+        self.dev_scores = score_recordings(labels, preds)
+        top = next(iter(self.dev_scores.values()))  # the pooled set (DE+HU)
+        for t in (*TARGETS, "mean"):
+            v = top[t]
+            self.log(f"dev_ccc_{t}", float(v) if np.isfinite(v) else 0.0, prog_bar=t == "mean")
+        self._dev_out = {}
+
+    def configure_optimizers(self):
+        h = self.hparams
+        # Keras RMSprop parity: rho 0.9 (torch's `alpha`), eps 1e-7 (DESIGN.md section 3).
+        return torch.optim.RMSprop(self.parameters(), lr=h["lr"], alpha=h["rho"], eps=h["eps"])
+
+    @torch.no_grad()
+    def predict_arrays(self, dataset, batch_size: int = 34) -> dict[str, np.ndarray]:
+        """Raw model outputs ``{name: (T, 3)}`` (not yet shifted back) for every item of ``dataset``."""
+        from .data import collate
+
+        was_training = self.training
+        self.eval()
+        out = {}
+        try:
+            for start in range(0, len(dataset), batch_size):
+                batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+                y = self(batch["x"].to(self.device), batch["lengths"]).float().cpu().numpy()
+                for j, (i, n) in enumerate(zip(batch["idx"].tolist(), batch["lengths"].tolist(), strict=True)):
+                    out[dataset.names[i]] = y[j, :n].astype(np.float64)
+        finally:
+            self.train(was_training)
+        return out
+
+
+def load_task(path, map_location: str = "cpu") -> EmotionTask:
+    """Rebuild an :class:`EmotionTask` from a checkpoint written by the run (weights_only load)."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    task = EmotionTask(**ckpt["hyper_parameters"])
+    task.load_state_dict(ckpt["state_dict"])
+    task.eval()
+    return task

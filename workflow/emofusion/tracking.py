@@ -1,0 +1,120 @@
+"""MLflow tracking: store initialisation (once, before parallel runs) and the per-run logger.
+
+Default store: ``sqlite:///<abs>/results/mlflow.db`` with artifacts under ``results/mlartifacts``
+(DESIGN.md section 5). The tracking URI is always passed explicitly (never read from the
+environment at import). :func:`init_tracking` must run once before runs fan out: it creates or
+upgrades the schema of a fresh sqlite store and creates the experiment; without it, parallel first
+runs race on the schema and the experiment, and crash or land in "Default".
+
+The special tracking URI ``"off"`` disables tracking (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .io import atomic_write_json
+
+OFF = "off"
+
+
+def default_tracking_uri(root: str | Path | None = None) -> str:
+    """``sqlite:///<abs root>/results/mlflow.db`` (root defaults to the working directory)."""
+    base = Path(root) if root is not None else Path.cwd()
+    return f"sqlite:///{(base / 'results' / 'mlflow.db').resolve()}"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri[len("sqlite:///"):])
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """``file://`` URI of ``mlartifacts/`` beside a sqlite store's db file; None for other stores
+    (the server or file store decides)."""
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        return None
+    return (db.resolve().parent / "mlartifacts").as_uri()
+
+
+def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: str | None,
+                  out_json: str | Path) -> str:
+    """Initialise the store and create the experiment once (idempotent); return its id.
+
+    Writes ``{"tracking_uri", "experiment_name", "experiment_id"}`` to ``out_json`` atomically.
+    ``artifact_location`` None means :func:`default_artifact_location`.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    if artifact_location is None:
+        artifact_location = default_artifact_location(tracking_uri)
+    if artifact_location is not None and urlparse(artifact_location).scheme in ("", "file"):
+        p = urlparse(artifact_location).path if artifact_location.startswith("file:") else artifact_location
+        Path(p).mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=tracking_uri)  # a fresh sqlite db gets its schema here
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is not None and exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    if exp is None:
+        try:
+            exp_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        except MlflowException:  # created meanwhile by another process
+            exp = client.get_experiment_by_name(experiment_name)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
+    else:
+        exp_id = exp.experiment_id
+    atomic_write_json(out_json, {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
+                                 "experiment_id": str(exp_id)})
+    return str(exp_id)
+
+
+def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]):
+    """Lightning's MLFlowLogger for one run, whose MLflow run stays RUNNING after ``fit`` until
+    :func:`finish_run` marks it FINISHED (after the scores and artifacts are logged), so a run
+    killed before its outputs exist never looks complete."""
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    class _DeferredFinishLogger(MLFlowLogger):
+        def finalize(self, status: str = "success") -> None:
+            if status == "success":
+                return  # finish_run() marks it FINISHED once everything is logged
+            super().finalize(status)
+
+        def log_metrics(self, metrics, step=None):
+            # curves by epoch (1-based, as the log lines count), not by optimiser step
+            if "epoch" in metrics:
+                step = int(metrics["epoch"]) + 1
+            super().log_metrics(metrics, step)
+
+    return _DeferredFinishLogger(experiment_name=experiment_name, run_name=run_name, tracking_uri=tracking_uri,
+                                 tags=dict(tags), artifact_location=default_artifact_location(tracking_uri))
+
+
+def log_outputs(logger, final_metrics: dict[str, float], files: list[Path], dirs: dict[str, Path]) -> None:
+    """Final metrics and artifacts of a finished training run."""
+    client, run_id = logger.experiment, logger.run_id
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, 0) for k, v in final_metrics.items()]
+    if metrics:
+        client.log_batch(run_id, metrics=metrics)
+    for f in files:
+        client.log_artifact(run_id, str(f))
+    for name, d in dirs.items():
+        client.log_artifacts(run_id, str(d), artifact_path=name)
+
+
+def finish_run(logger, status: str = "FINISHED") -> None:
+    logger.experiment.set_terminated(logger.run_id, status)

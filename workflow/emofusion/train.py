@@ -1,0 +1,333 @@
+"""One training run: fit the multitask LSTM, predict Devel and Test, score, write, track.
+
+:func:`train_run` is THE entry point (the Snakemake script and ``emofusion train`` both call it).
+Outputs in ``out_dir`` (DESIGN.md section 7)::
+
+    predictions/<name>.csv   AVEC format, every Devel and Test recording of the caches
+                             (Test without labels: one row per cached frame)
+    model.ckpt               Lightning checkpoint (state_dict + hyper_parameters; weights_only-loadable)
+    history.json             per-epoch train loss and dev CCC
+    scores.json              {"devel": {"DE+HU": .., "DE": .., "HU": ..}, "test": {..} when test labels exist}
+
+Every file is written atomically and ``scores.json`` is written last: it is the completion marker
+(a killed run leaves no scores.json, and its MLflow run is not FINISHED).
+
+Which weights predict: ``predict_with="last"`` (the paper's: the weights after the last epoch) or
+``"best_dev"`` (the epoch with the best dev mean CCC -- optimistic, since the same dev set is then
+scored and fused on).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import TARGETS
+from .errors import ConfigError, DataError
+
+PREDICT_WITH = ("last", "best_dev")
+#: environment variable: torch intra-op threads of a run (default 1, DESIGN.md section 6)
+THREADS_ENV = "EMOFUSION_THREADS"
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyper-parameters of one run (the paper's values are :data:`PAPER_PARAMS`)."""
+
+    hidden: tuple[int, ...] = (256, 128, 64)
+    dropout: float = 0.4
+    loss_mode: str = "mtl2"
+    weights: dict = field(default_factory=lambda: {"alpha": 0.7, "beta": 0.2, "gamma": 1.0})
+    loss_pooling: str = "batch"
+    lr: float = 5e-4
+    rho: float = 0.9
+    eps: float = 1e-7
+    batch_size: int = 34
+    epochs: int = 50
+    label_shift: int = 1
+    predict_with: str = "last"
+    max_train_frames: int | None = None
+    accelerator: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, base: TrainParams | None = None) -> TrainParams:
+        """Validate ``d`` strictly; keys it does not give come from ``base`` (default: the paper's).
+        An unknown key or a bad value is a ConfigError naming ``params.<key>``."""
+        d = dict(d or {})
+        base = base or PAPER_PARAMS
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in d if k not in names]
+        if unknown:
+            raise ConfigError(f"params.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
+        v = {**asdict(base), **d}
+        out = {}
+
+        def num(key, lo=None, hi=None, lo_open=False, hi_open=False, integer=False, none_ok=False):
+            x = v[key]
+            if x is None and none_ok:
+                return None
+            bad = isinstance(x, bool) or not isinstance(x, int | float) or (integer and not isinstance(x, int))
+            if not bad and not integer:
+                bad = not math.isfinite(x)
+            if not bad and lo is not None:
+                bad = x <= lo if lo_open else x < lo
+            if not bad and hi is not None:
+                bad = x >= hi if hi_open else x > hi
+            if bad:
+                rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+                what = "an integer" if integer else "a number"
+                raise ConfigError(f"params.{key}: expected {what} in {rng}{' or null' if none_ok else ''}, got {x!r}")
+            return int(x) if integer else float(x)
+
+        hidden = v["hidden"]
+        if (not isinstance(hidden, list | tuple) or not hidden
+                or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)):
+            raise ConfigError(f"params.hidden: expected a non-empty list of positive integers, got {hidden!r}")
+        out["hidden"] = tuple(int(h) for h in hidden)
+        out["dropout"] = num("dropout", 0, 1, hi_open=True)
+        from .loss import LOSS_MODES, POOLINGS, resolve_weights
+
+        if v["loss_mode"] not in LOSS_MODES:
+            raise ConfigError(f"params.loss_mode: expected one of {', '.join(LOSS_MODES)}, got {v['loss_mode']!r}")
+        out["loss_mode"] = v["loss_mode"]
+        w = v["weights"]
+        if not isinstance(w, dict):
+            raise ConfigError(f"params.weights: expected a mapping with alpha, beta, gamma, got {w!r}")
+        try:
+            resolve_weights(out["loss_mode"], w)
+        except ConfigError as exc:
+            raise ConfigError(f"params.{exc}") from None
+        out["weights"] = {k: (None if w.get(k) is None else float(w[k])) for k in ("alpha", "beta", "gamma")}
+        if v["loss_pooling"] not in POOLINGS:
+            raise ConfigError(f"params.loss_pooling: expected one of {', '.join(POOLINGS)}, got {v['loss_pooling']!r}")
+        out["loss_pooling"] = v["loss_pooling"]
+        out["lr"] = num("lr", 0, None, lo_open=True)
+        out["rho"] = num("rho", 0, 1, lo_open=True, hi_open=True)
+        out["eps"] = num("eps", 0, None, lo_open=True)
+        out["batch_size"] = num("batch_size", 1, None, integer=True)
+        out["epochs"] = num("epochs", 1, None, integer=True)
+        out["label_shift"] = num("label_shift", 0, None, integer=True)
+        if v["predict_with"] not in PREDICT_WITH:
+            raise ConfigError(f"params.predict_with: expected one of {', '.join(PREDICT_WITH)}, got {v['predict_with']!r}")
+        out["predict_with"] = v["predict_with"]
+        out["max_train_frames"] = num("max_train_frames", 1, None, integer=True, none_ok=True)
+        if not isinstance(v["accelerator"], str) or not v["accelerator"]:
+            raise ConfigError(f"params.accelerator: expected a string such as 'auto' or 'cpu', got {v['accelerator']!r}")
+        out["accelerator"] = v["accelerator"]
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    def resolved_weights(self) -> tuple[float, float, float]:
+        from .loss import resolve_weights
+
+        return resolve_weights(self.loss_mode, self.weights)
+
+
+#: The paper's configuration (section 4.1; DESIGN.md section 3).
+PAPER_PARAMS = TrainParams()
+
+
+def modality_of(keys: list[str]) -> str:
+    """``audio``, ``visual`` or ``audiovisual`` from the feature-set keys (FEATURE_SETS)."""
+    from .features import FEATURE_SETS
+
+    mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
+    if not mods:
+        return "unknown"
+    return mods[0] if len(mods) == 1 else "audiovisual"
+
+
+def _quiet_lightning() -> None:
+    import logging
+    import warnings
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*number of training batches.*logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*LitLogger.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def _callbacks(params: TrainParams, log):
+    import pytorch_lightning as pl
+
+    class EpochLine(pl.Callback):
+        """One line per epoch; also keeps the history (and the best-dev weights when asked)."""
+
+        def __init__(self):
+            self.history: list[dict] = []
+            self.best: tuple[float, int, dict] | None = None
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.t0 = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            sec = time.perf_counter() - self.t0
+            row = {"epoch": trainer.current_epoch + 1, "train_loss": m.get("train_loss", float("nan")),
+                   **{f"dev_ccc_{t}": m.get(f"dev_ccc_{t}", float("nan")) for t in (*TARGETS, "mean")},
+                   "seconds": round(sec, 3)}
+            self.history.append(row)
+            log(f"epoch {row['epoch']:>3}/{params.epochs}  loss {row['train_loss']:.4f}  dev CCC "
+                f"a {row['dev_ccc_arousal']:.3f} v {row['dev_ccc_valence']:.3f} l {row['dev_ccc_liking']:.3f}"
+                f"  ({sec:.1f} s)")
+            if params.predict_with == "best_dev":
+                score = row["dev_ccc_mean"]
+                if self.best is None or score > self.best[0]:
+                    state = {k: t.detach().clone() for k, t in pl_module.state_dict().items()}
+                    self.best = (score, row["epoch"], state)
+
+    return EpochLine()
+
+
+def _save_checkpoint(trainer, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        trainer.save_checkpoint(tmp, weights_only=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _flat_scores(prefix: str, scores: dict) -> dict[str, float]:
+    out = {}
+    for group, row in scores.items():
+        g = group.replace("+", "_")
+        for t, v in row.items():
+            if isinstance(v, float) and math.isfinite(v):
+                out[f"{prefix}_{g}_{t}"] = v
+    return out
+
+
+def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, run_name: str, kind: str,
+              params: dict | TrainParams, seed: int = 0, tracking_uri: str | None = None,
+              experiment_name: str = "emofusion", tags: dict | None = None, log=None) -> dict:
+    """Train one run and write its outputs (see the module docstring). Returns
+    ``{"scores", "run_id", "out_dir", "epochs", "seconds", "best_epoch"}``.
+
+    ``tracking_uri`` None means the default store (:func:`emofusion.tracking.default_tracking_uri`);
+    ``"off"`` disables tracking. ``log`` receives the per-epoch lines (default: print to stdout).
+    """
+    t_start = time.perf_counter()
+    p = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
+    weights = p.resolved_weights()
+    log = log or (lambda s: print(s, flush=True))
+    out_dir = Path(out_dir)
+    feature_caches = [Path(f) for f in feature_caches]
+    if not feature_caches:
+        raise ConfigError("features: at least one feature cache is needed")
+
+    import pytorch_lightning as pl
+    import torch
+
+    from .corpus import write_prediction_dir
+    from .data import SequenceDataset, collate, load_corpus, unshift_predictions
+    from .io import atomic_write_json
+    from .metrics import score_recordings
+    from .task import EmotionTask
+    from .tracking import OFF, default_tracking_uri, finish_run, log_outputs, make_logger
+
+    _quiet_lightning()
+    threads = int(os.environ.get(THREADS_ENV, "1"))
+    torch.set_num_threads(threads)
+    corpus = load_corpus(feature_caches, labels_cache)
+    train_names, dev_names = corpus.partition("Train"), corpus.partition("Devel")
+    test_names = corpus.partition("Test")
+    if not train_names:
+        raise DataError(feature_caches[0], "no Train recordings in the cache")
+    if not dev_names:
+        raise DataError(feature_caches[0], "no Devel recordings in the cache")
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    train_ds = SequenceDataset(corpus, train_names, shift=p.label_shift, max_frames=p.max_train_frames)
+    dev_ds = SequenceDataset(corpus, dev_names)
+    gen = torch.Generator().manual_seed(seed)
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=p.batch_size, shuffle=True, generator=gen,
+                                           collate_fn=collate, num_workers=0)
+    dev_dl = torch.utils.data.DataLoader(dev_ds, batch_size=p.batch_size, shuffle=False, collate_fn=collate,
+                                         num_workers=0)
+    task = EmotionTask(corpus.dim, p.hidden, p.dropout, weights, p.loss_pooling, p.lr, p.rho, p.eps,
+                       p.label_shift, feature_sets=corpus.keys)
+    task.dev_names = dev_names
+    task.dev_labels = {n: corpus.targets(n) for n in dev_names}
+
+    keys = sorted(corpus.keys)
+    logger = False
+    if tracking_uri != OFF:
+        uri = tracking_uri or default_tracking_uri()
+        run_tags = {"kind": kind, "feature_sets": "+".join(keys), "modality": modality_of(keys),
+                    "loss_mode": p.loss_mode, "seed": str(seed), **{k: str(v) for k, v in (tags or {}).items()}}
+        logger = make_logger(uri, experiment_name, run_name, run_tags)
+        hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": corpus.dim,
+              "alpha": weights[0], "beta": weights[1], "gamma": weights[2], "threads": threads,
+              "n_train": len(train_names), "n_devel": len(dev_names), "n_test": len(test_names)}
+        hp["weights"] = json.dumps(p.weights)
+        logger.log_hyperparams(hp)
+    epoch_cb = _callbacks(p, log)
+    try:
+        trainer = pl.Trainer(max_epochs=p.epochs, accelerator=p.accelerator, devices=1, logger=logger,
+                             callbacks=[epoch_cb], enable_checkpointing=False,
+                             enable_progress_bar=sys.stdout.isatty(), enable_model_summary=False,
+                             num_sanity_val_steps=0, log_every_n_steps=1, deterministic=False,
+                             default_root_dir=str(out_dir))
+        trainer.fit(task, train_dl, dev_dl)
+        best_epoch = None
+        if p.predict_with == "best_dev" and epoch_cb.best is not None:
+            task.load_state_dict(epoch_cb.best[2])
+            best_epoch = epoch_cb.best[1]
+        # predictions: every Devel and Test recording, shifted back by the label shift
+        pred_ds = SequenceDataset(corpus, dev_names + test_names)
+        raw = task.predict_arrays(pred_ds, batch_size=p.batch_size)
+        preds = {n: unshift_predictions(v, p.label_shift) for n, v in raw.items()}
+        scores = {"devel": score_recordings({n: corpus.targets(n) for n in dev_names},
+                                            {n: preds[n] for n in dev_names})}
+        test_lab = {n: corpus.test_targets(n) for n in test_names}
+        test_lab = {n: y for n, y in test_lab.items() if y is not None}
+        if test_lab:
+            scores["test"] = score_recordings(test_lab, {n: preds[n] for n in test_lab})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "scores.json").unlink(missing_ok=True)  # a stale marker must not survive a re-run
+        write_prediction_dir(out_dir / "predictions", preds)
+        _save_checkpoint(trainer, out_dir / "model.ckpt")
+        history = {"run_name": run_name, "predict_with": p.predict_with, "best_epoch": best_epoch,
+                   "epochs": epoch_cb.history}
+        atomic_write_json(out_dir / "history.json", history)
+        seconds = time.perf_counter() - t_start
+        run_id = None
+        if logger:
+            final = {**_flat_scores("final_devel", scores["devel"]), "seconds": seconds}
+            if "test" in scores:
+                final.update(_flat_scores("final_test", scores["test"]))
+            import tempfile
+
+            with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+                staged = Path(tmp) / "scores.json"
+                staged.write_text(json.dumps(scores, indent=2) + "\n")
+                log_outputs(logger, final, [staged, out_dir / "history.json"],
+                            {"predictions": out_dir / "predictions"})
+            finish_run(logger)
+            run_id = logger.run_id
+        atomic_write_json(out_dir / "scores.json", scores)  # LAST: the completion marker
+    except BaseException:
+        if logger and logger._initialized:
+            try:
+                finish_run(logger, "FAILED")
+            except Exception:  # noqa: BLE001 -- the original error matters more
+                pass
+        raise
+    top = scores["devel"][next(iter(scores["devel"]))]
+    log(f"{run_name}: dev CCC " + " ".join(f"{t} {top[t]:.3f}" for t in (*TARGETS, "mean"))
+        + f"  ({seconds:.1f} s)")
+    return {"scores": scores, "run_id": run_id, "out_dir": str(out_dir), "epochs": p.epochs,
+            "seconds": seconds, "best_epoch": best_epoch}
