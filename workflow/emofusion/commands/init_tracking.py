@@ -1,0 +1,25 @@
+"""`emofusion init-tracking`: initialise the MLflow store and create the experiment, once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "initialise the MLflow store (schema) and create the experiment; write its id to --out (JSON)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uri", default=None, help="tracking URI (default sqlite:///<cwd>/results/mlflow.db)")
+    p.add_argument("--experiment", default="emofusion", help="experiment name (default emofusion)")
+    p.add_argument("--artifact-location", default=None,
+                   help="artifact root of a new experiment (default: mlartifacts/ beside a sqlite db)")
+    p.add_argument("--out", required=True, help="JSON file written with tracking_uri, experiment_name, experiment_id")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tracking import default_tracking_uri, init_tracking
+
+    uri = args.uri or default_tracking_uri()
+    exp_id = init_tracking(uri, args.experiment, args.artifact_location, Path(args.out))
+    print(f"experiment {args.experiment!r} (id {exp_id}) ready in {uri}")
+    return 0
