@@ -1,0 +1,353 @@
+"""Tables and figures (emofusion.report) from fake-but-consistent scores files: structure, every
+number equal to the scores file it came from, figures valid images holding the expected series."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from emofusion import TARGETS
+from emofusion.errors import DataError
+from emofusion.ranking import rank_runs
+from emofusion.report import (
+    PAPER_TABLE2,
+    PAPER_TABLE3,
+    fig3_figure,
+    fig3_series,
+    read_ranking,
+    read_scores,
+    runs_overview_figure,
+    sample_search_weights,
+    write_fig3,
+    write_runs_overview,
+    write_table2,
+    write_table3,
+    write_weight_search,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = (*TARGETS, "mean")
+PROTOCOLS = ["in-sample", "grouped-cv"]
+STAGES = [1, 2, 3]
+
+
+def _block(rng) -> dict:
+    vals = {t: float(rng.uniform(-0.1, 0.9)) for t in TARGETS}
+    vals["mean"] = float(np.mean(list(vals.values())))
+    return vals
+
+
+def fake_scores(path: Path, rng, *, test: bool = True, **extra) -> dict:
+    """A scores.json in the DESIGN.md section 7 shape with random (but consistent) numbers."""
+    s = {"devel": {g: _block(rng) for g in ("DE+HU", "DE", "HU")}}
+    if test:
+        s["test"] = {g: _block(rng) for g in ("DE+HU", "DE", "HU")}
+    s.update(extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(s, indent=2))
+    return s
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def svg_gids_and_text(path: Path) -> tuple[set[str], str]:
+    root = ET.parse(path).getroot()  # also proves the SVG is well-formed XML
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    text = " ".join(t.strip() for el in root.iter() if el.tag.endswith("text") for t in el.itertext())
+    return ids, text
+
+
+# ------------------------------------------------------------------------------------------ scores
+
+
+def test_read_scores_names_the_bad_file_and_key(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"devel":\n  {"DE+HU": }\n}')
+    with pytest.raises(DataError, match=r"bad\.json:2: not valid JSON"):
+        read_scores(bad)
+    bad.write_text(json.dumps({"test": {}}))
+    with pytest.raises(DataError, match="key 'devel' is missing"):
+        read_scores(bad)
+    bad.write_text(json.dumps({"devel": {"DE+HU": {"arousal": 0.1, "valence": "x", "liking": 0, "mean": 0}}}))
+    with pytest.raises(DataError, match=r"devel\.DE\+HU\.valence': expected a number"):
+        read_scores(bad)
+    with pytest.raises(DataError, match="cannot read scores file"):
+        read_scores(tmp_path / "missing.json")
+
+
+def test_read_ranking_rejects_a_short_row(tmp_path):
+    tsv = tmp_path / "runs.tsv"
+    tsv.write_text("rank\trun\tkind\tarousal\tvalence\tliking\tmean\tmean_sd\tseeds\tselected\n"
+                   "1\ta\tunimodal\t0.1\t0.2\t0.3\t0.2\t0\t1\t1\n2\tb\tunimodal\t0.1\n")
+    with pytest.raises(DataError, match=r"runs\.tsv:3: expected 10 tab-separated fields"):
+        read_ranking(tsv)
+
+
+# ------------------------------------------------------------------------------------------ Table 2
+
+
+@pytest.mark.parametrize("with_test", [True, False])
+def test_table2_numbers_equal_the_scores_files(tmp_path, with_test):
+    rng = np.random.default_rng(1)
+    modes = ["stl_arousal", "stl_valence", "stl_liking", "mtl_equal", "mtl1", "mtl2"]
+    files = {m: tmp_path / "ablation" / m / "scores.json" for m in modes}
+    scores = {m: fake_scores(p, rng, test=with_test) for m, p in files.items()}
+    md, tsv = tmp_path / "t" / "table2.md", tmp_path / "t" / "table2.tsv"
+    write_table2(files, "fau_func", md, tsv, generated=True, weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0})
+    rows = read_tsv(tsv)
+    assert [r["loss_mode"] for r in rows] == modes
+    assert {r["feature_set"] for r in rows} == {"fau_func"}
+    header = tsv.read_text().splitlines()[0].split("\t")
+    assert ("test_mean" in header) is with_test
+    for r in rows:
+        s = scores[r["loss_mode"]]
+        for c in COLUMNS:
+            assert r[f"dev_{c}"] == f"{s['devel']['DE+HU'][c]:.6f}"
+            if with_test:
+                assert r[f"test_{c}"] == f"{s['test']['DE+HU'][c]:.6f}"
+            paper = PAPER_TABLE2["rows"].get(r["loss_mode"])
+            assert r[f"paper_{c}"] == ("" if paper is None else f"{paper[c]:.6f}")  # mtl_equal: not in the paper
+    text = md.read_text()
+    assert "`fau_func`" in text and "FAUs" in text and "generated corpus" in text
+    md_rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| Loss")]
+    assert len(md_rows) == len(modes)
+    for ln, m in zip(md_rows, modes, strict=True):
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        assert cells[1:5] == [f"{scores[m]['devel']['DE+HU'][c]:.3f}" for c in COLUMNS]
+
+
+# ------------------------------------------------------------------------------------ weight search
+
+
+def test_search_weights_are_seeded_uniform_and_extend():
+    a = sample_search_weights(20, 3)
+    assert a == sample_search_weights(20, 3)
+    assert a[:5] == sample_search_weights(5, 3)
+    assert a != sample_search_weights(20, 4)
+    vals = [w[k] for w in a for k in ("alpha", "beta", "gamma")]
+    assert all(0.0 <= v <= 1.0 for v in vals) and len(set(vals)) > 30
+    with pytest.raises(ValueError, match="at least 1"):
+        sample_search_weights(0, 0)
+
+
+def test_weight_search_sorted_and_winner_labelled_dev_selected(tmp_path):
+    rng = np.random.default_rng(2)
+    weights = sample_search_weights(6, 0)
+    score_files, weight_files, scores = [], [], {}
+    for i, w in enumerate(weights):
+        d = tmp_path / "search" / str(i)
+        scores[str(i)] = fake_scores(d / "scores.json", rng)
+        (d / "weights.json").write_text(json.dumps(w))
+        score_files.append(d / "scores.json")
+        weight_files.append(d / "weights.json")
+    tsv, md = tmp_path / "weight_search.tsv", tmp_path / "weight_search.md"
+    write_weight_search(score_files, weight_files, tsv, md, feature_set="fau_func", generated=True)
+    rows = read_tsv(tsv)
+    means = [float(r["dev_mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    assert [r["rank"] for r in rows] == [str(i) for i in range(1, 7)]
+    assert rows[0]["label"].startswith("dev-selected") and "same dev frames" in rows[0]["label"]
+    assert all(r["label"] == "" for r in rows[1:])
+    best = max(scores, key=lambda k: scores[k]["devel"]["DE+HU"]["mean"])
+    assert rows[0]["search"] == best
+    for r in rows:
+        s, w = scores[r["search"]], weights[int(r["search"])]
+        assert [float(r[k]) for k in ("alpha", "beta", "gamma")] == [w["alpha"], w["beta"], w["gamma"]]
+        for c in COLUMNS:
+            assert r[f"dev_{c}"] == f"{s['devel']['DE+HU'][c]:.6f}"
+            assert r[f"test_{c}"] == f"{s['test']['DE+HU'][c]:.6f}"
+    assert "dev-selected" in md.read_text() and "optimistic" in md.read_text()
+    (tmp_path / "search" / "2" / "weights.json").write_text("{}")
+    with pytest.raises(DataError, match=r"search/2/weights\.json"):
+        write_weight_search(score_files, weight_files, tsv, md, feature_set="fau_func", generated=True)
+
+
+# ------------------------------------------------------------------------------------------ Table 3
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A fake results/ tree: 4 unimodal + 3 bimodal runs ranked by the real rank_runs, and fusion
+    stages for both protocols (with the chosen k and C beside the scores)."""
+    rng = np.random.default_rng(3)
+    root = tmp_path / "results"
+    runs = ["fau_func", "egemaps_func", "boaw_egemaps", "mfcc", "boaw_egemaps+egemaps_func",
+            "boaw_egemaps+fau_func", "egemaps_func+fau_func"]
+    run_scores = {r: fake_scores(root / "runs" / r / "scores.json", rng) for r in runs}
+    rank_runs({r: root / "runs" / r / "scores.json" for r in runs}, 4, root / "ranking" / "runs.tsv")
+    fusion = {p: {n: fake_scores(root / "fusion" / p / f"stage{n}" / "scores.json", rng, k=3, C=0.01)
+                  for n in STAGES} for p in PROTOCOLS}
+    return root, run_scores, fusion
+
+
+def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
+    root, run_scores, fusion = results
+    md, tsv = tmp_path / "table3.md", tmp_path / "table3.tsv"
+    write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES, md, tsv,
+                 generated=True)
+    rows = read_tsv(tsv)
+    assert [(r["method"], r["protocol"]) for r in rows] == [
+        ("baseline", ""), ("unimodal", ""), ("bimodal", ""), ("late", "in-sample"), ("late", "grouped-cv"),
+        ("multistage", "in-sample"), ("multistage", "grouped-cv")]
+
+    def dev_mean(s):
+        return s["devel"]["DE+HU"]["mean"]
+
+    best_uni = max((r for r in run_scores if "+" not in r), key=lambda r: dev_mean(run_scores[r]))
+    best_bi = max((r for r in run_scores if "+" in r), key=lambda r: dev_mean(run_scores[r]))
+    expect = {("unimodal", ""): run_scores[best_uni], ("bimodal", ""): run_scores[best_bi]}
+    for p in PROTOCOLS:
+        expect[("late", p)] = fusion[p][1]
+        n_best = max(STAGES, key=lambda n: dev_mean(fusion[p][n]))
+        expect[("multistage", p)] = fusion[p][n_best]
+        ms = next(r for r in rows if r["method"] == "multistage" and r["protocol"] == p)
+        assert ms["choice"].startswith(f"stage {n_best} of 3") and "k=3" in ms["choice"] and "C=0.01" in ms["choice"]
+        assert ms["source"].endswith(f"{p}/stage{n_best}/scores.json")
+    assert rows[1]["choice"] == best_uni and rows[2]["choice"] == best_bi
+    for r in rows:
+        paper = PAPER_TABLE3["rows"][r["method"]]
+        assert [r[f"paper_{t}"] for t in TARGETS] == [f"{paper[t]:.6f}" for t in TARGETS]
+        assert r["label"] == paper["label"]
+        if r["method"] == "baseline":
+            assert all(r[f"dev_{c}"] == "" for c in COLUMNS)
+            continue
+        s = expect[(r["method"], r["protocol"])]
+        for c in COLUMNS:
+            assert r[f"dev_{c}"] == f"{s['devel']['DE+HU'][c]:.6f}"
+            assert r[f"test_{c}"] == f"{s['test']['DE+HU'][c]:.6f}"
+    text = md.read_text()
+    assert text.count("in-sample (paper's protocol)") == 2 and text.count("| grouped-cv |") == 2
+
+
+def test_table3_without_test_labels_has_no_test_columns(tmp_path, results):
+    root, _, _ = results
+    for p in (root / "runs").glob("*/scores.json"):
+        s = json.loads(p.read_text())
+        s.pop("test")
+        p.write_text(json.dumps(s))
+    for p in (root / "fusion").glob("*/stage*/scores.json"):
+        s = json.loads(p.read_text())
+        s.pop("test")
+        p.write_text(json.dumps(s))
+    tsv = tmp_path / "table3.tsv"
+    write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES,
+                 tmp_path / "table3.md", tsv, generated=False)
+    assert not any(h.startswith("test_") for h in tsv.read_text().splitlines()[0].split("\t"))
+    assert "real AVEC 2019 CES data" in (tmp_path / "table3.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def test_fig3_series_values_and_image_files(tmp_path, results):
+    root, _, fusion = results
+    series = fig3_series(root / "fusion", PROTOCOLS, STAGES)
+    assert [(s["protocol"], s["split"]) for s in series] == [
+        ("in-sample", "devel"), ("grouped-cv", "devel"), ("in-sample", "test"), ("grouped-cv", "test")]
+    for s in series:
+        split = s["split"]
+        for t in TARGETS:
+            assert s["values"][t] == [fusion[s["protocol"]][n][split]["DE+HU"][t] for n in STAGES]
+    fig = fig3_figure(series, generated=True)
+    try:
+        assert len(fig.axes) == 3
+        for ax, t in zip(fig.axes, TARGETS, strict=True):
+            assert ax.get_xlabel() == "number of fusion stages" and ax.get_title() == t.capitalize()
+            lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+            for s in series:
+                ln = lines[f"fig3-{t}-{s['protocol']}-{s['split']}"]
+                assert list(ln.get_xdata()) == STAGES and list(ln.get_ydata()) == s["values"][t]
+        assert fig.axes[0].get_ylabel() == "CCC (DE+HU)"
+        assert "CCC vs number of multistage SVR fusion stages" in fig._suptitle.get_text()
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    png, svg = tmp_path / "fig" / "fig3.png", tmp_path / "fig" / "fig3.svg"
+    write_fig3(root / "fusion", PROTOCOLS, STAGES, png, svg, generated=True)
+    w, h = png_size(png)
+    assert w > 800 and h > 300
+    ids, text = svg_gids_and_text(svg)
+    for t in TARGETS:
+        for s in series:
+            assert f"fig3-{t}-{s['protocol']}-{s['split']}" in ids
+    for label in ("in-sample (paper's protocol) dev", "grouped-cv dev", "in-sample test", "grouped-cv test",
+                  "number of fusion stages", "Arousal", "Valence", "Liking"):
+        assert label in text
+    assert not list(png.parent.glob(".*")), "no temp files left behind"
+
+
+def test_fig3_without_test_has_only_dev_lines(tmp_path, results):
+    root, _, _ = results
+    p = root / "fusion" / "grouped-cv" / "stage2" / "scores.json"
+    s = json.loads(p.read_text())
+    s.pop("test")
+    p.write_text(json.dumps(s))
+    series = fig3_series(root / "fusion", PROTOCOLS, STAGES)
+    assert [(s["protocol"], s["split"]) for s in series] == [
+        ("in-sample", "devel"), ("grouped-cv", "devel"), ("in-sample", "test")]
+
+
+def test_runs_overview_bars_equal_the_ranking(tmp_path, results):
+    root, run_scores, _ = results
+    ranking = read_ranking(root / "ranking" / "runs.tsv")
+    fig = runs_overview_figure(ranking, generated=True)
+    try:
+        assert len(fig.axes) == 4
+        for ax, c in zip(fig.axes, COLUMNS, strict=True):
+            widths = [p.get_width() for p in ax.patches]
+            labels = [t.get_text() for t in ax.get_yticklabels()]
+            assert len(widths) == len(run_scores) == len(labels)
+            assert widths == sorted(widths)  # ranked: best at the top
+            for run, width in zip(labels, widths, strict=True):
+                assert width == pytest.approx(run_scores[run]["devel"]["DE+HU"][c], abs=1e-6)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    png, svg = tmp_path / "runs_overview.png", tmp_path / "runs_overview.svg"
+    write_runs_overview(root / "ranking" / "runs.tsv", png, svg, generated=True)
+    w, h = png_size(png)
+    assert w > 1000 and h > 300
+    ids, text = svg_gids_and_text(svg)
+    assert {f"runs-{c}-{r}" for c in COLUMNS for r in run_scores} <= ids
+    assert "selected for fusion" in text and "boaw_egemaps+fau_func" in text
+
+
+# ------------------------------------------------------------------------------------------ workflow
+
+
+def test_ablation_and_search_targets_plan_their_runs(tmp_path):
+    """Dry-run of the two extra targets: one training job per loss mode and per search draw."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["ablation"]["modes"] = ["stl_arousal", "mtl1", "mtl2"]
+    config["search"]["n"] = 4
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "-n", "--quiet", "rules", "ablation", "search"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert counts["ablation_train"] == "3" and counts["search_train"] == "4"
+    assert counts["table2"] == "1" and counts["weight_search_table"] == "1"
+    assert counts["cache_features"] == "1"  # only the ablation/search set is cached

@@ -1,0 +1,124 @@
+# Extra runs beside the main DAG (DESIGN.md section 7): paper Table 2's loss ablation
+# (`snakemake ablation`) and the section 5 random search over the MTL2 weights (`snakemake search`).
+# Same train_run as the DAG's runs, kept apart under results/ablation/ and results/search/, with
+# MLflow run names prefixed ablation/ and search/. One seed each: the first of config.seeds.
+
+
+rule ablation_train:
+    input:
+        features=get_ablation_caches,
+        labels=RESULTS / "features" / "labels.npz",
+        tracking=RESULTS / "tracking.json",
+    output:
+        scores=RESULTS / "ablation" / "{loss_mode}" / "scores.json",
+        predictions=directory(RESULTS / "ablation" / "{loss_mode}" / "predictions"),
+        checkpoint=RESULTS / "ablation" / "{loss_mode}" / "model.ckpt",
+    log:
+        RESULTS / "logs" / "ablation" / "{loss_mode}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "ablation" / "{loss_mode}.tsv"
+    wildcard_constraints:
+        loss_mode=r"stl_arousal|stl_valence|stl_liking|mtl_equal|mtl1|mtl2",
+    params:
+        out_dir=get_ablation_dir,
+        run_name=get_ablation_run_name,
+        seed=SEEDS[0],
+        train=get_ablation_params,
+        tags=get_ablation_tags,
+        code=CODE["train"],
+    threads: 1
+    resources:
+        mem_mb=get_train_mem_mb,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/ablation_train.py"
+
+
+rule table2:
+    input:
+        get_ablation_scores,
+    output:
+        md=report(TABLES / "table2.md", caption="../report/table2.rst", category="Tables"),
+        tsv=TABLES / "table2.tsv",
+    log:
+        RESULTS / "logs" / "report" / "table2.log",
+    params:
+        modes=ABLATION_MODES,
+        feature_set=config["ablation"]["feature_set"],
+        weights=config["train"]["weights"],
+        generated=is_generated(),
+        code=CODE["report"],
+    threads: 1
+    resources:
+        mem_mb=500,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_table2.py"
+
+
+rule ablation:
+    input:
+        TABLES / "table2.md",
+        TABLES / "table2.tsv",
+
+
+rule search_train:
+    input:
+        features=get_search_caches,
+        labels=RESULTS / "features" / "labels.npz",
+        tracking=RESULTS / "tracking.json",
+    output:
+        scores=RESULTS / "search" / "{i}" / "scores.json",
+        weights=RESULTS / "search" / "{i}" / "weights.json",
+        predictions=directory(RESULTS / "search" / "{i}" / "predictions"),
+        checkpoint=RESULTS / "search" / "{i}" / "model.ckpt",
+    log:
+        RESULTS / "logs" / "search" / "{i}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "search" / "{i}.tsv"
+    wildcard_constraints:
+        i=r"\d+",
+    params:
+        out_dir=get_search_dir,
+        run_name=get_search_run_name,
+        seed=SEEDS[0],
+        train=get_search_params,
+        tags=get_search_tags,
+        code=CODE["train"],
+    threads: 1
+    resources:
+        mem_mb=get_train_mem_mb,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/ablation_search_train.py"
+
+
+rule weight_search_table:
+    input:
+        scores=get_search_scores,
+        weights=get_search_weight_files,
+    output:
+        tsv=report(TABLES / "weight_search.tsv", caption="../report/weight_search.rst", category="Tables"),
+        md=TABLES / "weight_search.md",
+    log:
+        RESULTS / "logs" / "report" / "weight_search.log",
+    params:
+        feature_set=config["search"]["feature_set"],
+        generated=is_generated(),
+        code=CODE["report"],
+    threads: 1
+    resources:
+        mem_mb=500,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_weight_search.py"
+
+
+rule search:
+    input:
+        TABLES / "weight_search.tsv",
+        TABLES / "weight_search.md",
