@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
-
 from emofusion.corpus import read_label_dir, read_prediction_dir
 from emofusion.errors import ConfigError
 from emofusion.loss import ccc_masked, resolve_weights, weighted_ccc_loss
 from emofusion.metrics import ccc, score_recordings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 
 def padded(seqs: list[np.ndarray], extra: int = 0, fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

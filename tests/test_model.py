@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from emofusion.data import SequenceDataset, build_corpus, collate, load_corpus, shift_targets, unshift_predictions
+from emofusion.data import (
+    SequenceDataset,
+    build_corpus,
+    collate,
+    load_corpus,
+    shift_targets,
+    unshift_predictions,
+)
 from emofusion.errors import DataError
 from emofusion.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
 from emofusion.model import EmotionLSTM

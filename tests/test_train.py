@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from emofusion.cli import main
 from emofusion.corpus import read_label_file, read_prediction_dir
 from emofusion.errors import ConfigError
-from emofusion.features import FeatureCache, LabelCache, load_feature_cache, save_feature_cache, save_label_cache
+from emofusion.features import (
+    FeatureCache,
+    LabelCache,
+    load_feature_cache,
+    save_feature_cache,
+    save_label_cache,
+)
 from emofusion.metrics import score_recordings
 from emofusion.train import PAPER_PARAMS, TrainParams, train_run
 

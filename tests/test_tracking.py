@@ -1,0 +1,123 @@
+"""MLflow tracking: store initialisation, one tracked run, failures, and 8 concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from emofusion.cli import main
+from emofusion.tracking import default_artifact_location, default_tracking_uri, init_tracking
+from emofusion.train import train_run
+from test_train import TINY, write_planted_caches
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory) -> dict[str, Path]:
+    return write_planted_caches(tmp_path_factory.mktemp("caches"), n=(3, 2, 1), frames=(20, 30))
+
+
+@pytest.fixture()
+def store(tmp_path) -> tuple[str, str]:
+    uri = f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}"
+    exp_id = init_tracking(uri, "emofusion-test", None, tmp_path / "results" / "tracking.json")
+    return uri, exp_id
+
+
+def client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def test_defaults(tmp_path):
+    assert default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/results/mlflow.db"
+    assert default_artifact_location(f"sqlite:///{tmp_path}/results/mlflow.db") == \
+        (tmp_path / "results" / "mlartifacts").resolve().as_uri()
+    assert default_artifact_location("http://localhost:5000") is None
+
+
+def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "t.json"
+    rc = main(["init-tracking", "--uri", uri, "--experiment", "exp", "--out", str(out)])
+    assert rc == 0
+    first = json.loads(out.read_text())
+    assert first["tracking_uri"] == uri and first["experiment_name"] == "exp"
+    assert first["experiment_id"] != "0"  # not "Default"
+    assert init_tracking(uri, "exp", None, out) == first["experiment_id"]
+    exp = client(uri).get_experiment_by_name("exp")
+    assert exp.experiment_id == first["experiment_id"]
+    assert exp.artifact_location == (tmp_path / "mlartifacts").resolve().as_uri()
+
+
+def test_tracked_run(caches, store, tmp_path):
+    uri, exp_id = store
+    res = train_run([caches["fau_func"], caches["mfcc"]], caches["labels"], tmp_path / "run",
+                    run_name="fau_func+mfcc", kind="bimodal", params={**TINY, "epochs": 3}, seed=7,
+                    tracking_uri=uri, experiment_name="emofusion-test", tags={"rank": 2}, log=lambda s: None)
+    c = client(uri)
+    run = c.get_run(res["run_id"])
+    assert run.info.status == "FINISHED" and run.info.experiment_id == exp_id
+    assert run.info.run_name == "fau_func+mfcc"
+    tags = run.data.tags
+    assert (tags["kind"], tags["feature_sets"], tags["modality"], tags["loss_mode"], tags["seed"], tags["rank"]) \
+        == ("bimodal", "fau_func+mfcc", "audiovisual", "mtl2", "7", "2")
+    p = run.data.params
+    assert (p["hidden"], p["epochs"], p["lr"], p["alpha"], p["gamma"], p["input_dim"]) == \
+        ("[16, 8]", "3", "0.0005", "0.7", "1.0", "11")
+    for key in ("train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"):
+        assert [m.step for m in c.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
+    scores = json.loads((tmp_path / "run" / "scores.json").read_text())
+    assert run.data.metrics["final_devel_DE_HU_valence"] == pytest.approx(scores["devel"]["DE+HU"]["valence"])
+    assert run.data.metrics["final_test_HU_mean"] == pytest.approx(scores["test"]["HU"]["mean"])
+    arts = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert {"scores.json", "history.json", "predictions"} <= arts
+    n_pred = len(c.list_artifacts(run.info.run_id, "predictions"))
+    assert n_pred == len(list((tmp_path / "run" / "predictions").glob("*.csv"))) > 0
+
+
+def test_failed_tracked_run_is_marked_failed(caches, store, tmp_path, monkeypatch):
+    import emofusion.tracking as tracking
+
+    uri, exp_id = store
+
+    def boom(*a, **k):
+        raise OSError("artifact store unreachable")
+
+    monkeypatch.setattr(tracking, "log_outputs", boom)
+    with pytest.raises(OSError, match="unreachable"):
+        train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func", kind="unimodal",
+                  params={**TINY, "epochs": 1}, tracking_uri=uri, experiment_name="emofusion-test",
+                  log=lambda s: None)
+    assert not (tmp_path / "run" / "scores.json").exists()
+    runs = client(uri).search_runs([exp_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+@pytest.mark.parametrize("n", [2, pytest.param(8, marks=pytest.mark.slow)])
+def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path, n):
+    """n training processes started at once against one freshly initialised sqlite store (the
+    DAG's fan-out). 8 processes take ~2 min on 2 busy cores (start-up: imports), hence `slow`."""
+    uri, exp_id = store
+    env = {**os.environ, "EMOFUSION_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = []
+    for i in range(n):
+        cmd = [sys.executable, "-m", "emofusion.cli", "train", "--features", str(caches["fau_func"]),
+               "--labels", str(caches["labels"]), "--out", str(tmp_path / "runs" / f"r{i}"),
+               "--run-name", f"search/{i}", "--kind", "search", "--seed", str(i), "--tracking-uri", uri,
+               "--experiment", "emofusion-test", "--set", "epochs=1", "hidden=[4]", "batch_size=4"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for i, p in enumerate(procs):
+        assert p.returncode == 0, outputs[i][-3000:]
+        assert (tmp_path / "runs" / f"r{i}" / "scores.json").is_file()
+    c = client(uri)
+    runs = c.search_runs([exp_id], max_results=100)
+    assert sorted(r.info.run_name for r in runs) == [f"search/{i}" for i in range(n)]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert all("final_devel_DE_HU_mean" in r.data.metrics for r in runs)
+    assert c.search_runs(["0"]) == []  # nothing in "Default"
