@@ -332,3 +332,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_generated_corpus(tmp_path, ca
     generate_corpus(tmp_path / "gen", size="tiny", feature_sets=["fau"])
     assert not (tmp_path / "gen" / FEATURE_SETS["mfcc"].folder).exists()
     assert (tmp_path / "gen" / FEATURE_SETS["fau"].folder).is_dir()
+
+
+def test_generated_corpus_passes_validate(tiny, capsys):
+    assert cli_main(["validate", str(tiny)]) == 0, capsys.readouterr().err
