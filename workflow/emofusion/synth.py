@@ -259,8 +259,11 @@ class CorpusGenerator:
     def __init__(self, seed: int = 0, size: str = "demo", complementarity: float = 0.5):
         if not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-        c = float(complementarity)
-        if not (0.0 <= c <= 1.0) or math.isnan(c):
+        try:
+            c = float(complementarity)
+        except (TypeError, ValueError):
+            c = math.nan
+        if not (0.0 <= c <= 1.0):
             raise ConfigError(f"complementarity must be in [0, 1], got {complementarity!r}")
         self.seed = int(seed)
         self.size = size
