@@ -40,20 +40,20 @@ THREADS_ENV = "EMOFUSION_THREADS"
 class TrainParams:
     """Hyper-parameters of one run (the paper's values are :data:`PAPER_PARAMS`)."""
 
-    hidden: tuple[int, ...] = (256, 128, 64)
-    dropout: float = 0.4
-    loss_mode: str = "mtl2"
-    weights: dict = field(default_factory=lambda: {"alpha": 0.7, "beta": 0.2, "gamma": 1.0})
-    loss_pooling: str = "batch"
-    lr: float = 5e-4
-    rho: float = 0.9
-    eps: float = 1e-7
+    hidden: tuple[int, ...] = (256, 128, 64)  # LSTM sizes, one nn.LSTM per entry
+    dropout: float = 0.4  # after each LSTM layer
+    loss_mode: str = "mtl2"  # stl_arousal|stl_valence|stl_liking|mtl_equal|mtl1|mtl2 (emofusion.loss)
+    weights: dict = field(default_factory=lambda: {"alpha": 0.7, "beta": 0.2, "gamma": 1.0})  # mtl1/mtl2
+    loss_pooling: str = "batch"  # CCC moments over the batch's valid frames, or per "sequence"
+    lr: float = 5e-4  # RMSprop
+    rho: float = 0.9  # RMSprop decay (torch `alpha`), Keras default
+    eps: float = 1e-7  # RMSprop epsilon, Keras default
     batch_size: int = 34
     epochs: int = 50
-    label_shift: int = 1
-    predict_with: str = "last"
-    max_train_frames: int | None = None
-    accelerator: str = "auto"
+    label_shift: int = 1  # annotation delay in frames (emofusion.data)
+    predict_with: str = "last"  # or "best_dev" (optimistic: dev also scores)
+    max_train_frames: int | None = None  # crop Train recordings to their first N frames (speed); None: all
+    accelerator: str = "auto"  # Lightning accelerator: auto picks a GPU where there is one
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, base: TrainParams | None = None) -> TrainParams:
@@ -135,6 +135,13 @@ class TrainParams:
 
 #: The paper's configuration (section 4.1; DESIGN.md section 3).
 PAPER_PARAMS = TrainParams()
+
+
+def cpu_backend_settings() -> dict[str, bool]:
+    """CPU backend switches the runs use, chosen by ``python -m emofusion.bench train`` (they do not
+    change the model's function): oneDNN stays on -- with packed sequences, turning it off is
+    many times slower (see the bench figures in the README / closing note)."""
+    return {"mkldnn": True}
 
 
 def modality_of(keys: list[str]) -> str:
@@ -239,8 +246,12 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     from .tracking import OFF, default_tracking_uri, finish_run, log_outputs, make_logger
 
     _quiet_lightning()
-    threads = int(os.environ.get(THREADS_ENV, "1"))
+    raw_threads = os.environ.get(THREADS_ENV, "1")
+    threads = int(raw_threads) if raw_threads.strip().isdigit() else 0
+    if threads < 1:
+        raise ConfigError(f"{THREADS_ENV}: expected a positive integer, got {raw_threads!r}")
     torch.set_num_threads(threads)
+    torch.backends.mkldnn.enabled = cpu_backend_settings()["mkldnn"]
     corpus = load_corpus(feature_caches, labels_cache)
     train_names, dev_names = corpus.partition("Train"), corpus.partition("Devel")
     test_names = corpus.partition("Test")
