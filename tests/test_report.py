@@ -63,6 +63,12 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
     return [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
 
 
+def html_table_rows(path: Path) -> list[list[str]]:
+    """The cells of the (single) table of an HTML page we wrote; the page must be well-formed XML."""
+    root = ET.fromstring(path.read_text().replace("<!DOCTYPE html>", "").replace('<meta charset="utf-8">', ""))
+    return [["".join(cell.itertext()) for cell in tr] for tr in root.iter("tr")]
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
@@ -113,7 +119,9 @@ def test_table2_numbers_equal_the_scores_files(tmp_path, with_test):
     files = {m: tmp_path / "ablation" / m / "scores.json" for m in modes}
     scores = {m: fake_scores(p, rng, test=with_test) for m, p in files.items()}
     md, tsv = tmp_path / "t" / "table2.md", tmp_path / "t" / "table2.tsv"
-    write_table2(files, "fau_func", md, tsv, generated=True, weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0})
+    html = tmp_path / "t" / "table2.html"
+    write_table2(files, "fau_func", md, tsv, generated=True, weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0},
+                 out_html=html)
     rows = read_tsv(tsv)
     assert [r["loss_mode"] for r in rows] == modes
     assert {r["feature_set"] for r in rows} == {"fau_func"}
@@ -134,6 +142,9 @@ def test_table2_numbers_equal_the_scores_files(tmp_path, with_test):
     for ln, m in zip(md_rows, modes, strict=True):
         cells = [c.strip() for c in ln.strip("|").split("|")]
         assert cells[1:5] == [f"{scores[m]['devel']['DE+HU'][c]:.3f}" for c in COLUMNS]
+    html_rows = html_table_rows(html)
+    assert html_rows[0][0] == "Loss" and len(html_rows) == len(modes) + 1
+    assert html_rows[1:] == [[c.strip() for c in ln.strip("|").split("|")] for ln in md_rows]
 
 
 # ------------------------------------------------------------------------------------ weight search
@@ -161,7 +172,8 @@ def test_weight_search_sorted_and_winner_labelled_dev_selected(tmp_path):
         score_files.append(d / "scores.json")
         weight_files.append(d / "weights.json")
     tsv, md = tmp_path / "weight_search.tsv", tmp_path / "weight_search.md"
-    write_weight_search(score_files, weight_files, tsv, md, feature_set="fau_func", generated=True)
+    html = tmp_path / "weight_search.html"
+    write_weight_search(score_files, weight_files, tsv, md, feature_set="fau_func", generated=True, out_html=html)
     rows = read_tsv(tsv)
     means = [float(r["dev_mean"]) for r in rows]
     assert means == sorted(means, reverse=True)
@@ -177,6 +189,8 @@ def test_weight_search_sorted_and_winner_labelled_dev_selected(tmp_path):
             assert r[f"dev_{c}"] == f"{s['devel']['DE+HU'][c]:.6f}"
             assert r[f"test_{c}"] == f"{s['test']['DE+HU'][c]:.6f}"
     assert "dev-selected" in md.read_text() and "optimistic" in md.read_text()
+    cells = html_table_rows(html)
+    assert cells[1][-1] == "dev-selected" and all(c[-1] == "" for c in cells[2:])
     (tmp_path / "search" / "2" / "weights.json").write_text("{}")
     with pytest.raises(DataError, match=r"search/2/weights\.json"):
         write_weight_search(score_files, weight_files, tsv, md, feature_set="fau_func", generated=True)
@@ -203,8 +217,9 @@ def results(tmp_path):
 def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
     root, run_scores, fusion = results
     md, tsv = tmp_path / "table3.md", tmp_path / "table3.tsv"
+    html = tmp_path / "table3.html"
     write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES, md, tsv,
-                 generated=True)
+                 generated=True, out_html=html)
     rows = read_tsv(tsv)
     assert [(r["method"], r["protocol"]) for r in rows] == [
         ("baseline", ""), ("unimodal", ""), ("bimodal", ""), ("late", "in-sample"), ("late", "grouped-cv"),
@@ -221,7 +236,7 @@ def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
         n_best = max(STAGES, key=lambda n: dev_mean(fusion[p][n]))
         expect[("multistage", p)] = fusion[p][n_best]
         ms = next(r for r in rows if r["method"] == "multistage" and r["protocol"] == p)
-        assert ms["choice"].startswith(f"stage {n_best} of 3") and "k=3" in ms["choice"] and "C=0.01" in ms["choice"]
+        assert ms["choice"] == f"stage {n_best} of 3 (best dev mean)" and ms["settings"] == "k=3 C=0.01"
         assert ms["source"].endswith(f"{p}/stage{n_best}/scores.json")
     assert rows[1]["choice"] == best_uni and rows[2]["choice"] == best_bi
     for r in rows:
@@ -237,6 +252,11 @@ def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
             assert r[f"test_{c}"] == f"{s['test']['DE+HU'][c]:.6f}"
     text = md.read_text()
     assert text.count("in-sample (paper's protocol)") == 2 and text.count("| grouped-cv |") == 2
+    cells = html_table_rows(html)
+    assert len(cells) == len(rows) + 1 and cells[0][:3] == ["Method", "Fusion protocol", "Chosen"]
+    for r, c in zip(rows[1:], cells[2:], strict=True):  # dev mean (3 decimals) of each of our rows
+        assert c[6] == f"{float(r['dev_mean']):.3f}"
+    assert "<b>in-sample</b>" in html.read_text()
 
 
 def test_table3_without_test_labels_has_no_test_columns(tmp_path, results):
@@ -351,3 +371,15 @@ def test_ablation_and_search_targets_plan_their_runs(tmp_path):
     assert counts["ablation_train"] == "3" and counts["search_train"] == "4"
     assert counts["table2"] == "1" and counts["weight_search_table"] == "1"
     assert counts["cache_features"] == "1"  # only the ablation/search set is cached
+
+
+def test_fusion_choice_reads_the_fusion_selection_layouts():
+    from emofusion.report import fusion_choice
+
+    one = {t: {"k": 15, "C": 0.01} for t in TARGETS}
+    assert fusion_choice({"selected": one, "protocol": "in-sample", "stage": 2}) == (
+        "chosen: arousal k=15 C=0.01, valence k=15 C=0.01, liking k=15 C=0.01")
+    cv = fusion_choice({"selected": {"outer_folds": [one, {t: {"k": 3, "C": 1.0} for t in TARGETS}], "test": one}})
+    assert cv.startswith("chosen per outer fold -- fold 1: arousal k=15") and "fold 2: arousal k=3 C=1" in cv
+    assert cv.endswith("test model: arousal k=15 C=0.01, valence k=15 C=0.01, liking k=15 C=0.01")
+    assert fusion_choice({"selected": {"outer_folds": [{"x": 1}]}, "k": 5}) == "k=5"  # unknown layout: generic

@@ -63,7 +63,7 @@ def _make_store(tmp_path: Path) -> tuple[str, str]:
     for name, info in RUNS.items():
         run = client.create_run(exp_id, run_name=name, tags={"kind": info["kind"], "feature_sets": name.split("/")[0]})
         for epoch in range(1, 4):  # a short dev-CCC curve, as train_run logs per epoch
-            client.log_metric(run.info.run_id, "dev_DE_HU_mean", info["mean"] * epoch / 3, step=epoch)
+            client.log_metric(run.info.run_id, "dev_ccc_mean", info["mean"] * epoch / 3, step=epoch)
         client.log_metric(run.info.run_id, "final_devel_DE_HU_mean", info["mean"])
         client.log_param(run.info.run_id, "loss_mode", "mtl2")
         client.set_terminated(run.info.run_id, "FINISHED")

@@ -108,17 +108,36 @@ def held_out_scores(scores: Mapping) -> dict[str, float] | None:
     return {c: float(scores["test"][GROUP][c]) for c in COLUMNS}
 
 
+def _kc(sel: Mapping) -> str:
+    """``arousal k=15 C=0.01, valence ..`` of one {target: {"k", "C"}} selection."""
+    return ", ".join(f"{t} k={sel[t]['k']} C={float(sel[t]['C']):g}" for t in TARGETS)
+
+
 def fusion_choice(scores: Mapping) -> str:
-    """The settings a fusion stage records beside its scores (e.g. the chosen k and C), as text."""
-    skip = {"devel", "test", "sd", "seeds"}
+    """The settings a fusion stage records beside its scores, as text: the chosen k and C per
+    target (in-sample), or per outer fold (grouped-cv) and for the test model; otherwise any short
+    scalar settings found at the top level."""
+    sel = scores.get("selected")
+    try:
+        if isinstance(sel, Mapping) and all(t in sel for t in TARGETS):
+            return f"chosen: {_kc(sel)}"
+        if isinstance(sel, Mapping) and "outer_folds" in sel:
+            parts = [f"fold {i}: {_kc(f)}" for i, f in enumerate(sel["outer_folds"], start=1)]
+            if isinstance(sel.get("test"), Mapping):
+                parts.append(f"test model: {_kc(sel['test'])}")
+            return "chosen per outer fold -- " + "; ".join(parts)
+    except (KeyError, TypeError, ValueError):
+        pass  # an unknown layout: fall back to the generic form
+    skip = {"devel", "test", "sd", "seeds", "protocol", "protocol_description", "stage", "inputs", "selected",
+            "outer_folds"}
     parts = []
     for key, val in scores.items():
         if key in skip:
             continue
-        if isinstance(val, int | float | str) and not isinstance(val, bool):
+        if isinstance(val, int | float) and not isinstance(val, bool):
             parts.append(f"{key}={val:g}" if isinstance(val, float) else f"{key}={val}")
-        elif isinstance(val, list) and len(val) <= 8 and all(isinstance(v, int | float | str) for v in val):
-            parts.append(f"{key}={','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in val)}")
+        elif isinstance(val, str) and len(val) <= 30:
+            parts.append(f"{key}={val}")
     return " ".join(parts)
 
 
@@ -180,6 +199,53 @@ def _tsv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("\t".join(r) for r in [list(header), *rows]) + "\n"
 
 
+def _inline_html(text: str) -> str:
+    import html
+    import re
+
+    out = html.escape(text, quote=False)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_inline_html(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def md_to_html(text: str) -> str:
+    """A standalone HTML page of one of our markdown tables (a '# ' title, paragraphs, one pipe
+    table): what `snakemake --report` shows inline."""
+    body, table = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(c and set(c) <= {"-", ":"} for c in cells):
+                table.append(cells)
+            continue
+        if table:
+            body.append(_html_table(table))
+            table = []
+        if line.startswith("# "):
+            body.append(f"<h1>{_inline_html(line[2:])}</h1>")
+        elif line.strip():
+            body.append(f"<p>{_inline_html(line)}</p>")
+    if table:
+        body.append(_html_table(table))
+    style = ("body{font-family:sans-serif;margin:1.5em;font-size:14px}h1{font-size:18px}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}"
+             "td:first-child,th{text-align:left}th{background:#eee}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><style>" + style + "</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _write_md(out_md: str | Path, text: str, out_html: str | Path | None) -> None:
+    atomic_write_text(out_md, text)
+    if out_html is not None:
+        atomic_write_text(out_html, md_to_html(text))
+
+
 # ---------------------------------------------------------------------------------------------
 # Table 2: the loss ablation
 
@@ -197,7 +263,8 @@ def table2_rows(mode_scores: Mapping[str, str | Path]) -> list[dict]:
 
 
 def write_table2(mode_scores: Mapping[str, str | Path], feature_set: str, out_md: str | Path,
-                 out_tsv: str | Path, *, generated: bool, weights: Mapping | None = None) -> list[dict]:
+                 out_tsv: str | Path, *, generated: bool, weights: Mapping | None = None,
+                 out_html: str | Path | None = None) -> list[dict]:
     """Paper Table 2 from the ablation runs' scores files: ``table2.md`` and ``table2.tsv``."""
     rows = table2_rows(mode_scores)
     has_test = any(r["test"] for r in rows)
@@ -225,7 +292,7 @@ def write_table2(mode_scores: Mapping[str, str | Path], feature_set: str, out_md
             f"{' and on the test partition (its labels are known)' if has_test else ''}. "
             f"\"Paper\" columns: {PAPER_TABLE2['source']}, copied, not recomputed.{w}\n"
             f"Data: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows))
-    atomic_write_text(out_md, text)
+    _write_md(out_md, text, out_html)
     return rows
 
 
@@ -261,7 +328,8 @@ def weight_search_rows(score_files: Sequence[str | Path], weight_files: Sequence
 
 
 def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str | Path],
-                        out_tsv: str | Path, out_md: str | Path, *, feature_set: str, generated: bool) -> list[dict]:
+                        out_tsv: str | Path, out_md: str | Path, *, feature_set: str, generated: bool,
+                        out_html: str | Path | None = None) -> list[dict]:
     """``weight_search.tsv`` (sorted by mean dev CCC; the winner labelled dev-selected) and a
     ``weight_search.md`` with the caveat spelled out."""
     rows = weight_search_rows(score_files, weight_files)
@@ -287,9 +355,9 @@ def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequenc
             f"sorted by mean dev CCC (DE+HU). {caveat}"
             f"The paper's choice: alpha={PAPER_TABLE2['weights']['alpha']:g}, "
             f"beta={PAPER_TABLE2['weights']['beta']:g}, gamma={PAPER_TABLE2['weights']['gamma']:g} "
-            f"({PAPER_TABLE2['source']}, section 5).\nData: {CORPUS_NOTE[generated]}.\n\n"
+            f"(Atmaja & Akagi, ICASSP 2020, section 5).\nData: {CORPUS_NOTE[generated]}.\n\n"
             + _md_table(md_header, md_rows))
-    atomic_write_text(out_md, text)
+    _write_md(out_md, text, out_html)
     return rows
 
 
@@ -316,7 +384,7 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
     ranking = read_ranking(ranking_tsv)
     rows = []
     rows.append({"method": "baseline", "protocol": "", "source": "", "choice": "not re-run (AVEC 2019 baseline)",
-                 "dev": None, "test": None})
+                 "settings": "", "dev": None, "test": None})
     for method in ("unimodal", "bimodal"):
         best = [r for r in ranking if r["kind"] == method]
         if not best:
@@ -324,17 +392,16 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
         path = Path(runs_root) / best[0]["run"] / "scores.json"
         s = read_scores(path)
         rows.append({"method": method, "protocol": "", "source": str(path), "choice": best[0]["run"],
-                     "dev": dev_scores(s), "test": held_out_scores(s)})
+                     "settings": "", "dev": dev_scores(s), "test": held_out_scores(s)})
     fused = fusion_stage_scores(fusion_root, protocols, stages)
     for method in ("late", "multistage"):
         for p in protocols:
             n = min(fused[p]) if method == "late" else best_stage(fused[p])
             s = fused[p][n]
             choice = f"stage {n}" if method == "late" else f"stage {n} of {max(fused[p])} (best dev mean)"
-            extra = fusion_choice(s)
             rows.append({"method": method, "protocol": p,
                          "source": str(Path(fusion_root) / p / f"stage{n}" / "scores.json"),
-                         "choice": f"{choice}; {extra}" if extra else choice,
+                         "choice": choice, "settings": fusion_choice(s),
                          "dev": dev_scores(s), "test": held_out_scores(s)})
     for r in rows:
         paper = PAPER_TABLE3["rows"][r["method"]]
@@ -345,12 +412,13 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
 
 def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
                  protocols: Sequence[str], stages: Sequence[int], out_md: str | Path, out_tsv: str | Path,
-                 *, generated: bool) -> list[dict]:
+                 *, generated: bool, out_html: str | Path | None = None) -> list[dict]:
     """``table3.md`` and ``table3.tsv`` (see :func:`table3_rows`)."""
     rows = table3_rows(ranking_tsv, runs_root, fusion_root, protocols, stages)
     has_test = any(r["test"] for r in rows)
     header = ["method", "label", "protocol", "choice", *[f"dev_{c}" for c in COLUMNS],
-              *([f"test_{c}" for c in COLUMNS] if has_test else []), *[f"paper_{c}" for c in TARGETS], "source"]
+              *([f"test_{c}" for c in COLUMNS] if has_test else []), *[f"paper_{c}" for c in TARGETS], "settings",
+              "source"]
     tsv_rows, md_rows = [], []
     for r in rows:
         nums = [(r["dev"] or {}).get(c) for c in COLUMNS]
@@ -358,7 +426,7 @@ def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: st
             nums += [(r["test"] or {}).get(c) for c in COLUMNS]
         paper = [r["paper"][c] for c in TARGETS]
         tsv_rows.append([r["method"], r["label"], r["protocol"], r["choice"], *map(_f6, nums), *map(_f6, paper),
-                         r["source"]])
+                         r["settings"], r["source"]])
         ours = [_f3(x) if r["dev"] else "—" for x in nums]
         md_rows.append([r["label"], PROTOCOL_LABELS.get(r["protocol"], "—"), r["choice"], *ours,
                         *map(_f3, paper)])
@@ -375,8 +443,9 @@ def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: st
             + (" Test columns: the test partition, whose labels the generated corpus knows -- never used "
                "for any choice." if has_test else "")
             + f" \"Paper\" columns: {PAPER_TABLE3['source']}, copied, not recomputed (the paper gives no mean "
-            f"here).\nData: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows))
-    atomic_write_text(out_md, text)
+            f"here). The fusion's chosen k and C: the `settings` column of table3.tsv."
+            f"\nData: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows))
+    _write_md(out_md, text, out_html)
     return rows
 
 

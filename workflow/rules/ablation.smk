@@ -39,8 +39,9 @@ rule table2:
     input:
         get_ablation_scores,
     output:
-        md=report(TABLES / "table2.md", caption="../report/table2.rst", category="Tables"),
+        md=TABLES / "table2.md",
         tsv=TABLES / "table2.tsv",
+        html=report(TABLES / "table2.html", caption="../report/table2.rst", category="Tables"),
     log:
         RESULTS / "logs" / "report" / "table2.log",
     params:
@@ -62,6 +63,7 @@ rule ablation:
     input:
         TABLES / "table2.md",
         TABLES / "table2.tsv",
+        TABLES / "table2.html",
 
 
 rule search_train:
@@ -101,8 +103,9 @@ rule weight_search_table:
         scores=get_search_scores,
         weights=get_search_weight_files,
     output:
-        tsv=report(TABLES / "weight_search.tsv", caption="../report/weight_search.rst", category="Tables"),
+        tsv=TABLES / "weight_search.tsv",
         md=TABLES / "weight_search.md",
+        html=report(TABLES / "weight_search.html", caption="../report/weight_search.rst", category="Tables"),
     log:
         RESULTS / "logs" / "report" / "weight_search.log",
     params:
@@ -122,3 +125,4 @@ rule search:
     input:
         TABLES / "weight_search.tsv",
         TABLES / "weight_search.md",
+        TABLES / "weight_search.html",

@@ -10,8 +10,9 @@ rule table3:
         runs=get_all_run_scores,
         fusion=get_fusion_outputs,
     output:
-        md=report(TABLES / "table3.md", caption="../report/table3.rst", category="Tables"),
+        md=TABLES / "table3.md",
         tsv=TABLES / "table3.tsv",
+        html=report(TABLES / "table3.html", caption="../report/table3.rst", category="Tables"),
     log:
         RESULTS / "logs" / "report" / "table3.log",
     params:

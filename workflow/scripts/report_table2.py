@@ -2,5 +2,5 @@ from emofusion.pipeline import log_to, table2
 
 with log_to(snakemake.log[0]):
     table2(list(snakemake.input), snakemake.params.modes, snakemake.output.md, snakemake.output.tsv,
-           feature_set=snakemake.params.feature_set, generated=snakemake.params.generated,
+           snakemake.output.html, feature_set=snakemake.params.feature_set, generated=snakemake.params.generated,
            weights=snakemake.params.weights)

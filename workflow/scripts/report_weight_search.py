@@ -2,4 +2,5 @@ from emofusion.pipeline import log_to, weight_search
 
 with log_to(snakemake.log[0]):
     weight_search(list(snakemake.input.scores), list(snakemake.input.weights), snakemake.output.tsv,
-                  snakemake.output.md, feature_set=snakemake.params.feature_set, generated=snakemake.params.generated)
+                  snakemake.output.md, snakemake.output.html, feature_set=snakemake.params.feature_set,
+                  generated=snakemake.params.generated)
