@@ -364,7 +364,7 @@ def test_ablation_and_search_targets_plan_their_runs(tmp_path):
     config["search"]["n"] = 4
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-           "--configfile", str(tmp_path / "config.yaml"), "-n", "--quiet", "rules", "ablation", "search"]
+           "ablation", "search", "--configfile", str(tmp_path / "config.yaml"), "-n", "--quiet", "rules"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
@@ -383,3 +383,18 @@ def test_fusion_choice_reads_the_fusion_selection_layouts():
     assert cv.startswith("chosen per outer fold -- fold 1: arousal k=15") and "fold 2: arousal k=3 C=1" in cv
     assert cv.endswith("test model: arousal k=15 C=0.01, valence k=15 C=0.01, liking k=15 C=0.01")
     assert fusion_choice({"selected": {"outer_folds": [{"x": 1}]}, "k": 5}) == "k=5"  # unknown layout: generic
+
+
+def test_default_target_writes_table3_fig3_and_the_runs_overview(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "-n"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert counts["table3"] == counts["fig3"] == counts["runs_overview"] == "1"
+    for out in ("results/tables/table3.md", "results/tables/table3.tsv", "results/tables/table3.html",
+                "results/figures/fig3.png", "results/figures/fig3.svg", "results/figures/runs_overview.png",
+                "results/figures/runs_overview.svg"):
+        assert out in proc.stdout

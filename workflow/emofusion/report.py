@@ -210,7 +210,14 @@ def _inline_html(text: str) -> str:
 
 def _html_table(rows: list[list[str]]) -> str:
     head = "".join(f"<th>{_inline_html(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    def td(c: str) -> str:  # numbers right-aligned, text left
+        try:
+            float(c)
+            return f'<td class="n">{_inline_html(c)}</td>'
+        except ValueError:
+            return f"<td>{_inline_html(c)}</td>"
+
+    body = "".join("<tr>" + "".join(td(c) for c in r) + "</tr>" for r in rows[1:])
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -234,8 +241,8 @@ def md_to_html(text: str) -> str:
     if table:
         body.append(_html_table(table))
     style = ("body{font-family:sans-serif;margin:1.5em;font-size:14px}h1{font-size:18px}"
-             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}"
-             "td:first-child,th{text-align:left}th{background:#eee}")
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}"
+             "td.n{text-align:right}th{background:#eee}")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><style>" + style + "</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")
 
@@ -477,6 +484,7 @@ def _save(fig, out_png: str | Path, out_svg: str | Path) -> None:
             with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "emofusion"}):
                 fig.savefig(tmp, format=out.suffix.lstrip("."), bbox_inches="tight",
                             metadata={"Date": None} if out.suffix == ".svg" else None, **kw)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a figure is for reading
             os.replace(tmp, out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
