@@ -12,6 +12,9 @@
 #   results/ranking/runs.tsv                  all 12 + 21 runs ranked, top 11 selected
 #   results/fusion/{protocol}/stage{n}/       predictions/, scores.json   (protocol in-sample|grouped-cv)
 #   results/fusion/summary.tsv                stage x protocol x split x culture CCC table
+#   results/tables/, results/figures/         Table 3, Fig. 3, runs overview (default target); Table 2
+#                                             (`snakemake ablation`), weight_search.tsv (`snakemake search`)
+#   results/ablation/{loss_mode}/, results/search/{i}/   the extra runs of Table 2 and the weight search
 #   results/mlflow.db, results/mlartifacts/   the MLflow store (`mlflow ui --backend-store-uri sqlite:///results/mlflow.db`)
 #   results/logs/, results/benchmarks/        per-job logs and timings
 
@@ -23,6 +26,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/tracking.smk"
@@ -30,6 +36,8 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ranking.smk"
 include: "workflow/rules/fusion.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/ablation.smk"
 
 
 rule all:

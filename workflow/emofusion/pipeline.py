@@ -114,3 +114,62 @@ def fusion_summary(fusion_root: str | Path, out_tsv: str | Path) -> None:
     from .fusion import write_summary
 
     write_summary(Path(fusion_root), Path(out_tsv))
+
+
+# --- reports, ablation, search (issue 6) ---
+
+
+def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
+                out_dir: str | Path, *, run_name: str, seed: int, kind: str, params: Mapping,
+                tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
+    """A run outside the main DAG (loss ablation, weight search): same train_run, its own folder,
+    MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
+    from .report import write_weights
+    from .train import TrainParams, train_run
+
+    p = TrainParams.from_dict(dict(params))
+    if weights_json is not None:
+        a, b, g = p.resolved_weights()
+        write_weights(weights_json, {"alpha": a, "beta": b, "gamma": g})
+    tracking = json.loads(Path(tracking_json).read_text())
+    train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
+              params=p, seed=int(seed), tracking_uri=tracking["tracking_uri"],
+              experiment_name=tracking["experiment_name"], tags=dict(tags))
+
+
+def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,
+           out_html: str | Path, *, feature_set: str, generated: bool, weights: Mapping | None = None) -> None:
+    from .report import write_table2
+
+    write_table2(dict(zip(modes, score_files, strict=True)), feature_set, out_md, out_tsv, generated=generated,
+                 weights=weights, out_html=out_html)
+
+
+def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str | Path], out_tsv: str | Path,
+                  out_md: str | Path, out_html: str | Path, *, feature_set: str, generated: bool) -> None:
+    from .report import write_weight_search
+
+    write_weight_search(score_files, weight_files, out_tsv, out_md, feature_set=feature_set, generated=generated,
+                        out_html=out_html)
+
+
+def table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, out_md: str | Path,
+           out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
+           generated: bool) -> None:
+    from .report import write_table3
+
+    write_table3(ranking_tsv, runs_root, fusion_root, protocols, stages, out_md, out_tsv, generated=generated,
+                 out_html=out_html)
+
+
+def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
+         stages: Sequence[int], generated: bool) -> None:
+    from .report import write_fig3
+
+    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated)
+
+
+def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool) -> None:
+    from .report import write_runs_overview
+
+    write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated)

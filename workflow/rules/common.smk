@@ -145,7 +145,8 @@ def get_fusion_outputs(wildcards):
 
 
 def get_final_outputs(wildcards):
-    return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv")]
+    return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv"),
+            *get_report_outputs(wildcards)]
 
 
 def get_run_names_of_input(wildcards, input):
@@ -155,3 +156,93 @@ def get_run_names_of_input(wildcards, input):
 
 def get_fusion_dir(wildcards):
     return str(RESULTS / "fusion" / wildcards.protocol)
+
+
+# --- reports, ablation, search ---
+# Tables and figures (workflow/rules/report.smk) and the extra runs of paper Table 2 and section 5
+# (workflow/rules/ablation.smk): results/ablation/{loss_mode}/, results/search/{i}/ (DESIGN.md 7).
+
+from emofusion.errors import ConfigError
+from emofusion.report import sample_search_weights
+
+TABLES = RESULTS / "tables"
+FIGURES = RESULTS / "figures"
+CODE["report"] = code_version("report")
+ABLATION_MODES = list(config["ablation"]["modes"])
+SEARCH_WEIGHTS = sample_search_weights(config["search"]["n"], config["search"]["seed"])
+
+
+def get_report_outputs(wildcards):
+    """What the default target adds: Table 3, Fig. 3 and the runs overview."""
+    tables = [str(TABLES / f"table3.{ext}") for ext in ("md", "tsv", "html")]
+    figures = [str(FIGURES / f"{name}.{ext}") for name in ("fig3", "runs_overview") for ext in ("png", "svg")]
+    return tables + figures
+
+
+def get_extra_set(section):
+    """The feature set of the ablation or the search; it must be one of feature_sets."""
+    fs = config[section]["feature_set"]
+    if fs not in SETS:
+        raise ConfigError(f"config key {section}.feature_set: {fs!r} is not one of feature_sets ({', '.join(SETS)})")
+    return fs
+
+
+def get_ablation_caches(wildcards):
+    return [str(RESULTS / "features" / f"{get_extra_set('ablation')}.npz")]
+
+
+def get_search_caches(wildcards):
+    return [str(RESULTS / "features" / f"{get_extra_set('search')}.npz")]
+
+
+def get_ablation_params(wildcards):
+    """config.train with the loss mode of this ablation run; only MTL2 takes config's weights
+    (MTL1 uses its own defaults, alpha + beta + gamma = 1; STL and equal weights are fixed)."""
+    weights = dict(config["train"]["weights"]) if wildcards.loss_mode == "mtl2" else {}
+    return {**config["train"], "loss_mode": wildcards.loss_mode, "weights": weights}
+
+
+def get_search_params(wildcards):
+    """config.train as MTL2 with the i-th sampled (alpha, beta, gamma)."""
+    return {**config["train"], "loss_mode": "mtl2", "weights": dict(SEARCH_WEIGHTS[int(wildcards.i)])}
+
+
+def get_search_id():
+    """The tag shared by the runs of one search (MLflow groups them by it)."""
+    return f"search-{get_extra_set('search')}-seed{config['search']['seed']}"  # not n: a larger n only adds runs
+
+
+def get_ablation_tags(wildcards):
+    return {"ablation_set": get_extra_set("ablation"), "feature_sets": get_extra_set("ablation")}
+
+
+def get_search_tags(wildcards):
+    return {"search_id": get_search_id(), "feature_sets": get_extra_set("search")}
+
+
+def get_ablation_scores(wildcards):
+    return [str(RESULTS / "ablation" / m / "scores.json") for m in ABLATION_MODES]
+
+
+def get_search_scores(wildcards):
+    return [str(RESULTS / "search" / str(i) / "scores.json") for i in range(len(SEARCH_WEIGHTS))]
+
+
+def get_search_weight_files(wildcards):
+    return [str(RESULTS / "search" / str(i) / "weights.json") for i in range(len(SEARCH_WEIGHTS))]
+
+
+def get_ablation_dir(wildcards):
+    return str(RESULTS / "ablation" / wildcards.loss_mode)
+
+
+def get_ablation_run_name(wildcards):
+    return f"ablation/{wildcards.loss_mode}"
+
+
+def get_search_dir(wildcards):
+    return str(RESULTS / "search" / wildcards.i)
+
+
+def get_search_run_name(wildcards):
+    return f"search/{wildcards.i}"
