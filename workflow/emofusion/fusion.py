@@ -204,11 +204,11 @@ def _grid_groups(grid: Grid, m: int) -> list[Group]:
 
 
 def _fit_grid(d: _Data, Y: Mapping[str, np.ndarray], names: Sequence[str], groups: list[Group], grid: Grid,
-              W0: np.ndarray | None) -> np.ndarray:
+              W0: np.ndarray | None, rho0: np.ndarray | None = None):
     X = d.stack(names)
     y = np.concatenate([Y[n] for n in names]).astype(np.float32)
     G, XtY = d.gram(names)
-    return solve_lad_svr(X, G, XtY, y, groups, W0=W0, tol=grid.tol, max_iter=grid.max_iter).W
+    return solve_lad_svr(X, G, XtY, y, groups, W0=W0, tol=grid.tol, max_iter=grid.max_iter, rho0=rho0)
 
 
 def _ccc_columns(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -252,7 +252,7 @@ def in_sample(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], b
     test_names = sorted(base_test)
     lengths = {n: len(v) for n, v in {**base_dev, **base_test}.items()}
     prev_dev = prev_test = None
-    W_prev, m_prev = None, None
+    W_prev, m_prev, rho = None, None, None
     out = []
     ycat = np.concatenate([Y[n] for n in dev_names])
     for s in range(1, stages + 1):
@@ -262,7 +262,8 @@ def in_sample(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], b
         d = _stage_data(chans, Y, dev_names, grid.K)
         groups = _grid_groups(grid, m)
         W0 = None if W_prev is None else _expand_weights(W_prev, m_prev, m, grid.K)
-        W = _fit_grid(d, Y, dev_names, groups, grid, W0)
+        fit = _fit_grid(d, Y, dev_names, groups, grid, W0, rho)
+        W, rho = fit.W, fit.rho
         pred = d.stack(dev_names) @ W.astype(np.float32)
         cols = _select(_ccc_columns(pred, ycat), grid)
         prev_dev = _split_preds(pred[:, cols], dev_names, lengths)
@@ -308,7 +309,7 @@ def cv_stack(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
     targets = sorted(targets)
     lengths = {n: len(base[n]) for n in (*train, *targets)}
     prev = None
-    W_prev, m_prev = None, None
+    W_prev, m_prev, rho = None, None, None
     ytrain = np.concatenate([Y[n] for n in train])
     out = []
     for _s in range(1, stages + 1):
@@ -321,7 +322,8 @@ def cv_stack(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
         Ws = []
         for f in folds:
             fit_on = [n for n in train if n not in set(f)]
-            W = _fit_grid(d, Y, fit_on, groups, grid, W)
+            fit = _fit_grid(d, Y, fit_on, groups, grid, W, rho)
+            W, rho = fit.W, fit.rho
             Ws.append(W)
             pf = d.stack(list(f)) @ W.astype(np.float32)
             oof.update(_split_preds(pf, sorted(f), lengths))
@@ -331,7 +333,7 @@ def cv_stack(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
         cfg = grid.configs()
         refit_groups = [Group(n_columns(m, cfg[cols[t] // T][0]), float(cfg[cols[t] // T][1]), (t,)) for t in range(T)]
         W_mean = np.mean(Ws, axis=0)
-        Wr = _fit_grid(d, Y, train, refit_groups, grid, W_mean[:, cols])
+        Wr = _fit_grid(d, Y, train, refit_groups, grid, W_mean[:, cols], rho[[c // T for c in cols]]).W
         pred_targets = _split_preds(d.stack(targets) @ Wr.astype(np.float32), targets, lengths)
         oof_sel = {n: v[:, cols] for n, v in oof.items()}
         prev = {**oof_sel, **pred_targets}
@@ -340,20 +342,48 @@ def cv_stack(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
     return out
 
 
+def outer_fold(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], outer: Sequence[Sequence[str]],
+               i: int, grid: Grid, stages: int, inner_folds: int, seed: int) -> list[dict]:
+    """Stages 1..n for outer fold ``i``: fitted on the other folds only; per stage its predictions
+    for fold ``i`` (``"pred"``) and the selection. Only the other folds' labels are passed on."""
+    fold = set(outer[i])
+    train = sorted(n for n in base_dev if n not in fold)
+    inner = grouped_folds(train, inner_folds, seed + 1 + i)
+    return cv_stack(base_dev, {n: Y[n] for n in train}, train, sorted(fold), inner, grid, stages)
+
+
+def _outer_job(args):
+    from threadpoolctl import threadpool_limits
+
+    *call, threads = args
+    t0 = time.perf_counter()
+    with threadpool_limits(threads):
+        res = outer_fold(*call)
+    return res, time.perf_counter() - t0
+
+
 def grouped_cv(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray],
                base_test: Mapping[str, np.ndarray], grid: Grid, stages: int, outer_folds: int,
-               inner_folds: int, seed: int, log=None) -> tuple[list[dict], dict]:
-    """The honest protocol; returns per stage {"dev", "test", "selected"} and the fold layout."""
+               inner_folds: int, seed: int, log=None, n_jobs: int = 1) -> tuple[list[dict], dict]:
+    """The honest protocol; returns per stage {"dev", "test", "selected"} and the fold layout.
+
+    ``n_jobs`` > 1 runs outer folds in that many processes (one BLAS thread each)."""
     dev_names = sorted(base_dev)
     outer = grouped_folds(dev_names, outer_folds, seed)
-    per_fold = []
-    for i, fold in enumerate(outer):
-        t0 = time.perf_counter()
-        train = [n for n in dev_names if n not in set(fold)]
-        inner = grouped_folds(train, inner_folds, seed + 1 + i)
-        per_fold.append(cv_stack(base_dev, Y, train, fold, inner, grid, stages))
-        if log:
-            log(f"grouped-cv outer fold {i + 1}/{len(outer)}: {time.perf_counter() - t0:.1f} s")
+    jobs = [(base_dev, Y, outer, i, grid, stages, inner_folds, seed, 1 if n_jobs > 1 else None)
+            for i in range(len(outer))]
+    if n_jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=mp.get_context("fork")) as ex:
+            done = list(ex.map(_outer_job, jobs))
+    else:
+        done = [_outer_job(j) for j in jobs]
+    per_fold = [d[0] for d in done]
+    if log:
+        for i, d in enumerate(done):
+            log(f"grouped-cv outer fold {i + 1}/{len(outer)}: {d[1]:.1f} s")
     test_runs = None
     if base_test:
         t0 = time.perf_counter()
@@ -419,11 +449,12 @@ def fuse(labels: dict[str, np.ndarray], run_dirs: dict[str, Path], out_dir: Path
          stages: int = 5, ks=(11, 13, 15, 17, 19), Cs=(1e-3, 1e-2, 1e-1, 1.0), outer_folds: int = 4,
          inner_folds: int = 3, seed: int = 0, test_labels: dict[str, np.ndarray] | None = None,
          tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
-         tol: float = SOLVER_TOL, max_iter: int = SOLVER_MAX_ITER, log=None) -> dict:
+         tol: float = SOLVER_TOL, max_iter: int = SOLVER_MAX_ITER, n_jobs: int = 1, log=None) -> dict:
     """Run one protocol for ``stages`` stages; write ``out_dir/stage{n}/{predictions/,scores.json}``.
 
     ``labels``: Devel labels ``{recording: (frames, 3)}``; ``run_dirs``: ``{run name: folder}``.
     Returns ``{"protocol", "stages": [{"stage", "scores", "selected", "seconds"}], ...}``.
+    ``n_jobs``: processes for the grouped-cv outer folds; ``tol``/``max_iter``: solver stopping rule.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -442,7 +473,8 @@ def fuse(labels: dict[str, np.ndarray], run_dirs: dict[str, Path], out_dir: Path
     if protocol == "in-sample":
         results = in_sample(base_dev, labels, base_test, grid, stages, log=log)
     else:
-        results, layout = grouped_cv(base_dev, labels, base_test, grid, stages, outer_folds, inner_folds, seed, log=log)
+        results, layout = grouped_cv(base_dev, labels, base_test, grid, stages, outer_folds, inner_folds, seed,
+                                     log=log, n_jobs=n_jobs)
     per_stage = []
     for s, res in enumerate(results, start=1):
         scores = {"devel": score_recordings(labels, res["dev"])}

@@ -51,6 +51,7 @@ class SolveResult:
     gap: np.ndarray  # (ncols,) relative duality gap at exit
     primal: np.ndarray  # (ncols,) primal objective at exit
     iterations: int
+    rho: np.ndarray  # (ngroups,) final ADMM penalty per group: a warm start for a similar problem
 
 
 def _soft_update(v: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,11 +61,13 @@ def _soft_update(v: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def solve_lad_svr(X: np.ndarray, G: np.ndarray, XtY: np.ndarray, Y: np.ndarray, groups: Sequence[Group], *,
                   W0: np.ndarray | None = None, tol: float = 1e-3, max_iter: int = 300, alpha: float = 1.6,
-                  rho0: float | None = None) -> SolveResult:
+                  rho0: float | np.ndarray | None = None) -> SolveResult:
     """Solve every (group, target) problem; columns are ordered group by group, targets within.
 
     ``X`` (N, P) float32 with the constant column first; ``G`` (P, P) = X^T X; ``XtY`` (P, T) = X^T Y;
-    ``Y`` (N, T). ``W0`` (P, ncols) warm start (e.g. the same grid solved on a neighbouring fold).
+    ``Y`` (N, T). ``W0`` (P, ncols) warm start (e.g. the same grid solved on a neighbouring fold);
+    ``rho0``: per-group initial ADMM penalty (e.g. ``SolveResult.rho`` of that solve), or a factor
+    times C (default 10 C).
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     N, P = X.shape
@@ -77,15 +80,18 @@ def solve_lad_svr(X: np.ndarray, G: np.ndarray, XtY: np.ndarray, Y: np.ndarray, 
     col_C = np.array([groups[i].C for i in col_g], dtype=np.float64)
     n = col_t.size
     if n == 0:
-        return SolveResult(np.zeros((P, 0)), np.zeros(0), np.zeros(0), 0)
+        return SolveResult(np.zeros((P, 0)), np.zeros(0), np.zeros(0), 0, np.zeros(0))
     if (col_p > P).any() or (col_p < 1).any():
         raise ValueError(f"group column counts must lie in 1..{P}")
     mask = (np.arange(P)[:, None] < col_p[None, :]).astype(np.float64)  # (P, n)
     Yc = np.ascontiguousarray(Y32[:, col_t])
     Xy = XtY[:, col_t] * mask
     # rho starts at 10 C (residuals of order 0.1 make the threshold C / rho comparable to them)
-    scale = 10.0 if rho0 is None else float(rho0)
-    rho = np.array([scale * g.C for g in groups], dtype=np.float64)
+    if rho0 is None or np.ndim(rho0) == 0:
+        scale = 10.0 if rho0 is None else float(rho0)
+        rho = np.array([scale * g.C for g in groups], dtype=np.float64)
+    else:
+        rho = np.array(rho0, dtype=np.float64).reshape(len(groups)).copy()
     cache: dict[tuple[int, float], tuple] = {}
 
     def factor(i: int):
@@ -178,7 +184,7 @@ def solve_lad_svr(X: np.ndarray, G: np.ndarray, XtY: np.ndarray, Y: np.ndarray, 
                 act = act[keep]
                 W, z, u, qz, qu = W[:, keep], np.ascontiguousarray(z[:, keep]), np.ascontiguousarray(u[:, keep]), qz[:, keep], qu[:, keep]
                 ya, Xya, maska, thr = np.ascontiguousarray(ya[:, keep]), Xya[:, keep], maska[:, keep], thr[keep]
-    return SolveResult(Wout, gap_out, pobj_out, it)
+    return SolveResult(Wout, gap_out, pobj_out, it, rho)
 
 
 def fit_one(X: np.ndarray, y: np.ndarray, C: float, *, tol: float = 1e-4, max_iter: int = 2000) -> tuple[np.ndarray, float]:

@@ -1,0 +1,260 @@
+"""Multistage SVR fusion: solver, context windows, protocols, file contracts (small synthetic data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from emofusion import TARGETS
+from emofusion.corpus import read_label_dir, write_avec_csv
+from emofusion.errors import DataError
+from emofusion.fusion import (
+    Grid,
+    context_design,
+    fuse,
+    grouped_cv,
+    grouped_folds,
+    load_runs,
+    outer_fold,
+    summarise,
+    write_summary,
+)
+from emofusion.fusion_solver import Group, fit_one, solve_lad_svr
+
+SMALL = dict(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, max_iter=300)
+
+
+def _corpus(root: Path, n_per_culture: int = 4, n_frames: int = 80, n_runs: int = 2, seed: int = 0,
+            test: int = 0) -> tuple[dict, dict]:
+    """Labels = smooth random walks; run r predicts a noisy linear mix of them. Writes AVEC folders."""
+    rng = np.random.default_rng(seed)
+    labels = {}
+    for cult in ("DE", "HU"):
+        for i in range(1, n_per_culture + 1):
+            n = n_frames + int(rng.integers(0, 20))
+            labels[f"Devel_{cult}_{i:02d}"] = np.cumsum(rng.normal(0, 0.05, (n, 3)), axis=0)
+    runs = {}
+    for r in range(n_runs):
+        d = root / f"run{r}"
+        mix = rng.normal(0, 0.5, (3, 3)) + np.eye(3)
+        for name, y in labels.items():
+            pad = rng.normal(0, 0.1, (5, 3))  # files longer than labels, like the official ones
+            write_avec_csv(d / f"{name}.csv", name, np.concatenate([y @ mix + rng.normal(0, 0.1, y.shape), pad]))
+        for i in range(1, test + 1):
+            name = f"Test_DE_{i:02d}"
+            write_avec_csv(d / f"{name}.csv", name, rng.normal(0, 0.1, (50 + r, 3)))
+        runs[f"run{r}"] = d
+    for name, y in labels.items():
+        write_avec_csv(root / "labels" / f"{name}.csv", name, y)
+    return read_label_dir(root / "labels"), runs
+
+
+def test_solver_recovers_known_linear_mix():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 5))
+    w = np.array([0.8, -0.5, 0.3, 0.0, 1.2])
+    y = X @ w + 0.25 + rng.laplace(0, 0.05, 3000)
+    coef, b = fit_one(X, y, C=10.0)
+    np.testing.assert_allclose(coef, w, atol=0.01)
+    assert abs(b - 0.25) < 0.01
+
+
+def test_solver_matches_sklearn_where_liblinear_converges():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVR
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(1000, 6))
+    y = X @ rng.normal(size=6) + rng.normal(0, 0.3, 1000)
+    C = 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        sk = LinearSVR(C=C, random_state=0, tol=1e-6, max_iter=100000).fit(X, y)
+    coef, b = fit_one(X, y, C=C, tol=1e-5, max_iter=3000)
+
+    def obj(cf, ic):
+        return 0.5 * (cf @ cf + ic * ic) + C * np.abs(y - X @ cf - ic).sum()
+
+    o_sk, o_us = obj(sk.coef_, sk.intercept_[0]), obj(coef, b)
+    assert abs(o_us - o_sk) / o_sk < 1e-4
+    np.testing.assert_allclose(X @ coef + b, sk.predict(X), atol=2e-2)
+
+
+def test_batched_grid_equals_separate_solves():
+    rng = np.random.default_rng(3)
+    X = np.concatenate([np.ones((400, 1)), rng.normal(size=(400, 6))], axis=1).astype(np.float32)
+    Y = (X[:, 1:4] @ rng.normal(size=(3, 2)) + rng.laplace(0, 0.1, (400, 2))).astype(np.float32)
+    G, XtY = X.astype(np.float64).T @ X, X.astype(np.float64).T @ Y
+    groups = [Group(4, 0.1, (0, 1)), Group(7, 1.0, (0, 1))]
+    batched = solve_lad_svr(X, G, XtY, Y, groups, tol=1e-5, max_iter=3000).W
+    assert np.all(batched[4:, :2] == 0)  # unused lags stay exactly 0
+    for j, (g, t) in enumerate([(groups[0], 0), (groups[0], 1), (groups[1], 0), (groups[1], 1)]):
+        one = solve_lad_svr(X, G, XtY, Y, [Group(g.p, g.C, (t,))], tol=1e-5, max_iter=3000).W[:, 0]
+        np.testing.assert_allclose(batched[:, j], one, atol=2e-3)
+
+
+def test_context_window_stays_inside_recording():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(30, 2)).astype(np.float32), rng.normal(size=(25, 2))
+    K = 3
+    Xa = context_design(a, K)
+    Xa2 = context_design(a.copy(), K)
+    b[:] = 1e6  # perturb recording B: A's design is untouched (it is built from A alone)
+    np.testing.assert_array_equal(Xa, Xa2)
+    # edge replication: lag -1 and -3 of the first frame repeat frame 0, lag +3 of the last repeats the last
+    m = 2
+    blk = {lag: j for j, lag in enumerate([0, -1, 1, -2, 2, -3, 3])}
+    col = lambda lag: slice(1 + blk[lag] * m, 1 + (blk[lag] + 1) * m)  # noqa: E731
+    np.testing.assert_array_equal(Xa[0, col(-1)], a[0])
+    np.testing.assert_array_equal(Xa[0, col(-3)], a[0])
+    np.testing.assert_array_equal(Xa[-1, col(3)], a[-1])
+    np.testing.assert_array_equal(Xa[10, col(2)], a[12])
+    np.testing.assert_array_equal(Xa[10, col(-2)], a[8])
+    assert Xa.shape == (30, 1 + m * 7) and np.all(Xa[:, 0] == 1)
+
+
+def test_context_window_fusion_level(tmp_path):
+    """In the fused design, a recording's rows only ever hold that recording's frames."""
+    labels, runs = _corpus(tmp_path)
+    dev, _, _ = load_runs(labels, runs)
+    names = sorted(dev)
+    K = 2
+    X = np.concatenate([context_design(dev[n], K) for n in names])
+    start = 0
+    for n in names:
+        rows = X[start:start + len(dev[n]), 1:].reshape(len(dev[n]), -1, dev[n].shape[1])
+        own = {tuple(r) for r in dev[n].round(6)}
+        assert all(tuple(v) in own for v in rows.reshape(-1, dev[n].shape[1]).round(6))
+        start += len(dev[n])
+
+
+def test_grouped_folds_are_stratified_and_seeded():
+    names = [f"Devel_{c}_{i:02d}" for c in ("DE", "HU") for i in range(1, 15)]
+    folds = grouped_folds(names, 4, seed=0)
+    assert sorted(sum(folds, [])) == sorted(names)
+    assert sorted(len(f) for f in folds) == [7, 7, 7, 7]
+    for f in folds:
+        assert 3 <= sum(n.startswith("Devel_DE") for n in f) <= 4
+    assert folds == grouped_folds(names, 4, seed=0) and folds != grouped_folds(names, 4, seed=1)
+
+
+def test_grouped_cv_never_reads_held_out_labels(tmp_path):
+    labels, runs = _corpus(tmp_path)
+    dev, test, _ = load_runs(labels, runs)
+    grid = Grid(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, max_iter=100)
+    outer = grouped_folds(sorted(dev), 2, seed=0)
+    res1, _ = grouped_cv(dev, labels, test, grid, stages=2, outer_folds=2, inner_folds=2, seed=0)
+    # random labels on fold 0: fold 0's predictions are bit-identical, fold 1's (trained on them) move
+    rng = np.random.default_rng(9)
+    rand = {n: rng.normal(size=v.shape) if n in outer[0] else v for n, v in labels.items()}
+    res2, _ = grouped_cv(dev, rand, test, grid, stages=2, outer_folds=2, inner_folds=2, seed=0)
+    # NaN labels on fold 0: fold 0's own models never touch them
+    nan = {n: np.full_like(v, np.nan) if n in outer[0] else v for n, v in labels.items()}
+    res3 = outer_fold(dev, nan, outer, 0, grid, stages=2, inner_folds=2, seed=0)
+    for s in range(2):
+        for n in outer[0]:
+            np.testing.assert_array_equal(res1[s]["dev"][n], res2[s]["dev"][n])
+            np.testing.assert_array_equal(res1[s]["dev"][n], res3[s]["pred"][n])
+        assert any(not np.array_equal(res1[s]["dev"][n], res2[s]["dev"][n]) for n in outer[1])
+
+
+def test_misaligned_inputs_give_clear_error(tmp_path):
+    labels, runs = _corpus(tmp_path)
+    (runs["run1"] / "Devel_HU_02.csv").unlink()
+    with pytest.raises(DataError, match=r"run 'run1'.*Devel_HU_02") as exc:
+        load_runs(labels, runs)
+    assert "Devel_HU_02.csv" in str(exc.value)
+    # a file shorter than the labels
+    name = "Devel_DE_01"
+    write_avec_csv(runs["run1"] / "Devel_HU_02.csv", "Devel_HU_02", np.zeros((len(labels["Devel_HU_02"]), 3)))
+    write_avec_csv(runs["run0"] / f"{name}.csv", name, np.zeros((10, 3)))
+    with pytest.raises(DataError, match=r"run 'run0'.*10 prediction rows"):
+        load_runs(labels, runs)
+
+
+def test_test_recordings_must_match_and_are_cropped(tmp_path):
+    labels, runs = _corpus(tmp_path, test=2)
+    dev, test, notes = load_runs(labels, runs)
+    assert sorted(test) == ["Test_DE_01", "Test_DE_02"]
+    assert test["Test_DE_01"].shape == (50, 6) and notes["test_cropped"]["Test_DE_01"] == 50
+    (runs["run1"] / "Test_DE_02.csv").unlink()
+    with pytest.raises(DataError, match=r"Test_DE_02 is in run 'run0' but not in run 'run1'"):
+        load_runs(labels, runs)
+
+
+def test_fuse_in_sample_writes_contract_and_recovers_mix(tmp_path):
+    labels, runs = _corpus(tmp_path, test=1)
+    out = tmp_path / "fusion" / "in-sample"
+    s = fuse(labels, runs, out, protocol="in-sample", stages=2, **SMALL)
+    for n in (1, 2):
+        doc = json.loads((out / f"stage{n}" / "scores.json").read_text())
+        assert set(doc["devel"]) == {"DE+HU", "DE", "HU"}
+        assert set(doc["devel"]["DE+HU"]) == {*TARGETS, "mean"}
+        assert "test" not in doc and doc["protocol"] == "in-sample"
+        assert set(doc["selected"]) == set(TARGETS) and doc["selected"]["arousal"]["k"] in (1, 2)
+        files = sorted(p.name for p in (out / f"stage{n}" / "predictions").iterdir())
+        assert files == sorted([f"{k}.csv" for k in labels] + ["Test_DE_01.csv"])
+    # the runs are noisy linear mixes of the labels: the fusion undoes the mix
+    assert min(s["stages"][0]["scores"]["devel"]["DE+HU"][t] for t in TARGETS) > 0.9
+
+
+def test_fuse_grouped_cv_and_summary(tmp_path):
+    labels, runs = _corpus(tmp_path, test=1)
+    test_labels = {"Test_DE_01": np.zeros((40, 3)) + np.linspace(0, 1, 40)[:, None]}
+    root = tmp_path / "fusion"
+    fuse(labels, runs, root / "in-sample", protocol="in-sample", stages=2, test_labels=test_labels, **SMALL)
+    s = fuse(labels, runs, root / "grouped-cv", protocol="grouped-cv", stages=2, outer_folds=2, inner_folds=2,
+             test_labels=test_labels, **SMALL)
+    doc = json.loads((root / "grouped-cv" / "stage2" / "scores.json").read_text())
+    assert len(doc["selected"]["outer_folds"]) == 2 and set(doc["selected"]["test"]) == set(TARGETS)
+    assert set(doc["test"]) == {"DE"} and len(doc["outer_folds"]) == 2
+    assert s["stages"][1]["scores"]["devel"]["DE+HU"]["arousal"] > 0.5
+    df = summarise(root)
+    assert list(df.columns) == ["protocol", "stage", "split", "culture", *TARGETS, "mean"]
+    assert len(df) == 2 * 2 * (3 + 1)  # protocols x stages x (3 devel cultures + 1 test)
+    write_summary(root, tmp_path / "summary.tsv")
+    assert (tmp_path / "summary.tsv").read_text().startswith("protocol\tstage\tsplit\tculture\tarousal")
+
+
+def test_fuse_cli_and_mlflow(tmp_path, capsys):
+    import mlflow
+    from emofusion.cli import main
+
+    labels, runs = _corpus(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("fx")
+    rc = main(["fuse", "--labels", str(tmp_path / "labels"), "--predictions", *map(str, runs.values()),
+               "--stages", "2", "--protocol", "in-sample", "--out", str(tmp_path / "out"),
+               "--tracking-uri", uri, "--experiment", "fx"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "in-sample (fit, selected and scored on the same dev frames)" in out
+    runs_df = mlflow.search_runs(experiment_names=["fx"])
+    assert sorted(runs_df["tags.mlflow.runName"]) == ["fusion/in-sample/stage1", "fusion/in-sample/stage2"]
+    assert set(runs_df["tags.kind"]) == {"fusion"} and "params.k_arousal" in runs_df
+    assert runs_df["params.inputs"].str.contains("run0").all()
+    # misaligned input through the CLI: one clear error, exit 2
+    (runs["run0"] / "Devel_DE_03.csv").unlink()
+    rc = main(["fuse", "--labels", str(tmp_path / "labels"), "--predictions", *map(str, runs.values()),
+               "--protocol", "in-sample", "--out", str(tmp_path / "out2")])
+    assert rc == 2 and "Devel_DE_03" in capsys.readouterr().err
+
+
+OFFICIAL_SVR = {"arousal": 0.614, "valence": 0.615, "liking": 0.222}
+
+
+@pytest.mark.xfail(strict=True, reason="measured: the converged LinearSVR objective gives .598/.599/.192 in-sample "
+                   "(liblinear itself, converged at C=0.01, k=19: .596/.596/.179); the official .614/.615/.222 is "
+                   "not reached by an exact solver of the stated objective. strict: flips to a failure if it ever agrees")
+def test_official_stage1_agreement(avec_devel, tmp_path):
+    labels = read_label_dir(avec_devel / "labels_devel")
+    runs = {p.name: p for p in sorted((avec_devel / "baseline_predictions").iterdir()) if p.name != "predictions_svr"}
+    assert len(runs) == 9
+    s = fuse(labels, runs, tmp_path / "f", protocol="in-sample", stages=1)
+    got = s["stages"][0]["scores"]["devel"]["DE+HU"]
+    for t in TARGETS:
+        assert abs(got[t] - OFFICIAL_SVR[t]) <= 0.015, (t, got[t])
