@@ -34,9 +34,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
             where = _key_path(err)
             key = f"{where}.{extra[0]}" if where != "<top level>" else extra[0]
             raise ConfigError(f"config key {key!r} is not known (allowed here: {', '.join(allowed)})")
-        if err.validator == "propertyNames":
-            raise ConfigError(f"config key {_key_path(err)}: {err.instance!r} is not a known feature set "
-                              f"(known: {', '.join(err.schema['enum'])})")
+        if "propertyNames" in err.schema_path:
+            raise ConfigError(f"config key {_key_path(err)}.{err.instance}: {err.instance!r} is not a known "
+                              f"feature set (known: {', '.join(err.schema['enum'])})")
         raise ConfigError(f"config key {_key_path(err)}: {err.message}")
 
     sets = list(config["feature_sets"])

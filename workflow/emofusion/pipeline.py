@@ -40,12 +40,12 @@ def log_to(path: str | Path):
             sys.stdout, sys.stderr = old_out, old_err
 
 
-def synth_corpus(truth_json: str | Path, *, size: str, seed: int, complementarity: float) -> None:
+def synth_corpus(out_dir: str | Path, *, size: str, seed: int, complementarity: float,
+                 feature_sets: Sequence[str]) -> None:
     from .synth import generate_corpus
 
-    generate_corpus(Path(truth_json).parent, seed=seed, size=size, complementarity=complementarity)
-    if not Path(truth_json).is_file():
-        raise RuntimeError(f"generate_corpus did not write {truth_json}")
+    generate_corpus(Path(out_dir), seed=seed, size=size, complementarity=complementarity,
+                    feature_sets=list(feature_sets))
 
 
 def init_tracking(out_json: str | Path, *, uri: str, experiment: str, artifact_location: str | None) -> None:

@@ -3,13 +3,14 @@
 
 rule synth_corpus:
     output:
-        truth=RESULTS / "corpus" / "truth.json",
+        corpus=directory(RESULTS / "corpus"),
     log:
         RESULTS / "logs" / "synth_corpus.log",
     params:
         size=config["corpus"]["size"],
         seed=config["corpus"]["seed"],
         complementarity=config["corpus"]["complementarity"],
+        feature_sets=SETS,
         code=CODE["corpus"],
     threads: 1
     resources:

@@ -1,5 +1,5 @@
 from emofusion.pipeline import log_to, synth_corpus
 
 with log_to(snakemake.log[0]):
-    synth_corpus(snakemake.output.truth, size=snakemake.params.size, seed=snakemake.params.seed,
-                 complementarity=snakemake.params.complementarity)
+    synth_corpus(snakemake.output.corpus, size=snakemake.params.size, seed=snakemake.params.seed,
+                 complementarity=snakemake.params.complementarity, feature_sets=snakemake.params.feature_sets)

@@ -1,0 +1,266 @@
+"""The workflow at three levels: `snakemake --lint`, dry-runs on configs in a temp dir, and a tiny
+real end-to-end run (generated corpus) with rerun scope and SIGKILL/resume checks.
+
+Every Snakemake call here is the real scheduler on real files: `snakemake -s <repo>/Snakefile
+-d <tmp> --configfile <tmp>/config.yaml ...`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+ALL_SETS = yaml.safe_load((REPO / "config.yaml").read_text())["feature_sets"]
+NOISE_SET = "mfcc"  # the generated corpus' noise-only set (informativeness 0; truth.json says so)
+
+
+def base_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def tiny_config() -> dict:
+    """4 sets (one noise-only), top 3 -> 3 pairs, 2 small fusion stages: minutes on 2 cores."""
+    c = base_config()
+    c["corpus"]["size"] = "demo"  # tiny is for wiring only: its CCCs are mostly chance
+    c["feature_sets"] = {k: ALL_SETS[k] for k in ("fau_func", "egemaps_func", "boaw_egemaps", NOISE_SET)}
+    c["train"].update(hidden=[32, 16], epochs=12, batch_size=8)
+    c["selection"].update(top_unimodal=3, top_fusion=4)
+    c["fusion"].update(stages=2, ks=[1, 3], Cs=[0.01, 1.0], outer_folds=2, inner_folds=2)
+    c["tracking"]["experiment"] = "emofusion-test"
+    return c
+
+
+def smk(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-6000:]}")
+    return proc
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run: {rule: count}."""
+    counts = {}
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\n\s*total\s+\d+", output, re.S)
+    if not m:
+        return counts
+    for line in m.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def planned_wildcards(output: str, rule: str) -> list[str]:
+    """The wildcards lines of the planned jobs of ``rule`` in a dry-run's output."""
+    out = []
+    for block in re.split(r"\n(?=(?:local)?rule |checkpoint )", output):
+        if re.match(rf"(?:local)?(?:rule|checkpoint) {rule}:", block):
+            m = re.search(r"wildcards: (.*)", block)
+            out.append(m.group(1).strip() if m else "")
+    return out
+
+
+# ---------------------------------------------------------------- level 1: lint
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text
+    assert "Lints for" not in text, text
+
+
+# ---------------------------------------------------------------- level 2: dry-runs
+
+
+def test_dry_run_plans_paper_dag(tmp_path):
+    """12 unimodal + 21 bimodal runs, both protocols x 5 stages, with the pairs pinned."""
+    c = base_config()
+    c["selection"]["pair_sets"] = ["fau_func", "boaw_egemaps", "egemaps_func", "deepspectrum", "boaw_mfcc",
+                                   "resnet", "bovw"]
+    write_config(tmp_path, c)
+    out = smk(tmp_path, "-n", "--cores", "8").stdout
+    counts = job_counts(out)
+    assert counts["train"] == 33, counts
+    assert counts["aggregate_run"] == 33
+    assert counts["cache_features"] == 12
+    assert counts["fuse"] == 2
+    runs = {re.search(r"run=([^,]+)", w).group(1) for w in planned_wildcards(out, "train")}
+    assert len([r for r in runs if "+" in r]) == 21 and "boaw_egemaps+fau_func" in runs
+    for protocol in ("in-sample", "grouped-cv"):
+        for n in range(1, 6):
+            assert f"results/fusion/{protocol}/stage{n}/scores.json" in out
+    assert not (tmp_path / "results").exists()  # a dry-run writes nothing
+
+
+def test_dry_run_data_driven_pairs_wait_for_checkpoint(tmp_path):
+    write_config(tmp_path, base_config())
+    out = smk(tmp_path, "-n", "--cores", "8").stdout
+    counts = job_counts(out)
+    assert counts["train"] == 12  # bimodal runs are known only after the unimodal ranking
+    assert counts["rank_unimodal"] == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["train"].update(epochz=3), "train.epochz"),
+        (lambda c: c["feature_sets"].update(mfcc_deltas={"folder": "x"}), "mfcc_deltas"),
+        (lambda c: c["selection"].update(top_fusion=34), "selection.top_fusion"),
+        (lambda c: c["fusion"].update(stages=0), "fusion.stages"),
+    ],
+)
+def test_bad_config_one_clear_error_before_any_job(tmp_path, edit, message):
+    c = base_config()
+    edit(c)
+    write_config(tmp_path, c)
+    proc = smk(tmp_path, "--cores", "2", check=False, timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()  # nothing ran, nothing written
+
+
+# ---------------------------------------------------------------- level 3: a tiny real run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny_run")
+    write_config(work, tiny_config())
+    t0 = time.time()
+    smk(work, "--cores", "2", timeout=1500)
+    return work, time.time() - t0
+
+
+def _scores(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_tiny_run_outputs_parse(tiny_run):
+    work, seconds = tiny_run
+    res = work / "results"
+    uni = (res / "ranking" / "unimodal.tsv").read_text().splitlines()
+    assert len(uni) == 1 + 4
+    runs = (res / "ranking" / "runs.tsv").read_text().splitlines()
+    header = runs[0].split("\t")
+    rows = [dict(zip(header, r.split("\t"), strict=True)) for r in runs[1:]]
+    assert len(rows) == 4 + 3
+    assert sum(r["selected"] == "1" for r in rows) == 4
+    means = [float(r["mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    for r in rows:  # each ranking number is the run's own scores file
+        s = _scores(res / "runs" / r["run"] / "scores.json")
+        assert float(r["mean"]) == pytest.approx(s["devel"]["DE+HU"]["mean"], abs=1e-6)
+        assert set(s["devel"]) == {"DE+HU", "DE", "HU"} and "test" in s
+        assert (res / "runs" / r["run"] / "seed0" / "model.ckpt").is_file()
+        assert len(list((res / "runs" / r["run"] / "predictions").glob("Devel_*.csv"))) == 12
+    for protocol in ("in-sample", "grouped-cv"):
+        for n in (1, 2):
+            s = _scores(res / "fusion" / protocol / f"stage{n}" / "scores.json")
+            assert -1 <= s["devel"]["DE+HU"]["mean"] <= 1
+            assert len(list((res / "fusion" / protocol / f"stage{n}" / "predictions").glob("Devel_*.csv"))) == 12
+    summary = (res / "fusion" / "summary.tsv").read_text().splitlines()
+    assert len(summary) > 1 and "protocol" in summary[0]
+    assert (res / "mlflow.db").is_file()
+
+
+def test_tiny_run_recovers_planted_truth(tiny_run):
+    """The noise-only set is ranked last among the unimodal runs, and the best run is well above it."""
+    work, _ = tiny_run
+    truth = _scores(work / "results" / "corpus" / "truth.json")
+    assert all(v == 0 for v in truth["informativeness"][NOISE_SET].values())
+    uni = [ln.split("\t") for ln in (work / "results" / "ranking" / "unimodal.tsv").read_text().splitlines()[1:]]
+    assert uni[-1][1] == NOISE_SET, uni
+    best = float(uni[0][6])
+    noise = float(uni[-1][6])
+    assert abs(noise) < 0.15
+    assert best > noise + 0.15, (best, noise)
+
+
+def test_noop_rerun_plans_nothing(tiny_run):
+    work, _ = tiny_run
+    t0 = time.time()
+    out = smk(work, "-n", "--cores", "2").stdout
+    assert "Nothing to be done" in out, out[-2000:]
+    print(f"no-op dry-run: {time.time() - t0:.1f} s")
+
+
+def test_changing_one_feature_set_reruns_only_its_runs(tiny_run, tmp_path):
+    work, _ = tiny_run
+    c = tiny_config()
+    c["feature_sets"]["egemaps_func"]["window_s"] = 0.2
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False))
+    out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(cfg),
+                          "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
+    caches = planned_wildcards(out, "cache_features")
+    assert caches == ["fs=egemaps_func"], caches
+    trained = {re.search(r"run=([^,]+)", w).group(1) for w in planned_wildcards(out, "train")}
+    assert trained and all("egemaps_func" in r.split("+") for r in trained), trained
+    assert "synth_corpus" not in job_counts(out) and "cache_labels" not in job_counts(out)
+
+
+def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
+    work, _ = tiny_run
+    c = tiny_config()
+    c["fusion"]["Cs"] = [0.1, 1.0]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False))
+    out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(cfg),
+                          "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
+    counts = job_counts(out)
+    assert set(counts) <= {"fuse", "fusion_summary", "all"}, counts
+    assert counts.get("fuse") == 2
+
+
+def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
+    """Kill snakemake hard mid-run, run the same command again: same results as uninterrupted."""
+    ref, _ = tiny_run
+    work = tmp_path / "killed"
+    write_config(work, tiny_config())
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(work / "config.yaml"),
+           "--cores", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    runs = work / "results" / "runs"
+    while time.time() < deadline and len(list(runs.glob("*/seed0/scores.json"))) < 2:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
+    proc.wait()
+    assert not (work / "results" / "fusion" / "summary.tsv").exists()
+    smk(work, "--cores", "2", timeout=1500)
+    for f in sorted((ref / "results" / "runs").glob("*/scores.json")):
+        other = work / "results" / "runs" / f.parent.name / "scores.json"
+        assert _scores(other)["devel"] == _scores(f)["devel"], f.parent.name
+    for f in sorted((ref / "results" / "fusion").glob("*/stage*/scores.json")):
+        rel = f.relative_to(ref)
+        assert _scores(work / rel)["devel"] == _scores(f)["devel"], rel
+    a = (ref / "results" / "runs" / "fau_func" / "predictions" / "Devel_DE_01.csv").read_text()
+    b = (work / "results" / "runs" / "fau_func" / "predictions" / "Devel_DE_01.csv").read_text()
+    assert a == b
+    shutil.rmtree(work / "results" / "corpus", ignore_errors=True)
