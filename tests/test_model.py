@@ -154,6 +154,19 @@ def test_early_fusion_misalignment_is_a_clear_error(tmp_path):
         build_corpus([a], missing, paths[:1], tmp_path / "labels.npz")
 
 
+def test_early_fusion_crops_unlabelled_test_recordings_to_shortest_cache():
+    """Without labels a Test file has one row per feature frame, which differs between sets by a
+    frame or two: early fusion keeps the frames every set covers (labelled ones must match)."""
+    labels = label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED])
+    i = NAMES.index("Test_DE_01")
+    a = feature_cache("fau_func", NAMES, LENGTHS, 3, seed=0)
+    b = feature_cache("bovw", NAMES, [x + 2 if j == i else x for j, x in enumerate(LENGTHS)], 2, seed=1)
+    c = build_corpus([b, a], labels)
+    assert c.length("Test_DE_01") == LENGTHS[i]
+    np.testing.assert_array_equal(c.features("Test_DE_01"),
+                                  np.concatenate([b.get("Test_DE_01")[: LENGTHS[i]], a.get("Test_DE_01")], axis=1))
+
+
 def test_load_corpus_from_npz_files(tmp_path: Path):
     save_feature_cache(tmp_path / "fau_func.npz", feature_cache("fau_func", NAMES, LENGTHS, 3))
     save_label_cache(tmp_path / "labels.npz", label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED]))

@@ -5,7 +5,9 @@ Feature caches and the labels cache follow the contract of :mod:`emofusion.featu
 optional separate test block used for scoring only).
 
 - Early fusion: several caches are concatenated along the feature axis, frames aligned by
-  recording. Their recording names and lengths must be identical (a clear DataError otherwise).
+  recording. Their recording names must be identical, and so must the lengths of labelled
+  recordings (a clear DataError otherwise). An unlabelled Test recording has one row per feature
+  frame, which differs by a frame or two between sets: it is cropped to the shortest cache.
   The concatenation is done per recording as batches are built, so an 8192-dim pair never
   exists as one whole-corpus array.
 - Annotation delay (``shift`` = s frames): for training, the target of frame t is the label of
@@ -47,6 +49,9 @@ class Corpus:
 
     def __post_init__(self) -> None:
         self._fidx = [_index(c) for c in self.caches]
+        # frames every cache covers (equal for labelled recordings, checked by build_corpus)
+        self._len = {n: min(int(c.lengths[idx[n]]) for c, idx in zip(self.caches, self._fidx, strict=True))
+                     for n in self._fidx[0]}
         self._lidx = _index(self.labels)
         test = getattr(self.labels, "test", None)
         self._tidx = _index(test) if test is not None else {}
@@ -63,12 +68,12 @@ class Corpus:
         return [n for n in self.names if n.split("_")[0] == part]
 
     def length(self, name: str) -> int:
-        c = self.caches[0]
-        return int(c.lengths[self._fidx[0][name]])
+        return self._len[name]
 
     def features(self, name: str) -> np.ndarray:
         """``(T, D)`` float32: the caches' rows for ``name``, concatenated along features."""
-        parts = [_rows(c.X, c.offsets, idx[name]) for c, idx in zip(self.caches, self._fidx, strict=True)]
+        n = self._len[name]
+        parts = [_rows(c.X, c.offsets, idx[name])[:n] for c, idx in zip(self.caches, self._fidx, strict=True)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def targets(self, name: str) -> np.ndarray | None:
@@ -108,14 +113,13 @@ def build_corpus(caches: Sequence, labels, paths: Sequence[Path] | None = None,
             raise DataError(where, f"recordings differ between {ref_path.name} ({len(a)}) and {p.name} "
                                    f"({len(b)}): e.g. {', '.join(only) or 'same set, different order'} "
                                    f"(early fusion needs the same recordings in every cache)")
-        for n, x in zip(names, c.lengths, strict=True):
-            if int(x) != ref_len[n]:
-                raise DataError(p, f"recording {n} has {int(x)} frames here but {ref_len[n]} in "
-                                   f"{ref_path.name} (early fusion aligns frames by recording)")
-        if c.X.shape[0] != ref.X.shape[0]:
-            raise DataError(p, f"X has {c.X.shape[0]} rows, {ref_path.name} has {ref.X.shape[0]}")
     lpath = labels_path or Path("<labels>")
     lab_len = {str(n): int(x) for n, x in zip(labels.names, labels.lengths, strict=True)}
+    for c, p in zip(caches[1:], paths[1:], strict=True):
+        for n, x in zip((str(n) for n in c.names), c.lengths, strict=True):
+            if int(x) != ref_len[n] and n in lab_len:
+                raise DataError(p, f"recording {n} has {int(x)} frames here but {ref_len[n]} in "
+                                   f"{ref_path.name} (early fusion aligns frames by recording)")
     for n, x in lab_len.items():
         if n not in ref_len:
             raise DataError(ref_path, f"no features for labelled recording {n} (labels: {lpath})")
