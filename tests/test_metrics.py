@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
-
 from emofusion.cli import main
 from emofusion.corpus import read_label_dir, read_prediction_dir
 from emofusion.metrics import ccc, score_recordings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 # Official DE+HU dev CCCs of the AVEC 2019 CES baselines (arousal, valence, liking),
 # as published with the challenge data (../shared/README.md).

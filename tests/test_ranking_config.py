@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from emofusion.config import check_config
 from emofusion.corpus import read_label_file, write_prediction_dir
 from emofusion.errors import ConfigError

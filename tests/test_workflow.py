@@ -7,7 +7,6 @@ Every Snakemake call here is the real scheduler on real files: `snakemake -s <re
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -18,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 

@@ -13,6 +13,17 @@ from .errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
+def machine_mem_mb(fraction: float = 0.85) -> int | None:
+    """``fraction`` of this machine's physical memory in MB (None where the OS does not say)."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return int(total * fraction / 1e6) if total > 0 else None
+
+
 def _key_path(err) -> str:
     parts = [str(p) for p in err.absolute_path]
     return ".".join(parts) if parts else "<top level>"

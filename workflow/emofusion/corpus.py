@@ -251,8 +251,8 @@ def format_avec_csv(name: str, values: np.ndarray, start_time: float = 0.0) -> s
         raise ValueError(f"values for {name} hold NaN or inf")
     buf = ["name;timestamp;arousal;valence;liking\n"]
     q = f"'{name}'"
-    for i, (a, v, l) in enumerate(values):
-        buf.append(f"{q};{start_time + i * FRAME_S:.6f};{a:.6f};{v:.6f};{l:.6f}\n")
+    for i, (aro, val, lik) in enumerate(values):
+        buf.append(f"{q};{start_time + i * FRAME_S:.6f};{aro:.6f};{val:.6f};{lik:.6f}\n")
     return "".join(buf)
 
 

@@ -4,28 +4,17 @@
 import hashlib
 from pathlib import Path
 
-from emofusion.config import check_config
+from emofusion.config import check_config, machine_mem_mb
 from emofusion.ranking import pairs, read_selected
 
 
 check_config(config)
 
 
-def get_machine_mem_mb():
-    """85% of this machine's memory, in MB (Linux /proc/meminfo; None elsewhere)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(int(line.split()[1]) * 1.024 * 0.85 / 1000)
-    except OSError:
-        return None
-    return None
-
-
 # Jobs declare mem_mb; unless the user passes --resources mem_mb=N (or a profile does), cap their
 # sum at 85% of the machine's memory so `--cores 8` never runs it out of memory.
-if "mem_mb" not in workflow.global_resources and get_machine_mem_mb():
-    workflow.register_resource("mem_mb", get_machine_mem_mb())
+if "mem_mb" not in workflow.global_resources and machine_mem_mb():
+    workflow.register_resource("mem_mb", machine_mem_mb())
 
 RESULTS = Path("results")
 SETS = list(config["feature_sets"])
