@@ -26,7 +26,7 @@ class EmotionTask(pl.LightningModule):
     def __init__(self, input_dim: int, hidden: Sequence[int] = (256, 128, 64), dropout: float = 0.4,
                  weights: Sequence[float] = (0.7, 0.2, 1.0), loss_pooling: str = "batch",
                  lr: float = 5e-4, rho: float = 0.9, eps: float = 1e-7, label_shift: int = 1,
-                 pack: bool = True, feature_sets: Sequence[str] = ()):
+                 pack: bool = False, feature_sets: Sequence[str] = ()):
         super().__init__()
         self.save_hyperparameters({
             "input_dim": int(input_dim), "hidden": [int(h) for h in hidden], "dropout": float(dropout),
