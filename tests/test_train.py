@@ -93,6 +93,10 @@ def test_paper_params():
     assert TrainParams.from_dict(p.to_dict()) == p
     q = TrainParams.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.6, "beta": 0.3}})
     assert q.resolved_weights() == pytest.approx((0.6, 0.3, 0.1)) and q.epochs == 50
+    assert TrainParams.from_dict({"loss_mode": "mtl1"}).resolved_weights() == pytest.approx((0.7, 0.3, 0.0))
+    assert TrainParams.from_dict({"loss_mode": "stl_liking"}).resolved_weights() == (0.0, 0.0, 1.0)
+    with pytest.raises(ConfigError, match=r"^params\.weights\.gamma"):
+        TrainParams.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.7, "beta": 0.2, "gamma": 1.0}})
 
 
 @pytest.mark.parametrize("params, key", [

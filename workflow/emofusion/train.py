@@ -57,7 +57,8 @@ class TrainParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, base: TrainParams | None = None) -> TrainParams:
-        """Validate ``d`` strictly; keys it does not give come from ``base`` (default: the paper's).
+        """Validate ``d`` strictly; keys it does not give come from ``base`` (default: the paper's),
+        except that a ``loss_mode`` given without ``weights`` takes that mode's default weights.
         An unknown key or a bad value is a ConfigError naming ``params.<key>``."""
         d = dict(d or {})
         base = base or PAPER_PARAMS
@@ -66,6 +67,12 @@ class TrainParams:
         if unknown:
             raise ConfigError(f"params.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
         v = {**asdict(base), **d}
+        if "loss_mode" in d and "weights" not in d:
+            # a mode given without weights takes its own defaults, not the base's (mtl2's) weights
+            from .loss import MODE_DEFAULTS
+
+            dflt = MODE_DEFAULTS.get(d["loss_mode"], ())
+            v["weights"] = dict(zip(("alpha", "beta", "gamma"), (*dflt, None, None, None)[:3], strict=True))
         out = {}
 
         def num(key, lo=None, hi=None, lo_open=False, hi_open=False, integer=False, none_ok=False):
