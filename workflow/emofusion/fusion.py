@@ -480,6 +480,10 @@ def fuse(labels: dict[str, np.ndarray], run_dirs: dict[str, Path], out_dir: Path
         scores = {"devel": score_recordings(labels, res["dev"])}
         if test_labels:
             have = {n: v for n, v in test_labels.items() if n in res["test"]}
+            for n, v in have.items():
+                if len(res["test"][n]) < len(v):
+                    raise DataError(None, f"test recording {n}: {len(v)} label frames, but the shortest run's "
+                                          f"prediction file has only {len(res['test'][n])} rows")
             if have:
                 scores["test"] = score_recordings(have, res["test"])
         doc = {**scores, "protocol": protocol,
