@@ -52,8 +52,9 @@ IN_SAMPLE_LABEL = "in-sample (fit, selected and scored on the same dev frames)"
 GROUPED_LABEL = "grouped-cv (outer folds by recording; k, C chosen by inner grouped CV)"
 T = len(TARGETS)
 
-#: solver defaults: relative duality gap 3e-3 / 80 iterations change the selected models' dev CCC
-#: by < 0.003 against a 300-iteration solve on the official runs (bench/fusion.py --check prints it)
+#: solver stopping rule: relative duality gap 3e-3 or 80 iterations. Measured on in-sample stage 1 of
+#: the 9 official runs (all 60 grid columns): CCCs within 0.0028 of a 300-iteration solve (whose gaps
+#: are <= 1.6e-3); tighter settings cost time roughly in proportion to the iterations.
 SOLVER_TOL = 3e-3
 SOLVER_MAX_ITER = 80
 
