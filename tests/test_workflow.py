@@ -262,3 +262,22 @@ def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
     b = (work / "results" / "runs" / "fau_func" / "predictions" / "Devel_DE_01.csv").read_text()
     assert a == b
     shutil.rmtree(work / "results" / "corpus", ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_default_run_recovers_planted_truth(tmp_path):
+    """The default config (demo corpus, all 12 sets, paper architecture and MTL2 loss): the unimodal
+    ranking recovers the planted truth (Spearman >= 0.6 against the planted mean informativeness) and
+    the best run is well above the noise-only set. About 10 minutes on 2 cores: `pytest -m slow`."""
+    from emofusion.ranking import planted_agreement
+
+    write_config(tmp_path, base_config())
+    smk(tmp_path, "--cores", "8", timeout=2400)
+    res = tmp_path / "results"
+    agree = planted_agreement(res / "ranking" / "unimodal.tsv", res / "corpus" / "truth.json")
+    assert agree["noise_sets"] == [NOISE_SET]
+    assert agree["spearman"] >= 0.6, agree
+    assert agree["best_mean"] >= agree["noise_mean"][NOISE_SET] + 0.1, agree
+    assert len(list((res / "runs").glob("*/scores.json"))) == 33
+    for protocol in ("in-sample", "grouped-cv"):
+        assert len(list((res / "fusion" / protocol).glob("stage*/scores.json"))) == 5

@@ -93,3 +93,26 @@ def read_selected(tsv: str | Path) -> list[str]:
     header = lines[0].split("\t")
     i_run, i_sel = header.index("run"), header.index("selected")
     return [f[i_run] for f in (ln.split("\t") for ln in lines[1:] if ln) if f[i_sel] == "1"]
+
+
+def planted_agreement(unimodal_tsv: str | Path, truth_json: str | Path) -> dict:
+    """How well a unimodal ranking recovers a generated corpus' planted truth.
+
+    Returns the Spearman rank correlation between each set's measured mean dev CCC and its planted
+    mean informativeness (``truth.json``), the noise-only sets (informativeness 0 everywhere), and
+    the best set's and the noise sets' mean dev CCC.
+    """
+    from scipy.stats import spearmanr
+
+    truth = json.loads(Path(truth_json).read_text())["informativeness"]
+    lines = Path(unimodal_tsv).read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:] if ln]
+    measured = {r["run"]: float(r["mean"]) for r in rows}
+    sets = [s for s in measured if s in truth]
+    planted = {s: float(np.mean([truth[s][t] for t in TARGETS])) for s in sets}
+    rho = spearmanr([measured[s] for s in sets], [planted[s] for s in sets]).statistic
+    noise = [s for s in sets if planted[s] == 0.0]
+    return {"spearman": float(rho), "n_sets": len(sets), "noise_sets": noise,
+            "best": max(sets, key=lambda s: measured[s]), "best_mean": max(measured[s] for s in sets),
+            "noise_mean": {s: measured[s] for s in noise}, "measured": measured, "planted": planted}
