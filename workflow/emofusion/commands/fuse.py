@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inner-folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="processes for grouped-cv outer folds")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (each stage becomes a run)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (each stage becomes a run); default or 'off': "
+                   "no tracking")
     p.add_argument("--experiment", help="MLflow experiment name (must exist)")
 
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     for proto in protocols:
         summary = fuse(labels, runs, out / proto if args.protocol == "both" else out, protocol=proto,
                        stages=args.stages, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
-                       seed=args.seed, test_labels=test_labels, tracking_uri=args.tracking_uri,
+                       seed=args.seed, test_labels=test_labels,
+                       tracking_uri=None if args.tracking_uri in (None, "off") else args.tracking_uri,
                        experiment_name=args.experiment, n_jobs=args.jobs,
                        log=lambda msg: print(msg, file=sys.stderr))
         print(format_stage_table(summary))
