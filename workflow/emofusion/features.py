@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -480,6 +480,25 @@ def expected_recordings(feat_dir: Path, labels: Mapping[str, tuple[int, float]],
     return sorted(present | set(labels))
 
 
+def iter_aligned(feat_dir: Path, names: Sequence[str], labels: Mapping[str, tuple[int, float]], fs: FeatureSet, *,
+                 window_s: float, pad_tolerance: int, max_frames: int):
+    """Read and align each recording of one set: yields ``(name, path, aligned (T, d) float32, native
+    step or None, native rows)``. ``labels[name] = (label frames, first label time)`` where labels
+    exist. The dim must be constant within a set (one DataError naming the file otherwise)."""
+    dim = first = None
+    for n in names:
+        path = feat_dir / f"{n}.csv"
+        n_frames, start = labels.get(n, (None, 0.0))
+        A, step, rows = read_aligned(path, fs, n_frames, window_s=window_s, pad_tolerance=pad_tolerance,
+                                     max_frames=max_frames, start=start)
+        if dim is None:
+            dim, first = A.shape[1], path.name
+        elif A.shape[1] != dim:
+            raise DataError(path, f"{A.shape[1]} feature columns, expected {dim} as in {first} "
+                                  "(dim must be constant within a set)", line=1)
+        yield n, path, A, step, rows
+
+
 def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | None, *, folder: str | None = None,
                         partitions: Iterable[str] = ("Train", "Devel", "Test"), cultures: Iterable[str] = ("DE", "HU"),
                         window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
@@ -501,21 +520,12 @@ def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | 
         raise DataError(root / labels_folder, "no Train recordings: normalisation statistics need Train")
     per: dict[str, np.ndarray] = {}
     steps = []
-    dim = None
-    first = None
-    for n in names:
-        n_frames, start = labels.get(n, (None, 0.0))
-        path = feat_dir / f"{n}.csv"
-        A, step, _ = read_aligned(path, fs, n_frames, window_s=window_s, pad_tolerance=pad_tolerance,
-                                  max_frames=max_frames, start=start)
-        if dim is None:
-            dim, first = A.shape[1], path.name
-        elif A.shape[1] != dim:
-            raise DataError(path, f"{A.shape[1]} feature columns, expected {dim} as in {first} (dim must be "
-                                  f"constant within a set)")
+    for n, _, A, step, _ in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
+                                         pad_tolerance=pad_tolerance, max_frames=max_frames):
         if step is not None:
             steps.append(step)
         per[n] = A
+    dim = per[names[0]].shape[1]
     mean, std = normalise_train_only(per)
     lengths = np.array([per[n].shape[0] for n in names], dtype=np.int64)
     offsets = _offsets(lengths)

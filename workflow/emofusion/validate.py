@@ -37,7 +37,7 @@ from .features import (
     PAD_TOLERANCE,
     expected_recordings,
     get_feature_set,
-    read_aligned,
+    iter_aligned,
 )
 
 LABEL_LIMIT = 1.05  # |label| allowed: AVEC labels lie in [-1, 1], plus a 0.05 margin
@@ -117,19 +117,12 @@ def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int
     for n in names:
         if parse_name(n)[2] < 1:
             raise DataError(feat_dir / f"{n}.csv", "recording number 00: numbers are 1-based (01, 02, ...)")
-    dim = first = None
+    dim = None
     steps = []
     parts: dict[str, PartStats] = {}
-    for n in names:
-        path = feat_dir / f"{n}.csv"
-        n_frames, start = labels.get(n, (None, 0.0))
-        A, step, rows = read_aligned(path, fs, n_frames, window_s=window_s, pad_tolerance=pad_tolerance,
-                                     max_frames=max_frames, start=start)
-        if dim is None:
-            dim, first = A.shape[1], path.name
-        elif A.shape[1] != dim:
-            raise DataError(path, f"{A.shape[1]} feature columns, expected {dim} as in {first} "
-                                  "(dim must be constant within a set)", line=1)
+    for n, _, A, step, rows in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
+                                            pad_tolerance=pad_tolerance, max_frames=max_frames):
+        dim = A.shape[1]
         if step is not None:
             steps.append(step)
         ps = parts.setdefault(parse_name(n)[0], PartStats())
