@@ -235,6 +235,22 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
     assert counts.get("fuse") == 2
 
 
+def test_library_code_change_reruns_the_rules_that_use_it(tiny_run, tmp_path):
+    """Editing the fusion solver (a module fusion.py imports) re-runs the fusion, not the training."""
+    work, _ = tiny_run
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "workflow", copy / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "Snakefile", copy / "Snakefile")
+    solver = copy / "workflow" / "emofusion" / "fusion_solver.py"
+    solver.write_text(solver.read_text() + "\n# an edit\n")
+    out = subprocess.run([*SNAKEMAKE, "-s", str(copy / "Snakefile"), "-d", str(work), "--configfile",
+                          str(work / "config.yaml"), "-n", "--cores", "2"], capture_output=True, text=True,
+                         timeout=300).stdout
+    counts = job_counts(out)
+    assert counts.get("fuse") == 2, counts
+    assert "train" not in counts and "cache_features" not in counts, counts
+
+
 def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
     """Kill snakemake hard mid-run, run the same command again: same results as uninterrupted."""
     ref, _ = tiny_run

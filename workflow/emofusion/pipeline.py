@@ -48,10 +48,12 @@ def synth_corpus(out_dir: str | Path, *, size: str, seed: int, complementarity: 
                     feature_sets=list(feature_sets))
 
 
-def init_tracking(out_json: str | Path, *, uri: str, experiment: str, artifact_location: str | None) -> None:
+def init_tracking(out_json: str | Path, *, uri: str | None, experiment: str, artifact_location: str | None) -> None:
+    """``uri`` None = the default store ``sqlite:///<abs cwd>/results/mlflow.db`` (artifacts beside it)."""
+    from .tracking import default_tracking_uri
     from .tracking import init_tracking as _init
 
-    _init(uri, experiment, artifact_location, Path(out_json))
+    _init(uri or default_tracking_uri(), experiment, artifact_location, Path(out_json))
 
 
 def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str]) -> None:
@@ -92,7 +94,7 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
 
 
 def fuse(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, tracking_json: str | Path,
-         out_dir: str | Path, *, protocol: str, params: Mapping) -> None:
+         out_dir: str | Path, *, protocol: str, params: Mapping, n_jobs: int = 1) -> None:
     from .features import load_label_cache
     from .fusion import fuse as _fuse
     from .ranking import read_selected
@@ -107,7 +109,8 @@ def fuse(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Pat
     _fuse(devel, {r: Path(runs_root) / r / "predictions" for r in selected}, Path(out_dir), protocol=protocol,
           stages=params["stages"], ks=tuple(params["ks"]), Cs=tuple(params["Cs"]),
           outer_folds=params["outer_folds"], inner_folds=params["inner_folds"], seed=params["seed"],
-          test_labels=test, tracking_uri=tracking["tracking_uri"], experiment_name=tracking["experiment_name"])
+          test_labels=test, tracking_uri=tracking["tracking_uri"], experiment_name=tracking["experiment_name"],
+          n_jobs=int(n_jobs))
 
 
 def fusion_summary(fusion_root: str | Path, out_tsv: str | Path) -> None:

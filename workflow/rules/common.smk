@@ -42,11 +42,11 @@ def code_version(*modules):
 
 
 CODE = {
-    "corpus": code_version("synth", "corpus"),
-    "features": code_version("features", "corpus"),
-    "train": code_version("model", "loss", "task", "data", "train", "metrics"),
-    "ranking": code_version("ranking"),
-    "fusion": code_version("fusion", "metrics"),
+    "corpus": code_version("synth", "corpus", "features", "io"),
+    "features": code_version("features", "corpus", "io"),
+    "train": code_version("model", "loss", "task", "data", "train", "metrics", "features", "corpus", "io"),
+    "ranking": code_version("ranking", "corpus", "io"),
+    "fusion": code_version("fusion", "fusion_solver", "metrics", "corpus", "io"),
 }
 
 
@@ -91,15 +91,14 @@ def get_feature_params(wildcards):
 
 
 def get_tracking_uri():
-    uri = config["tracking"]["uri"]
-    return uri if uri else f"sqlite:///{(RESULTS / 'mlflow.db').resolve()}"
+    """The configured MLflow URI, or None for the default store (results/mlflow.db, resolved to an
+    absolute path inside the job, so moving the checkout does not change any rule's params)."""
+    return config["tracking"]["uri"]
 
 
 def get_artifact_location():
-    loc = config["tracking"]["artifact_location"]
-    if loc:
-        return loc
-    return (RESULTS / "mlartifacts").resolve().as_uri() if config["tracking"]["uri"] is None else None
+    """The configured artifact location, or None (beside the default store: results/mlartifacts)."""
+    return config["tracking"]["artifact_location"]
 
 
 def get_run_caches(wildcards):
