@@ -121,3 +121,52 @@ def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all("final_devel_DE_HU_mean" in r.data.metrics for r in runs)
     assert c.search_runs(["0"]) == []  # nothing in "Default"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_init_against_an_absent_server_fails_naming_the_key():
+    from emofusion.errors import ConfigError
+    from emofusion.tracking import wait_for_server
+
+    uri = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ConfigError, match=r"tracking\.uri: no MLflow server answers at " + uri):
+        wait_for_server(uri, timeout_s=1.0, poll_s=0.2)
+
+
+def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
+    """`tracking.uri: http://...`: a real `mlflow server` (sqlite backend here; PostgreSQL in the
+    cluster test), started just before init, which must wait for it; the run and its artifacts
+    land on the server (artifacts proxied to the server's --artifacts-destination)."""
+    import signal
+
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
+    try:
+        exp_id = init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json")  # waits for /health
+        res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
+                        kind="unimodal", params={**TINY, "epochs": 2}, seed=1, tracking_uri=uri,
+                        experiment_name="emofusion-server", log=lambda s: None)
+        c = client(uri)
+        run = c.get_run(res["run_id"])
+        assert run.info.status == "FINISHED" and run.info.experiment_id == exp_id
+        assert [m.step for m in c.get_metric_history(run.info.run_id, "dev_ccc_mean")] == [1, 2]
+        assert {"scores.json", "history.json", "predictions"} <= {a.path for a in c.list_artifacts(run.info.run_id)}
+        # the artifacts went through the server to its destination, not to a client-side path
+        assert list((tmp_path / "server-artifacts").rglob("scores.json"))
+        assert not (tmp_path / "mlartifacts").exists()
+        assert init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json") == exp_id  # idempotent
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

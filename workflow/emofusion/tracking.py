@@ -1,7 +1,8 @@
 """MLflow tracking: store initialisation (once, before parallel runs) and the per-run logger.
 
 Default store: ``sqlite:///<abs>/results/mlflow.db`` with artifacts under ``results/mlartifacts``
-(DESIGN.md section 5). The tracking URI is always passed explicitly (never read from the
+(DESIGN.md section 5). ``tracking.uri`` may instead name an MLflow server (``http://host:port``,
+e.g. on PostgreSQL for a cluster); the server then decides where artifacts go. The tracking URI is always passed explicitly (never read from the
 environment at import). :func:`init_tracking` must run once before runs fan out: it creates or
 upgrades the schema of a fresh sqlite store and creates the experiment; without it, parallel first
 runs race on the schema and the experiment, and crash or land in "Default".
@@ -33,6 +34,44 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     return Path(tracking_uri[len("sqlite:///"):])
 
 
+def is_server(tracking_uri: str) -> bool:
+    """An MLflow tracking server (``http://`` / ``https://``), as opposed to a database or file store."""
+    return urlparse(tracking_uri).scheme in ("http", "https")
+
+
+def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float = 1.0) -> None:
+    """Block until the MLflow server at ``tracking_uri`` answers ``GET /health`` with 200.
+
+    A server started just before the workflow (or on a fresh PostgreSQL database, whose schema it
+    creates at start-up) may not listen yet; waiting here gives one clear error instead of every
+    job failing with connection errors. Raises :class:`~emofusion.errors.ConfigError` naming the
+    URI (``tracking.uri``) after ``timeout_s``.
+    """
+    import urllib.error
+    import urllib.request
+
+    from .errors import ConfigError
+
+    url = tracking_uri.rstrip("/") + "/health"
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 (http(s) only, checked above)
+                if r.status == 200:
+                    return
+                last = f"HTTP {r.status}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+        except (urllib.error.URLError, OSError) as e:
+            last = str(getattr(e, "reason", e))
+        if time.monotonic() >= deadline:
+            raise ConfigError(f"tracking.uri: no MLflow server answers at {tracking_uri} "
+                              f"(GET /health for {timeout_s:.0f} s: {last}); start it first "
+                              "(README, 'Running on a cluster')")
+        time.sleep(poll_s)
+
+
 def default_artifact_location(tracking_uri: str) -> str | None:
     """``file://`` URI of ``mlartifacts/`` beside a sqlite store's db file; None for other stores
     (the server or file store decides)."""
@@ -52,6 +91,8 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if is_server(tracking_uri):
+        wait_for_server(tracking_uri)
     db = sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)

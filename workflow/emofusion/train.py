@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import TARGETS
+from .devices import trainer_devices
 from .errors import ConfigError, DataError
 
 PREDICT_WITH = ("last", "best_dev")
@@ -294,7 +295,8 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         logger.log_hyperparams(hp)
     epoch_cb = _callbacks(p, log)
     try:
-        trainer = pl.Trainer(max_epochs=p.epochs, accelerator=p.accelerator, devices=1, logger=logger,
+        trainer = pl.Trainer(max_epochs=p.epochs, accelerator=p.accelerator, devices=trainer_devices(p.accelerator),
+                             logger=logger,
                              callbacks=[epoch_cb], enable_checkpointing=False,
                              enable_progress_bar=sys.stdout.isatty(), enable_model_summary=False,
                              num_sanity_val_steps=0, log_every_n_steps=1, deterministic=False,
