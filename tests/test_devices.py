@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from emofusion.devices import claim_device, release_device, trainer_devices
 
 HOLD = """
