@@ -15,12 +15,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def where_am_i() -> str:
+    """Where this job runs: host and pid, plus the SLURM job id when it runs as a SLURM job (the
+    first line of every rule log, so a log says which node and which cluster job wrote it)."""
+    import os
+    import socket
+
+    parts = [f"host={socket.gethostname()}", f"pid={os.getpid()}"]
+    if os.environ.get("SLURM_JOB_ID"):
+        parts.append(f"slurm_job_id={os.environ['SLURM_JOB_ID']}")
+    return " ".join(parts)
+
+
 @contextlib.contextmanager
 def log_to(path: str | Path):
     """Send stdout, stderr and logging of this process to ``path`` (the rule's log)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", buffering=1) as fh:
+        fh.write(f"# {where_am_i()}\n")
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = fh
         handler = logging.StreamHandler(fh)
