@@ -141,6 +141,38 @@ def test_bad_config_one_clear_error_before_any_job(tmp_path, edit, message):
     assert not (tmp_path / "results").exists()  # nothing ran, nothing written
 
 
+def planned_resources(output: str, rule: str) -> list[dict[str, str]]:
+    """The ``resources:`` of each planned job of ``rule`` in a dry-run's output."""
+    out = []
+    for block in re.split(r"\n(?=(?:local)?rule |checkpoint )", output):
+        if re.match(rf"(?:local)?(?:rule|checkpoint) {rule}:", block):
+            m = re.search(r"resources: (.*)", block)
+            out.append(dict(kv.split("=", 1) for kv in m.group(1).split(", ")) if m else {})
+    return out
+
+
+def test_gpu_profile_gives_each_training_job_one_gpu(tmp_path):
+    write_config(tmp_path, tiny_config())
+    out = smk(tmp_path, "-n", "--profile", str(REPO / "workflow" / "profiles" / "gpu"), "--resources", "gpu=2").stdout
+    train = planned_resources(out, "train")
+    assert len(train) == 4 and all(r.get("gpu") == "1" for r in train), train
+    assert all("gpu" not in r for r in planned_resources(out, "cache_features"))
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    """workflow/profiles/slurm as Snakemake reads it through the SLURM executor plugin (in the test
+    extra; no SLURM is needed for a dry-run): per-rule runtime, cores and one GPU per training job."""
+    write_config(tmp_path, tiny_config())
+    out = smk(tmp_path, "-n", "--profile", str(REPO / "workflow" / "profiles" / "slurm")).stdout
+    train = planned_resources(out, "train")
+    assert len(train) == 4, train
+    assert all((r["gpu"], r["runtime"], r["cpus_per_task"]) == ("1", "240", "1") for r in train), train
+    (fuse,) = {tuple(sorted(r.items())) for r in planned_resources(out, "fuse")}
+    assert dict(fuse)["cpus_per_task"] == "8" and dict(fuse)["runtime"] == "600"
+    assert all(r["runtime"] == "60" for r in planned_resources(out, "cache_features"))
+    assert job_counts(out)["train"] == 4
+
+
 # ---------------------------------------------------------------- level 3: a tiny real run
 
 
