@@ -170,3 +170,20 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path):
+    """A job killed from outside (SIGKILL, a SLURM time limit) leaves its MLflow run RUNNING; its
+    re-run marks that run KILLED. Runs of other jobs (another seed) that are RUNNING are left alone."""
+    uri, exp_id = store
+    c = client(uri)
+    tags = {"kind": "unimodal", "feature_sets": "fau_func", "modality": "visual", "loss_mode": "mtl2"}
+    stale = c.create_run(exp_id, run_name="fau_func", tags={**tags, "seed": "3"}).info.run_id
+    other = c.create_run(exp_id, run_name="fau_func", tags={**tags, "seed": "4"}).info.run_id
+    res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func", kind="unimodal",
+                    params={**TINY, "epochs": 1}, seed=3, tracking_uri=uri, experiment_name="emofusion-test",
+                    log=lambda s: None)
+    assert c.get_run(stale).info.status == "KILLED"
+    assert "killed job" in c.get_run(stale).data.tags["emofusion.closed"]
+    assert c.get_run(other).info.status == "RUNNING"
+    assert c.get_run(res["run_id"]).info.status == "FINISHED"

@@ -120,6 +120,35 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
     return str(exp_id)
 
 
+def close_stale_runs(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]) -> list[str]:
+    """Mark KILLED the runs of this same job that were left RUNNING: same run name, same tags (kind,
+    seed, feature sets, ...). A job killed from outside (SIGKILL, a SLURM time limit, a lost node)
+    never reaches :func:`finish_run`; when Snakemake re-runs it, its old run is closed here so the
+    UI does not show it running forever. Returns the ids it closed.
+
+    Should another process still be working on such a run (the same config run from two working
+    directories into one experiment at once), its own :func:`finish_run` sets the status again.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+
+    def q(v: str) -> str:
+        return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    flt = " and ".join([f"attributes.run_name = {q(run_name)}", "attributes.status = 'RUNNING'"]
+                       + [f"tags.`{k}` = {q(v)}" for k, v in sorted(tags.items())])
+    closed = []
+    for run in client.search_runs([exp.experiment_id], filter_string=flt, max_results=1000):
+        client.set_tag(run.info.run_id, "emofusion.closed", "left RUNNING by a killed job; closed by its re-run")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
 def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]):
     """Lightning's MLFlowLogger for one run, whose MLflow run stays RUNNING after ``fit`` until
     :func:`finish_run` marks it FINISHED (after the scores and artifacts are logged), so a run

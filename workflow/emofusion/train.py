@@ -251,7 +251,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     from .io import atomic_write_json
     from .metrics import score_recordings
     from .task import EmotionTask
-    from .tracking import OFF, default_tracking_uri, finish_run, log_outputs, make_logger
+    from .tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
 
     _quiet_lightning()
     raw_threads = os.environ.get(THREADS_ENV, "1")
@@ -287,6 +287,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         uri = tracking_uri or default_tracking_uri()
         run_tags = {"kind": kind, "feature_sets": "+".join(keys), "modality": modality_of(keys),
                     "loss_mode": p.loss_mode, "seed": str(seed), **{k: str(v) for k, v in (tags or {}).items()}}
+        close_stale_runs(uri, experiment_name, run_name, run_tags)
         logger = make_logger(uri, experiment_name, run_name, run_tags)
         hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": corpus.dim,
               "alpha": weights[0], "beta": weights[1], "gamma": weights[2], "threads": threads,
