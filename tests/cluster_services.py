@@ -19,6 +19,7 @@ Debian packages are installed with apt-get.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -60,6 +61,7 @@ def ensure_packages() -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise RuntimeError(f"the cluster test needs the Debian packages {missing} (apt-get as root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
     subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True, env=env,
                    stdout=subprocess.DEVNULL)
 
@@ -161,6 +163,7 @@ class Cluster:
             if f.exists() and MARK not in f.read_text(errors="replace"):
                 raise RuntimeError(f"{f} exists and is not the cluster test's: this machine has its own "
                                    "SLURM; the test will not overwrite it")
+        self.created_etc = not ETC.exists()
         ETC.mkdir(parents=True, exist_ok=True)
         self.written = [self.conf, self.conf.parent / "slurmdbd.conf"]
         self.conf.write_text(f"""\
@@ -224,7 +227,7 @@ LogFile={self.logs / 'slurmdbd.log'}
         wait_until(lambda: self.run("sacctmgr", "-n", "list", "cluster", check=False).returncode == 0, "slurmdbd")
         self.run("sacctmgr", "-i", "add", "cluster", CLUSTER)
         self.run("sacctmgr", "-i", "add", "account", ACCOUNT, f"Cluster={CLUSTER}")
-        user = os.environ.get("USER") or "root"
+        user = pwd.getpwuid(os.getuid()).pw_name
         self.run("sacctmgr", "-i", "add", "user", user, f"Account={ACCOUNT}", f"DefaultAccount={ACCOUNT}")
 
     def _slurm(self) -> None:
@@ -258,26 +261,40 @@ LogFile={self.logs / 'slurmdbd.log'}
 
     def _mlflow(self) -> None:
         backend = f"postgresql+psycopg2://postgres@127.0.0.1:{self.ports['pg']}/mlflow"
-        log = open(self.logs / "mlflow.log", "w")
-        p = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                              "--port", str(self.ports["mlflow"]), "--workers", "2",
-                              "--backend-store-uri", backend, "--artifacts-destination", str(self.artifacts)],
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.logs / "mlflow.log", "w") as log:  # the child keeps its own descriptor
+            p = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+                                  "--port", str(self.ports["mlflow"]), "--workers", "2",
+                                  "--backend-store-uri", backend, "--artifacts-destination", str(self.artifacts)],
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pids.append(("mlflow", p.pid))
         self._mlflow_proc = p
 
     # ------------------------------------------------------------------ stop
 
+    def _cancel_jobs(self) -> None:
+        """Cancel every job still queued or running (a test that failed or timed out midway) and
+        wait for SLURM to end them, so no job step outlives slurmd."""
+        if _squeue_empty(self):
+            return
+        self.run("scancel", "--full", "-u", pwd.getpwuid(os.getuid()).pw_name, check=False)
+        try:
+            wait_until(lambda: _squeue_empty(self), "SLURM to end the cancelled jobs", timeout=60)
+        except RuntimeError:
+            pass  # slurmd's SIGTERM below ends what is left
+
     def stop(self) -> list[str]:
         """SIGTERM every started PID (newest first), SIGKILL what is left after 30 s; returns the
         names of processes that had to be killed."""
         killed = []
+        if any(name == "slurmctld" for name, _ in self.pids):
+            self._cancel_jobs()
         for name, pid in reversed(self.pids):
+            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM  # postgres: fast shutdown
             try:
                 if name == "mlflow":
-                    os.killpg(pid, signal.SIGTERM)  # the server and its workers
+                    os.killpg(pid, sig)  # the server and its workers
                 else:
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(pid, sig)
             except ProcessLookupError:
                 continue
             deadline = time.monotonic() + 30
@@ -296,11 +313,20 @@ LogFile={self.logs / 'slurmdbd.log'}
             if f.exists():
                 shutil.copy(f, self.logs / f.name)  # kept with the logs for a post-mortem
                 f.unlink()
+        if getattr(self, "created_etc", False):
+            try:
+                ETC.rmdir()
+            except OSError:
+                pass
         if getattr(self, "pg_root", None) is not None:
             if (self.pg_root / "postgres.log").exists():
                 shutil.copy(self.pg_root / "postgres.log", self.logs / "postgres.log")
             shutil.rmtree(self.pg_root, ignore_errors=True)
         return killed
+
+
+def _squeue_empty(cluster: Cluster) -> bool:
+    return cluster.run("squeue", "-h", "-o", "%i", check=False).stdout.strip() == ""
 
 
 def _alive(pid: int) -> bool:

@@ -54,6 +54,7 @@ def test_concurrent_processes_get_distinct_cards_and_kill_frees_one(tmp_path):
 def test_claim_is_stable_within_a_process_and_rejects_zero(tmp_path):
     assert claim_device(2, tmp_path) == 0
     assert claim_device(2, tmp_path) == 0
+    assert claim_device(2, tmp_path / "other") == 0  # one card per process, whatever is asked again
     release_device(0)
     with pytest.raises(ValueError):
         claim_device(0, tmp_path)
@@ -68,3 +69,28 @@ def test_cpu_runs_claim_nothing(tmp_path, monkeypatch):
     assert trainer_devices("cpu") == 1
     assert trainer_devices("auto") == 1               # no CUDA on the test machines
     assert not (tmp_path / "locks").exists()
+
+
+def test_more_jobs_than_cards_share_instead_of_failing(tmp_path, monkeypatch):
+    """The default local run on a 2-GPU box (no --resources gpu bound): jobs that find both cards
+    held share card 0 rather than fail; with a card free, they take it."""
+    import torch
+
+    monkeypatch.setenv("EMOFUSION_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    a, ia = _holder(2, tmp_path)
+    try:
+        assert ia == 0
+        assert trainer_devices("auto") == [1]          # the free card
+        release_device(1)
+        b, ib = _holder(2, tmp_path)
+        try:
+            assert ib == 1
+            assert trainer_devices("gpu") == [0]       # both held by others: share card 0
+        finally:
+            b.kill()
+            b.wait()
+    finally:
+        a.kill()
+        a.wait()

@@ -152,7 +152,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         exp_id = init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json")  # waits for /health
         res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
@@ -169,7 +169,11 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         assert init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json") == exp_id  # idempotent
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path):
@@ -177,13 +181,17 @@ def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path)
     re-run marks that run KILLED. Runs of other jobs (another seed) that are RUNNING are left alone."""
     uri, exp_id = store
     c = client(uri)
-    tags = {"kind": "unimodal", "feature_sets": "fau_func", "modality": "visual", "loss_mode": "mtl2"}
+    tags = {"kind": "unimodal", "feature_sets": "fau_func", "modality": "visual", "loss_mode": "mtl2",
+            "emofusion.workdir": str(Path.cwd().resolve())}
     stale = c.create_run(exp_id, run_name="fau_func", tags={**tags, "seed": "3"}).info.run_id
     other = c.create_run(exp_id, run_name="fau_func", tags={**tags, "seed": "4"}).info.run_id
+    elsewhere = c.create_run(exp_id, run_name="fau_func", tags={**tags, "seed": "3",
+                                                               "emofusion.workdir": "/elsewhere"}).info.run_id
     res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func", kind="unimodal",
                     params={**TINY, "epochs": 1}, seed=3, tracking_uri=uri, experiment_name="emofusion-test",
                     log=lambda s: None)
     assert c.get_run(stale).info.status == "KILLED"
     assert "killed job" in c.get_run(stale).data.tags["emofusion.closed"]
     assert c.get_run(other).info.status == "RUNNING"
+    assert c.get_run(elsewhere).info.status == "RUNNING"  # the same job of another working directory
     assert c.get_run(res["run_id"]).info.status == "FINISHED"

@@ -4,11 +4,13 @@ Snakemake's ``--resources gpu=N`` (workflow/profiles/gpu) bounds how many traini
 at once, but it does not say which card each one gets: every process would open ``cuda:0``. Each
 training process therefore claims one card through an exclusive ``flock`` on a per-card lock file
 and keeps it until the process exits (the kernel drops the lock even on SIGKILL). With at most N
-concurrent claimants for N cards, a free card always exists.
+concurrent claimants for N cards (the gpu profile), a free card always exists. Where more training
+jobs run than there are cards (the default local run on a multi-GPU box, which does not bound GPU
+use), the ones that find every card held share the least-numbered card, as all of them did before.
 
 Under SLURM (``--gpus=1``) or with ``CUDA_VISIBLE_DEVICES`` naming one card, a single device is
 visible and nothing is claimed. The lock directory is machine-local (the system temp dir), because
-cards are.
+cards are, and per user.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ _HELD: dict[int, int] = {}  # card index -> open lock fd, held for the life of t
 
 
 def lock_dir() -> Path:
-    return Path(os.environ.get("EMOFUSION_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / "emofusion-gpu-locks"))
+    default = Path(tempfile.gettempdir()) / f"emofusion-gpu-locks-{os.getuid()}"
+    return Path(os.environ.get("EMOFUSION_GPU_LOCK_DIR", default))
 
 
 def claim_device(n_devices: int, directory: str | Path | None = None) -> int:
@@ -34,11 +37,12 @@ def claim_device(n_devices: int, directory: str | Path | None = None) -> int:
     """
     if n_devices < 1:
         raise ValueError(f"n_devices must be >= 1, got {n_devices}")
+    held = [i for i in _HELD if i < n_devices]
+    if held:
+        return held[0]
     d = Path(directory) if directory is not None else lock_dir()
     d.mkdir(parents=True, exist_ok=True)
     for i in range(n_devices):
-        if i in _HELD:
-            return i
         fd = os.open(d / f"gpu{i}.lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,8 +65,9 @@ def release_device(index: int) -> None:
 
 
 def trainer_devices(accelerator: str):
-    """The ``devices`` argument for Lightning's Trainer: ``[i]`` (a claimed card) where the run goes
-    to CUDA and several cards are visible, else ``1``."""
+    """The ``devices`` argument for Lightning's Trainer: ``[i]`` where the run goes to CUDA and
+    several cards are visible (a claimed card, or card 0, shared, when every card is held), else
+    ``1``."""
     if accelerator not in ("auto", "gpu", "cuda"):
         return 1
     import torch
@@ -70,4 +75,7 @@ def trainer_devices(accelerator: str):
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if n <= 1:
         return 1
-    return [claim_device(n)]
+    try:
+        return [claim_device(n)]
+    except RuntimeError:  # more training jobs than cards: share, never fail
+        return [0]

@@ -47,6 +47,7 @@ def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float =
     job failing with connection errors. Raises :class:`~emofusion.errors.ConfigError` naming the
     URI (``tracking.uri``) after ``timeout_s``.
     """
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -63,8 +64,8 @@ def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float =
                 last = f"HTTP {r.status}"
         except urllib.error.HTTPError as e:
             last = f"HTTP {e.code}"
-        except (urllib.error.URLError, OSError) as e:
-            last = str(getattr(e, "reason", e))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # not up, or not HTTP
+            last = str(getattr(e, "reason", e)) or type(e).__name__
         if time.monotonic() >= deadline:
             raise ConfigError(f"tracking.uri: no MLflow server answers at {tracking_uri} "
                               f"(GET /health for {timeout_s:.0f} s: {last}); start it first "
@@ -122,12 +123,12 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
 
 def close_stale_runs(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]) -> list[str]:
     """Mark KILLED the runs of this same job that were left RUNNING: same run name, same tags (kind,
-    seed, feature sets, ...). A job killed from outside (SIGKILL, a SLURM time limit, a lost node)
-    never reaches :func:`finish_run`; when Snakemake re-runs it, its old run is closed here so the
-    UI does not show it running forever. Returns the ids it closed.
+    seed, feature sets, working directory, ...). A job killed from outside (SIGKILL, a SLURM time
+    limit, a lost node) never reaches :func:`finish_run`; when Snakemake re-runs it, its old run is
+    closed here so the UI does not show it running forever. Returns the ids it closed.
 
-    Should another process still be working on such a run (the same config run from two working
-    directories into one experiment at once), its own :func:`finish_run` sets the status again.
+    The tags include the working directory (``emofusion.workdir``, set by the training), so the
+    same config run from two working directories into one experiment never closes the other's runs.
     """
     from mlflow.tracking import MlflowClient
 
@@ -135,14 +136,13 @@ def close_stale_runs(tracking_uri: str, experiment_name: str, run_name: str, tag
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
         return []
-
-    def q(v: str) -> str:
-        return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    flt = " and ".join([f"attributes.run_name = {q(run_name)}", "attributes.status = 'RUNNING'"]
-                       + [f"tags.`{k}` = {q(v)}" for k, v in sorted(tags.items())])
+    # only the status in the filter string (no quoting of names and tag values to get wrong);
+    # name and tags are compared here
     closed = []
-    for run in client.search_runs([exp.experiment_id], filter_string=flt, max_results=1000):
+    for run in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                  max_results=50000):
+        if run.info.run_name != run_name or any(run.data.tags.get(k) != str(v) for k, v in tags.items()):
+            continue
         client.set_tag(run.info.run_id, "emofusion.closed", "left RUNNING by a killed job; closed by its re-run")
         client.set_terminated(run.info.run_id, "KILLED")
         closed.append(run.info.run_id)

@@ -286,7 +286,8 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     if tracking_uri != OFF:
         uri = tracking_uri or default_tracking_uri()
         run_tags = {"kind": kind, "feature_sets": "+".join(keys), "modality": modality_of(keys),
-                    "loss_mode": p.loss_mode, "seed": str(seed), **{k: str(v) for k, v in (tags or {}).items()}}
+                    "loss_mode": p.loss_mode, "seed": str(seed), "emofusion.workdir": str(Path.cwd().resolve()),
+                    **{k: str(v) for k, v in (tags or {}).items()}}
         close_stale_runs(uri, experiment_name, run_name, run_tags)
         logger = make_logger(uri, experiment_name, run_name, run_tags)
         hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": corpus.dim,

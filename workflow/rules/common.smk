@@ -12,10 +12,10 @@ check_config(config)
 
 
 # Jobs declare mem_mb; unless the user passes --resources mem_mb=N (or a profile does), cap their
-# sum at 85% of the machine's memory so `--cores 8` never runs it out of memory. Only for local
-# execution: under a cluster executor (workflow/profiles/slurm) each job gets its mem_mb on its own
-# node, and this machine's RAM says nothing about how many may run at once.
-if workflow.local_exec and "mem_mb" not in workflow.global_resources and machine_mem_mb():
+# sum at 85% of the machine's memory so `--cores 8` never runs it out of memory. Under a cluster
+# executor (workflow/profiles/slurm) this does not throttle submission: mem_mb is a "local"-scope
+# resource in Snakemake, not tallied across submitted jobs; each job gets its mem_mb from SLURM.
+if "mem_mb" not in workflow.global_resources and machine_mem_mb():
     workflow.register_resource("mem_mb", machine_mem_mb())
 
 RESULTS = Path("results")
