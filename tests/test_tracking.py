@@ -144,7 +144,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
     """`tracking.uri: http://...`: a real `mlflow server` (sqlite backend here; PostgreSQL in the
     cluster test), started just before init, which must wait for it; the run and its artifacts
     land on the server (artifacts proxied to the server's --artifacts-destination)."""
-    import signal
+    from test_ui import _stop as stop_server  # by PID, its process group (mlflow forks workers)
 
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
@@ -168,12 +168,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         assert not (tmp_path / "mlartifacts").exists()
         assert init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json") == exp_id  # idempotent
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_server(server)
 
 
 def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path):
