@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cluster_services import Cluster, _alive
 from test_workflow import REPO, smk, tiny_config, write_config
 
 pytestmark = pytest.mark.cluster
@@ -30,8 +31,6 @@ pytestmark = pytest.mark.cluster
 def cluster(tmp_path_factory):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason='pip install -e ".[cluster]"')
     pytest.importorskip("psycopg2", reason='pip install -e ".[cluster]"')
-    from cluster_services import Cluster
-
     c = Cluster(tmp_path_factory.mktemp("cluster"))
     try:
         c.start()
@@ -42,12 +41,6 @@ def cluster(tmp_path_factory):
             pid_file = {"munged": c.root / "munge" / "munged.pid"}.get(name, c.root / f"{name}.pid")
             assert not pid_file.exists() or not _alive(int(pid_file.read_text().split()[0])), name
         assert killed == [], f"had to SIGKILL {killed}"
-
-
-def _alive(pid: int) -> bool:
-    from cluster_services import _alive as alive
-
-    return alive(pid)
 
 
 def cpu_only_profile(dest: Path, cpus: int) -> Path:

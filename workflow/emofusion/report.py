@@ -469,8 +469,15 @@ def _pyplot():
     return plt
 
 
+def _save_and_close(fig, out_png: str | Path, out_svg: str | Path) -> None:
+    """Save a figure as PNG and SVG (text kept as text in the SVG), atomically; then close it."""
+    try:
+        _save(fig, out_png, out_svg)
+    finally:
+        _pyplot().close(fig)
+
+
 def _save(fig, out_png: str | Path, out_svg: str | Path) -> None:
-    """Save a figure as PNG and SVG (text kept as text in the SVG), atomically."""
     import os
     import tempfile
 
@@ -538,10 +545,7 @@ def write_fig3(fusion_root: str | Path, protocols: Sequence[str], stages: Sequen
     """``fig3.png`` and ``fig3.svg`` from the fusion stages' scores files; returns the series."""
     series = fig3_series(fusion_root, protocols, stages)
     fig = fig3_figure(series, generated=generated)
-    try:
-        _save(fig, out_png, out_svg)
-    finally:
-        _pyplot().close(fig)
+    _save_and_close(fig, out_png, out_svg)
     return series
 
 
@@ -578,10 +582,7 @@ def write_runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: s
     """``runs_overview.png`` / ``.svg`` from the ranking TSV; returns its rows."""
     ranking = read_ranking(ranking_tsv)
     fig = runs_overview_figure(ranking, generated=generated)
-    try:
-        _save(fig, out_png, out_svg)
-    finally:
-        _pyplot().close(fig)
+    _save_and_close(fig, out_png, out_svg)
     return ranking
 
 
