@@ -1,40 +1,40 @@
-"""Multistage SVR fusion of AVEC-format prediction folders (DESIGN.md section 4).
+"""Multistage SVR fusion of AVEC-format prediction folders, as a chain of stages.
 
 Per target, a linear SVR (L2-regularised least-absolute-deviation regression: sklearn's
 ``LinearSVR`` defaults, eps = 0, regularised intercept) on all 3 predicted dimensions of every input
 run with a context window of +-k frames, over a grid of k and C; stage n+1 = the base runs plus
-stage n's output. The solver is :mod:`emofusion.fusion_solver` (batched ADMM over the whole grid).
+stage n's output. Every fit of the grid is solved to a relative duality gap <= ``tol``
+(:mod:`emofusion.fusion_solver`), recorded, and flagged where it is not reached.
 
-Context windows: a true +-k frames (2k+1 frames, centre once), built per recording; at a recording's
-edges the first/last frame is repeated (edge replication), so a window never reads another
-recording. Columns are lag-major (constant, lag 0, -1, +1, -2, +2, ...), so the design of a
-smaller k is a leading block of the design of the largest k, and so is its Gram matrix.
+Context windows (``method: emofusion``): a true +-k frames (2k+1 frames, centre once), built per
+recording; at a recording's edges the first/last frame is repeated, so a window never reads another
+recording. Columns are lag-major (constant, lag 0, -1, +1, -2, +2, ...), so the design of a smaller
+k is a leading block of the design of the largest k. ``method: avec2019`` is the AVEC 2019
+``fuse_results.py`` construction and solver instead (see :mod:`emofusion.fusion_avec`).
 
-Protocols
+The chain
 ---------
-``in-sample`` (the paper's, reproduced and labelled as such): fitted, selected and scored on the
-same dev frames.
+A stage of a protocol is made of *parts*, each an independent job whose only fusion input is the
+same part of the previous stage (a ``.npz`` chain file, :class:`PartState`):
 
-``grouped-cv``: G outer folds of dev recordings (grouped by recording, culture-stratified). For
-each outer fold, stages 1..n are fitted on the other folds only: inside them, (k, C) per target and
-stage are chosen by an inner grouped CV (its folds are again culture-stratified), the chosen model
-is refitted on all the other folds and predicts the held-out fold; stage n+1 trains on stage n's
-inner out-of-fold predictions and is applied to the held-out fold's stage-n output. A held-out
-fold's labels are never read for its own predictions (a test replaces them with NaN). Cheaper than
-full nesting in one documented way: the inner CV of stage n+1 reuses stage n's inner out-of-fold
-predictions (made with the same inner folds), as usual stacking does; the outer no-leak rule holds.
+``in-sample`` (the paper's protocol, labelled as such): one part, ``all``: fit the grid on all dev,
+select (k, C) per target by dev CCC, predict dev and test.
 
-Test predictions (``Test_*`` recordings present in every input folder) come from models fitted on
-all Devel: in-sample, the in-sample models; grouped-cv, selection by grouped CV over all Devel
-(the outer folds), then a refit on all Devel. Without test labels a test file has one row per
-feature frame, so each test recording is cropped to the shortest of its files across runs.
+``grouped-cv``: part ``fold<i>`` for each outer fold i of dev recordings (culture-stratified): stages
+are fitted on the other folds only; inside them (k, C) per target are chosen by an inner grouped CV,
+the chosen model is refitted on all the other folds and predicts fold i; the next stage trains on
+this stage's inner out-of-fold predictions (stored in the chain file) and is applied to fold i's
+stage output. Fold i's labels are never read for its own predictions. Part ``all`` makes the test
+predictions: (k, C) chosen by grouped CV over all dev (the outer folds), then a refit on all dev.
+
+:func:`gather_stage` joins a stage's parts into ``predictions/`` and ``scores.json``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,21 +42,70 @@ import numpy as np
 
 from . import TARGETS
 from .corpus import list_recordings, read_label_file, read_prediction_dir, write_prediction_dir
-from .errors import DataError
-from .fusion_solver import Group, solve_lad_svr
-from .io import atomic_write_json, atomic_write_text
+from .errors import ConfigError, DataError
+from .fusion_solver import Problem, Solution, solve
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .metrics import ccc, culture_of, score_recordings
 
 PROTOCOLS = ("in-sample", "grouped-cv")
+METHODS = ("emofusion", "avec2019")
 IN_SAMPLE_LABEL = "in-sample (fit, selected and scored on the same dev frames)"
 GROUPED_LABEL = "grouped-cv (outer folds by recording; k, C chosen by inner grouped CV)"
 T = len(TARGETS)
 
-#: solver stopping rule: relative duality gap 3e-3 or 80 iterations. Measured on in-sample stage 1 of
-#: the 9 official runs (all 60 grid columns): CCCs within 0.0028 of a 300-iteration solve (whose gaps
-#: are <= 1.6e-3); tighter settings cost time roughly in proportion to the iterations.
-SOLVER_TOL = 3e-3
-SOLVER_MAX_ITER = 80
+Log = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------------- spec
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """Every fusion setting, with its one default. The workflow, the CLI and the tests build it."""
+
+    ks: tuple[int, ...] = (11, 13, 15, 17, 19)
+    Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+    tol: float = 1e-3
+    outer_folds: int = 4
+    inner_folds: int = 3
+    seed: int = 0
+    method: str = "emofusion"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        object.__setattr__(self, "Cs", tuple(float(c) for c in self.Cs))
+        if not self.ks or min(self.ks) < 0:
+            raise ConfigError("fusion.ks: a non-empty list of context half-widths >= 0")
+        if self.method == "avec2019" and min(self.ks) < 1:
+            raise ConfigError("fusion.ks: the avec2019 window needs k >= 1")
+        if not self.Cs or min(self.Cs) <= 0:
+            raise ConfigError("fusion.Cs: a non-empty list of values > 0")
+        if not 0 < self.tol < 1:
+            raise ConfigError("fusion.tol: a relative duality gap in (0, 1)")
+        if self.outer_folds < 2 or self.inner_folds < 2:
+            raise ConfigError("fusion.outer_folds / fusion.inner_folds: at least 2")
+        if self.method not in METHODS:
+            raise ConfigError(f"fusion.method: one of {', '.join(METHODS)}, got {self.method!r}")
+
+    @property
+    def K(self) -> int:
+        return max(self.ks)
+
+    def configs(self) -> list[tuple[int, float]]:
+        """Grid points (k, C), k-major; a grid column is ``config index * T + target``."""
+        return [(k, C) for k in self.ks for C in self.Cs]
+
+
+def parts(protocol: str, outer_folds: int) -> list[str]:
+    """The parts of one stage: ``all`` for in-sample; ``fold1..foldG`` and ``all`` for grouped-cv."""
+    if protocol == "in-sample":
+        return ["all"]
+    if protocol == "grouped-cv":
+        return [f"fold{i}" for i in range(1, outer_folds + 1)] + ["all"]
+    raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -91,11 +140,6 @@ def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
         except DataError as exc:
             raise DataError(exc.path, f"run {run!r}: {exc.message}", exc.line, exc.column) from None
         test_sets[run] = list_recordings(folder, partitions=["Test"])
-    keys = {run: sorted(t) for run, t in dev_tables.items()}
-    first = next(iter(keys))
-    for run, k in keys.items():
-        if k != keys[first]:
-            raise DataError(run_dirs[run], f"run {run!r} covers other Devel recordings than run {first!r}")
     runs = list(run_dirs)
     ref_test = set(test_sets[runs[0]])
     for run in runs[1:]:
@@ -122,13 +166,13 @@ def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
 def context_design(chans: np.ndarray, K: int) -> np.ndarray:
     """One recording's design matrix: constant column, then lag-major +-K context (edge replication).
 
-    ``chans`` (n, m) -> (n, 1 + m (2K + 1)) float32; block j (j = 0, 1, 2, ...) holds lag
+    ``chans`` (n, m) -> (n, 1 + m (2K + 1)) float64; block j (j = 0, 1, 2, ...) holds lag
     0, -1, +1, -2, +2, ...; frames before the start repeat frame 0, after the end the last frame.
     """
-    chans = np.asarray(chans, dtype=np.float32)
+    chans = np.asarray(chans, dtype=np.float64)
     n, m = chans.shape
     padded = np.concatenate([np.repeat(chans[:1], K, axis=0), chans, np.repeat(chans[-1:], K, axis=0)])
-    X = np.empty((n, 1 + m * (2 * K + 1)), dtype=np.float32)
+    X = np.empty((n, 1 + m * (2 * K + 1)))
     X[:, 0] = 1.0
     for j, lag in enumerate(lag_order(K)):
         X[:, 1 + j * m:1 + (j + 1) * m] = padded[K + lag:K + lag + n]
@@ -145,137 +189,201 @@ def n_columns(m: int, k: int) -> int:
 
 def _expand_weights(W: np.ndarray, m_old: int, m_new: int, K: int) -> np.ndarray:
     """Weights for ``m_old`` channels -> the layout with ``m_new`` channels (new channels last, 0)."""
-    P_new = n_columns(m_new, K)
-    out = np.zeros((P_new,) + W.shape[1:])
+    out = np.zeros((n_columns(m_new, K),) + W.shape[1:])
     out[0] = W[0]
     for j in range(2 * K + 1):
         out[1 + j * m_new:1 + j * m_new + m_old] = W[1 + j * m_old:1 + (j + 1) * m_old]
     return out
 
 
-# --------------------------------------------------------------------------------------------- fitting
+class _Design:
+    """Per-recording design matrices and Grams of one part-stage; fits on any set of recordings."""
 
-@dataclass
-class Grid:
-    ks: tuple[int, ...]
-    Cs: tuple[float, ...]
-    tol: float = SOLVER_TOL
-    max_iter: int = SOLVER_MAX_ITER
+    def __init__(self, chans: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train: Sequence[str],
+                 spec: FusionSpec):
+        self.spec = spec
+        self.m = next(iter(chans.values())).shape[1]
+        self.X = {n: context_design(c, spec.K) for n, c in chans.items()}
+        self.G = {n: self.X[n].T @ self.X[n] for n in train}
+        self.Y = {n: np.asarray(Y[n], dtype=np.float64) for n in train}
+        self.lengths = {n: len(x) for n, x in self.X.items()}
 
-    @property
-    def K(self) -> int:
-        return max(self.ks)
+    def problems(self, configs: Sequence[tuple[int, float, int]]) -> list[Problem]:
+        return [Problem(n_columns(self.m, k), C, t) for k, C, t in configs]
 
-    def configs(self) -> list[tuple[int, float]]:
-        return [(k, C) for k in self.ks for C in self.Cs]
+    def fit(self, names: Sequence[str], problems: list[Problem], W0: np.ndarray | None) -> Solution:
+        X = np.concatenate([self.X[n] for n in names])
+        Y = np.concatenate([self.Y[n] for n in names])
+        G = sum(self.G[n] for n in names)
+        return solve(X, Y, problems, tol=self.spec.tol, G=G, W0=W0)
 
-
-@dataclass
-class _Data:
-    """Design matrices and Grams per recording for one stage."""
-
-    X: dict[str, np.ndarray]
-    G: dict[str, np.ndarray] = field(default_factory=dict)
-    XtY: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def stack(self, names: Sequence[str]) -> np.ndarray:
-        return np.concatenate([self.X[n] for n in names]) if len(names) > 1 else self.X[names[0]]
-
-    def gram(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        G = np.zeros_like(self.G[names[0]])
-        XtY = np.zeros_like(self.XtY[names[0]])
-        for n in names:
-            G += self.G[n]
-            XtY += self.XtY[n]
-        return G, XtY
+    def predict(self, names: Sequence[str], W: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: self.X[n] @ W for n in names}
 
 
-def _stage_data(chans: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train_names: Sequence[str],
-                K: int) -> _Data:
-    d = _Data({n: context_design(c, K) for n, c in chans.items()})
-    for n in train_names:
-        X = d.X[n]
-        d.G[n] = (X.T @ X).astype(np.float64)
-        d.XtY[n] = (X.T @ np.asarray(Y[n], dtype=np.float32)).astype(np.float64)
-    return d
+def _grid(spec: FusionSpec) -> list[tuple[int, float, int]]:
+    return [(k, C, t) for k, C in spec.configs() for t in range(T)]
 
 
-def _grid_groups(grid: Grid, m: int) -> list[Group]:
-    return [Group(n_columns(m, k), float(C), tuple(range(T))) for k, C in grid.configs()]
-
-
-def _fit_grid(d: _Data, Y: Mapping[str, np.ndarray], names: Sequence[str], groups: list[Group], grid: Grid,
-              W0: np.ndarray | None, rho0: np.ndarray | None = None):
-    X = d.stack(names)
-    y = np.concatenate([Y[n] for n in names]).astype(np.float32)
-    G, XtY = d.gram(names)
-    return solve_lad_svr(X, G, XtY, y, groups, W0=W0, tol=grid.tol, max_iter=grid.max_iter, rho0=rho0)
-
-
-def _ccc_columns(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _ccc_columns(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
     """CCC of every grid column (config-major, targets within) against its target."""
-    out = np.empty(pred.shape[1])
-    for j in range(pred.shape[1]):
-        out[j] = ccc(pred[:, j], y[:, j % T])
-    return out
+    P = np.concatenate([preds[n] for n in names])
+    y = np.concatenate([Y[n] for n in names])
+    return np.array([ccc(P[:, j], y[:, j % T]) for j in range(P.shape[1])])
 
 
-def _select(cccs: np.ndarray, grid: Grid) -> list[int]:
+def _select(cccs: np.ndarray, n_configs: int) -> list[int]:
     """Per target, the grid column with the highest CCC (first one on ties: smaller k, then C)."""
-    c = cccs.reshape(len(grid.configs()), T)
+    c = cccs.reshape(n_configs, T)
     c = np.where(np.isfinite(c), c, -np.inf)
     return [int(np.argmax(c[:, t])) * T + t for t in range(T)]
 
 
-def _selection_dict(cols: list[int], grid: Grid) -> dict:
-    cfg = grid.configs()
-    return {TARGETS[t]: {"k": int(cfg[cols[t] // T][0]), "C": float(cfg[cols[t] // T][1])} for t in range(T)}
+# --------------------------------------------------------------------------------------------- chain state
+
+@dataclass
+class PartState:
+    """One part of one stage: what the next stage's same part needs, and what the stage reports.
+
+    ``pred``: this part's predictions (in-sample: dev and test; ``fold<i>``: fold i; ``all`` under
+    grouped-cv: test). ``oof``: out-of-fold predictions on the part's training recordings (the next
+    stage's input there; empty in-sample). ``W``: the grid's weights (warm start of the next stage).
+    ``report``: selection and solver figures (JSON).
+    """
+
+    pred: dict[str, np.ndarray]
+    oof: dict[str, np.ndarray]
+    W: np.ndarray
+    m: int
+    report: dict = field(default_factory=dict)
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        """The previous-stage channel of every recording this part touches."""
+        return {**self.oof, **self.pred}
+
+    def save(self, path: str | Path) -> None:
+        import io
+
+        arrays = {f"pred/{n}": v for n, v in self.pred.items()}
+        arrays.update({f"oof/{n}": v for n, v in self.oof.items()})
+        buf = io.BytesIO()
+        np.savez(buf, W=self.W, m=np.int64(self.m), report=np.array(json.dumps(self.report)), **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> PartState:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                pred = {k[5:]: z[k] for k in z.files if k.startswith("pred/")}
+                oof = {k[4:]: z[k] for k in z.files if k.startswith("oof/")}
+                return cls(pred, oof, z["W"], int(z["m"]), json.loads(str(z["report"])))
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(path, f"not a fusion chain file ({exc})") from None
 
 
-def _split_preds(pred: np.ndarray, names: Sequence[str], lengths: Mapping[str, int]) -> dict[str, np.ndarray]:
-    out, i = {}, 0
-    for n in names:
-        out[n] = pred[i:i + lengths[n]]
-        i += lengths[n]
-    return out
-
-
-def _with_prev(base: Mapping[str, np.ndarray], prev: Mapping[str, np.ndarray] | None, names) -> dict:
+def _with_prev(base: Mapping[str, np.ndarray], prev: PartState | None, names: Sequence[str]) -> dict:
     if prev is None:
         return {n: base[n] for n in names}
-    return {n: np.concatenate([base[n], prev[n].astype(np.float32)], axis=1) for n in names}
+    out = prev.outputs()
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise DataError(None, f"the previous stage's chain file lacks recording {missing[0]} "
+                              "(made with other inputs: re-run the chain)")
+    return {n: np.concatenate([base[n], out[n].astype(np.float32)], axis=1) for n in names}
 
 
-def in_sample(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], base_test: Mapping[str, np.ndarray],
-              grid: Grid, stages: int, log=None) -> list[dict]:
-    """The paper's protocol: per stage fit the whole grid on all dev, select by dev CCC, predict."""
-    dev_names = sorted(base_dev)
-    test_names = sorted(base_test)
-    lengths = {n: len(v) for n, v in {**base_dev, **base_test}.items()}
-    prev_dev = prev_test = None
-    W_prev, m_prev, rho = None, None, None
-    out = []
-    ycat = np.concatenate([Y[n] for n in dev_names])
-    for s in range(1, stages + 1):
-        t0 = time.perf_counter()
-        chans = {**_with_prev(base_dev, prev_dev, dev_names), **_with_prev(base_test, prev_test, test_names)}
-        m = next(iter(chans.values())).shape[1]
-        d = _stage_data(chans, Y, dev_names, grid.K)
-        groups = _grid_groups(grid, m)
-        W0 = None if W_prev is None else _expand_weights(W_prev, m_prev, m, grid.K)
-        fit = _fit_grid(d, Y, dev_names, groups, grid, W0, rho)
-        W, rho = fit.W, fit.rho
-        pred = d.stack(dev_names) @ W.astype(np.float32)
-        cols = _select(_ccc_columns(pred, ycat), grid)
-        prev_dev = _split_preds(pred[:, cols], dev_names, lengths)
-        prev_test = (_split_preds(d.stack(test_names) @ W[:, cols].astype(np.float32), test_names, lengths)
-                     if test_names else {})
-        W_prev, m_prev = W, m
-        out.append({"dev": prev_dev, "test": prev_test, "selected": _selection_dict(cols, grid),
-                    "seconds": time.perf_counter() - t0})
-        if log:
-            log(f"in-sample stage {s}: {time.perf_counter() - t0:.1f} s")
+# --------------------------------------------------------------------------------------------- one part
+
+def _fit_record(sol: Solution, cols: Sequence[int], grid: Sequence[tuple[int, float, int]], tol: float) -> dict:
+    """Per target: the chosen k, C and the chosen model's gap and Newton steps."""
+    out = {}
+    for i, c in enumerate(cols):
+        k, C, t = grid[c]
+        out[TARGETS[t]] = {"k": int(k), "C": float(C), "gap": float(sol.gap[i]), "newton": int(sol.newton[i]),
+                           "converged": bool(sol.gap[i] <= tol)}
     return out
+
+
+def _fit_warning(log: Log, what: str, sol: Solution, tol: float) -> None:
+    bad = np.flatnonzero(~sol.converged)
+    if bad.size:
+        log(f"WARNING {what}: {bad.size} fit(s) stopped above tol {tol:g} (largest gap {sol.gap.max():.2e})")
+
+
+def fit_part(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train: Sequence[str],
+             targets: Sequence[str], folds: Sequence[Sequence[str]] | None, prev: PartState | None,
+             spec: FusionSpec, *, where: str = "", log: Log = _quiet) -> PartState:
+    """One stage of one part: fit on ``train`` only, predict ``targets``; labels of ``targets`` are
+    never read (``Y`` may lack them).
+
+    ``folds`` None: in-sample (fit the grid on all ``train``, select by its in-sample CCC, predict
+    ``train`` and ``targets``). Otherwise: the grid is fitted on each fold's complement (warm-started
+    from the previous fold), (k, C) per target chosen by the CCC of the concatenated out-of-fold
+    predictions, the chosen models refitted on all ``train`` and applied to ``targets``.
+    """
+    if spec.method == "avec2019":
+        from .fusion_avec import fit_part_avec
+
+        return fit_part_avec(base, Y, train, targets, folds, prev, spec, where=where, log=log)
+    t0 = time.perf_counter()
+    started = time.time()
+    train, targets = sorted(train), sorted(targets)
+    chans = _with_prev(base, prev, (*train, *targets))
+    d = _Design(chans, Y, train, spec)
+    grid = _grid(spec)
+    problems = d.problems(grid)
+    W0 = None if prev is None else _expand_weights(prev.W, prev.m, d.m, spec.K)
+    fits = []
+    if folds is None:
+        t1 = time.perf_counter()
+        sol = d.fit(train, problems, W0)
+        fits.append(sol)
+        _fit_warning(log, where, sol, spec.tol)
+        preds = d.predict((*train, *targets), sol.W)
+        cols = _select(_ccc_columns(preds, d.Y, train), len(spec.configs()))
+        chosen = sol.take(cols)
+        W = sol.W
+        pred = {n: v[:, cols] for n, v in preds.items()}
+        oof: dict[str, np.ndarray] = {}
+        log(f"{where} grid of {len(problems)} fits: largest gap {sol.gap.max():.1e}, "
+            f"{int(sol.newton.sum())} Newton steps, {time.perf_counter() - t1:.1f} s")
+    else:
+        oof_all: dict[str, np.ndarray] = {}
+        Ws = []
+        W = W0
+        for i, f in enumerate(folds, start=1):
+            t1 = time.perf_counter()
+            fit_on = [n for n in train if n not in set(f)]
+            sol = d.fit(fit_on, problems, W)
+            fits.append(sol)
+            W = sol.W
+            Ws.append(W)
+            _fit_warning(log, f"{where} inner fold {i}", sol, spec.tol)
+            oof_all.update(d.predict(sorted(f), W))
+            log(f"{where} inner fold {i}/{len(folds)}: grid of {len(problems)} fits, largest gap "
+                f"{sol.gap.max():.1e}, {int(sol.newton.sum())} Newton steps, {time.perf_counter() - t1:.1f} s")
+        cols = _select(_ccc_columns(oof_all, d.Y, train), len(spec.configs()))
+        W = np.mean(Ws, axis=0)
+        t1 = time.perf_counter()
+        chosen = d.fit(train, [problems[c] for c in cols], W[:, cols])
+        fits.append(chosen)
+        _fit_warning(log, f"{where} refit", chosen, spec.tol)
+        pred = {n: v for n, v in d.predict(targets, chosen.W).items()}
+        oof = {n: v[:, cols] for n, v in oof_all.items()}
+        log(f"{where} refit of the chosen models on all {len(train)} training recordings: "
+            f"{time.perf_counter() - t1:.1f} s")
+    gaps = np.concatenate([s.gap for s in fits])
+    selected = _fit_record(chosen, cols, grid, spec.tol)
+    seconds = time.perf_counter() - t0
+    for t in TARGETS:
+        s = selected[t]
+        log(f"{where} {t}: k={s['k']} C={s['C']:g} gap {s['gap']:.1e} newton {s['newton']} ({seconds:.1f} s)")
+    report = {"selected": selected, "max_gap": float(gaps.max()), "fits": int(gaps.size),
+              "unconverged_fits": int((gaps > spec.tol).sum()), "tol": spec.tol,
+              "newton_steps": int(sum(int(s.newton.sum()) for s in fits)), "seconds": seconds,
+              "start_time": started, "end_time": time.time()}
+    return PartState({n: np.asarray(v, dtype=np.float32) for n, v in pred.items()},
+                     {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report)
 
 
 def grouped_folds(names: Sequence[str], n_folds: int, seed: int) -> list[list[str]]:
@@ -296,256 +404,242 @@ def grouped_folds(names: Sequence[str], n_folds: int, seed: int) -> list[list[st
     return [sorted(f) for f in folds]
 
 
-def cv_stack(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train: Sequence[str],
-             targets: Sequence[str], folds: Sequence[Sequence[str]], grid: Grid, stages: int) -> list[dict]:
-    """Stacked fusion with CV selection: fit on ``train`` only, predict ``targets``.
-
-    Per stage: the grid is fitted on each fold's complement (warm-started from the previous fold),
-    (k, C) per target chosen by the CCC of the concatenated out-of-fold predictions, the chosen
-    models refitted on all ``train`` and applied to ``targets``. Stage n+1's input on ``train`` is
-    stage n's out-of-fold output, on ``targets`` the refitted models' output. Labels of ``targets``
-    are never read.
-    """
-    train = sorted(train)
-    targets = sorted(targets)
-    lengths = {n: len(base[n]) for n in (*train, *targets)}
-    prev = None
-    W_prev, m_prev, rho = None, None, None
-    ytrain = np.concatenate([Y[n] for n in train])
-    out = []
-    for _s in range(1, stages + 1):
-        chans = _with_prev(base, prev, (*train, *targets))
-        m = chans[train[0]].shape[1]
-        d = _stage_data(chans, Y, train, grid.K)
-        groups = _grid_groups(grid, m)
-        W = None if W_prev is None else _expand_weights(W_prev, m_prev, m, grid.K)
-        oof = {}
-        Ws = []
-        for f in folds:
-            fit_on = [n for n in train if n not in set(f)]
-            fit = _fit_grid(d, Y, fit_on, groups, grid, W, rho)
-            W, rho = fit.W, fit.rho
-            Ws.append(W)
-            pf = d.stack(list(f)) @ W.astype(np.float32)
-            oof.update(_split_preds(pf, sorted(f), lengths))
-        oof_cat = np.concatenate([oof[n] for n in train])
-        cols = _select(_ccc_columns(oof_cat, ytrain), grid)
-        sel = _selection_dict(cols, grid)
-        cfg = grid.configs()
-        refit_groups = [Group(n_columns(m, cfg[cols[t] // T][0]), float(cfg[cols[t] // T][1]), (t,)) for t in range(T)]
-        W_mean = np.mean(Ws, axis=0)
-        Wr = _fit_grid(d, Y, train, refit_groups, grid, W_mean[:, cols], rho[[c // T for c in cols]]).W
-        pred_targets = _split_preds(d.stack(targets) @ Wr.astype(np.float32), targets, lengths)
-        oof_sel = {n: v[:, cols] for n, v in oof.items()}
-        prev = {**oof_sel, **pred_targets}
-        W_prev, m_prev = W_mean, m
-        out.append({"pred": pred_targets, "oof": oof_sel, "selected": sel})
-    return out
+def part_stage(protocol: str, part: str, stage: int, base_dev: Mapping[str, np.ndarray],
+               base_test: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], prev: PartState | None,
+               spec: FusionSpec, log: Log = _quiet) -> PartState:
+    """Stage ``stage`` of one part of a protocol (see the module docstring). Only the labels of the
+    part's training recordings are passed on to the fits."""
+    dev = sorted(base_dev)
+    where = f"{protocol} stage {stage} {part}"
+    base = {**base_dev, **base_test}
+    if protocol == "in-sample":
+        if part != "all":
+            raise ValueError(f"in-sample has one part, 'all'; got {part!r}")
+        return fit_part(base, labels, dev, sorted(base_test), None, prev, spec, where=where, log=log)
+    outer = grouped_folds(dev, spec.outer_folds, spec.seed)
+    if part == "all":
+        if not base_test:
+            return PartState({}, {}, np.zeros((0, 0)), 0, {"selected": {}, "max_gap": 0.0, "fits": 0,
+                                                           "unconverged_fits": 0, "tol": spec.tol,
+                                                           "start_time": time.time(), "end_time": time.time()})
+        return fit_part(base, labels, dev, sorted(base_test), outer, prev, spec, where=where, log=log)
+    if not part.startswith("fold") or not part[4:].isdigit() or not 1 <= int(part[4:]) <= spec.outer_folds:
+        raise ValueError(f"grouped-cv parts are fold1..fold{spec.outer_folds} and all; got {part!r}")
+    i = int(part[4:]) - 1
+    held = set(outer[i])
+    train = [n for n in dev if n not in held]
+    inner = grouped_folds(train, spec.inner_folds, spec.seed + 1 + i)
+    return fit_part(base, {n: labels[n] for n in train}, train, sorted(held), inner, prev, spec, where=where,
+                    log=log)
 
 
-def outer_fold(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], outer: Sequence[Sequence[str]],
-               i: int, grid: Grid, stages: int, inner_folds: int, seed: int) -> list[dict]:
-    """Stages 1..n for outer fold ``i``: fitted on the other folds only; per stage its predictions
-    for fold ``i`` (``"pred"``) and the selection. Only the other folds' labels are passed on."""
-    fold = set(outer[i])
-    train = sorted(n for n in base_dev if n not in fold)
-    inner = grouped_folds(train, inner_folds, seed + 1 + i)
-    return cv_stack(base_dev, {n: Y[n] for n in train}, train, sorted(fold), inner, grid, stages)
+# --------------------------------------------------------------------------------------------- a stage
+
+def stage_predictions(protocol: str, states: Mapping[str, PartState]) -> tuple[dict, dict]:
+    """(dev, test) predictions of a stage from its parts."""
+    if protocol == "in-sample":
+        pred = states["all"].pred
+        return ({n: v for n, v in pred.items() if not n.startswith("Test_")},
+                {n: v for n, v in pred.items() if n.startswith("Test_")})
+    dev: dict[str, np.ndarray] = {}
+    for part, st in states.items():
+        if part != "all":
+            dev.update(st.pred)
+    return dev, dict(states["all"].pred) if "all" in states else {}
 
 
-def _outer_job(args):
-    from threadpoolctl import threadpool_limits
+def stage_solver_report(states: Mapping[str, PartState]) -> dict:
+    """The solver figures of a stage: the largest gap over every fit of every part (None where the
+    faithful mode's liblinear gives none), fits that stopped above tol, the parts' real start and end."""
+    reps = [s.report for s in states.values() if s.report.get("fits")]
+    gaps = [r["max_gap"] for r in reps]
+    return {"tol": next((r["tol"] for r in reps), None),
+            "max_gap": None if any(g is None for g in gaps) else max(gaps, default=0.0),
+            "fits": sum(r["fits"] for r in reps), "unconverged_fits": sum(r["unconverged_fits"] for r in reps),
+            "converged": all(r["unconverged_fits"] == 0 for r in reps),
+            "start_time": min(s.report["start_time"] for s in states.values()),
+            "end_time": max(s.report["end_time"] for s in states.values())}
 
-    *call, threads = args
-    t0 = time.perf_counter()
-    with threadpool_limits(threads):
-        res = outer_fold(*call)
-    return res, time.perf_counter() - t0
 
-
-def grouped_cv(base_dev: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray],
-               base_test: Mapping[str, np.ndarray], grid: Grid, stages: int, outer_folds: int,
-               inner_folds: int, seed: int, log=None, n_jobs: int = 1) -> tuple[list[dict], dict]:
-    """The honest protocol; returns per stage {"dev", "test", "selected"} and the fold layout.
-
-    ``n_jobs`` > 1 runs outer folds in that many processes (one BLAS thread each)."""
-    dev_names = sorted(base_dev)
-    outer = grouped_folds(dev_names, outer_folds, seed)
-    jobs = [(base_dev, Y, outer, i, grid, stages, inner_folds, seed, 1 if n_jobs > 1 else None)
-            for i in range(len(outer))]
-    if n_jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=mp.get_context("fork")) as ex:
-            done = list(ex.map(_outer_job, jobs))
+def gather_stage(protocol: str, stage: int, states: Mapping[str, PartState], labels: Mapping[str, np.ndarray],
+                 test_labels: Mapping[str, np.ndarray] | None, inputs: Sequence[str], out_dir: str | Path,
+                 spec: FusionSpec, test_cropped: Mapping[str, int] | None = None) -> dict:
+    """Write ``out_dir/predictions/`` and ``out_dir/scores.json`` (last) of one stage; return the doc."""
+    out_dir = Path(out_dir)
+    dev, test = stage_predictions(protocol, states)
+    scores = {"devel": score_recordings(labels, dev)}
+    if test_labels:
+        have = {n: v for n, v in test_labels.items() if n in test}
+        for n, v in have.items():
+            if len(test[n]) < len(v):
+                raise DataError(None, f"test recording {n}: {len(v)} label frames, but the shortest run's "
+                                      f"prediction file has only {len(test[n])} rows")
+        if have:
+            scores["test"] = score_recordings(have, test)
+    if protocol == "in-sample":
+        selected = states["all"].report["selected"]
+        layout = {}
     else:
-        done = [_outer_job(j) for j in jobs]
-    per_fold = [d[0] for d in done]
-    if log:
-        for i, d in enumerate(done):
-            log(f"grouped-cv outer fold {i + 1}/{len(outer)}: {d[1]:.1f} s")
-    test_runs = None
-    if base_test:
-        t0 = time.perf_counter()
-        allb = {**base_dev, **base_test}
-        test_runs = cv_stack(allb, Y, dev_names, sorted(base_test), outer, grid, stages)
-        if log:
-            log(f"grouped-cv test models (CV over all dev, refit on all dev): {time.perf_counter() - t0:.1f} s")
-    out = []
-    for s in range(stages):
-        dev = {}
-        for fr in per_fold:
-            dev.update(fr[s]["pred"])
-        sel = {"outer_folds": [fr[s]["selected"] for fr in per_fold]}
-        if test_runs is not None:
-            sel["test"] = test_runs[s]["selected"]
-        out.append({"dev": dev, "test": test_runs[s]["pred"] if test_runs else {}, "selected": sel})
-    return out, {"outer_folds": outer}
+        folds = sorted((p for p in states if p != "all"), key=lambda p: int(p[4:]))
+        selected = {"outer_folds": [states[p].report["selected"] for p in folds]}
+        if test:
+            selected["test"] = states["all"].report["selected"]
+        layout = {"outer_folds": grouped_folds(sorted(labels), spec.outer_folds, spec.seed)}
+    solver = stage_solver_report(states)
+    doc = {**scores, "protocol": protocol,
+           "protocol_description": IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL,
+           "stage": stage, "inputs": list(inputs) + ([f"stage{stage - 1}"] if stage > 1 else []),
+           "method": spec.method, "selected": selected, "solver": solver, **layout}
+    if test_cropped:
+        doc["test_cropped_to_shortest_run"] = dict(test_cropped)
+    write_prediction_dir(out_dir / "predictions", {**dev, **test})
+    atomic_write_json(out_dir / "scores.json", doc)
+    return doc
 
 
-# --------------------------------------------------------------------------------------------- outputs
-
-def _log_mlflow(tracking_uri: str, experiment_name: str | None, run_name: str, protocol: str, stage: int,
-                inputs: list[str], selected: dict, scores: dict, scores_path: Path) -> None:
-    import mlflow
+def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: dict, scores_path: Path,
+                  workdir: str | None = None) -> None:
+    """One MLflow run per stage and protocol, with the stage's real start and end (its parts' jobs)."""
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(tracking_uri)
+    from .tracking import close_stale_runs
+
     client = MlflowClient(tracking_uri=tracking_uri)
-    name = experiment_name or "Default"
-    exp = client.get_experiment_by_name(name)
+    exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
-        raise DataError(None, f"MLflow experiment {name!r} not found at {tracking_uri} (run init-tracking first)")
-    run = client.create_run(exp.experiment_id, run_name=run_name,
-                            tags={"kind": "fusion", "protocol": protocol, "stage": str(stage)})
+        raise DataError(None, f"MLflow experiment {experiment_name!r} not found at {tracking_uri} "
+                              "(run init-tracking first)")
+    tags = {"kind": "fusion", "protocol": doc["protocol"], "stage": str(doc["stage"])}
+    if workdir:
+        tags["emofusion.workdir"] = workdir
+    close_stale_runs(tracking_uri, experiment_name, run_name, tags)
+    solver = doc["solver"]
+    run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags,
+                            start_time=int(solver["start_time"] * 1000))
     rid = run.info.run_id
     try:
-        client.log_param(rid, "inputs", ",".join(inputs)[:6000])
-        client.log_param(rid, "protocol", protocol)
+        from mlflow.entities import Metric, Param
+
+        sel = doc["selected"]
+        params = [Param("inputs", ",".join(doc["inputs"])[:6000]), Param("protocol", doc["protocol"]),
+                  Param("method", doc["method"]), Param("tol", f"{solver['tol']}")]
         for t in TARGETS:
-            if "outer_folds" in selected:
-                ks = [s[t]["k"] for s in selected["outer_folds"]]
-                cs = [s[t]["C"] for s in selected["outer_folds"]]
-                client.log_param(rid, f"k_{t}", ",".join(map(str, ks)))
-                client.log_param(rid, f"C_{t}", ",".join(f"{c:g}" for c in cs))
-            else:
-                client.log_param(rid, f"k_{t}", selected[t]["k"])
-                client.log_param(rid, f"C_{t}", selected[t]["C"])
-        for split, block in scores.items():
-            if split not in ("devel", "test"):
-                continue
-            for cult, row in block.items():
+            rows = sel["outer_folds"] if "outer_folds" in sel else [sel]
+            params.append(Param(f"k_{t}", ",".join(str(r[t]["k"]) for r in rows)))
+            params.append(Param(f"C_{t}", ",".join(f"{r[t]['C']:g}" for r in rows)))
+        now = int(solver["end_time"] * 1000)
+        metrics = [] if solver["max_gap"] is None else [Metric("solver_max_gap", float(solver["max_gap"]), now, 0)]
+        for split in ("devel", "test"):
+            for cult, row in (doc.get(split) or {}).items():
                 for t, v in row.items():
                     if v is not None and np.isfinite(v):
-                        client.log_metric(rid, f"{split}_{cult}_{t}".replace("+", "_"), float(v))
+                        metrics.append(Metric(f"{split}_{cult}_{t}".replace("+", "_"), float(v), now, 0))
+        client.log_batch(rid, metrics=metrics, params=params)
         client.log_artifact(rid, str(scores_path))
-        client.set_terminated(rid, "FINISHED")
+        client.set_terminated(rid, "FINISHED", end_time=max(now, int(time.time() * 1000)))
     except BaseException:
         client.set_terminated(rid, "FAILED")
         raise
 
 
-def fuse(labels: dict[str, np.ndarray], run_dirs: dict[str, Path], out_dir: Path, *, protocol: str,
-         stages: int = 5, ks=(11, 13, 15, 17, 19), Cs=(1e-3, 1e-2, 1e-1, 1.0), outer_folds: int = 4,
-         inner_folds: int = 3, seed: int = 0, test_labels: dict[str, np.ndarray] | None = None,
-         tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
-         tol: float = SOLVER_TOL, max_iter: int = SOLVER_MAX_ITER, n_jobs: int = 1, log=None) -> dict:
-    """Run one protocol for ``stages`` stages; write ``out_dir/stage{n}/{predictions/,scores.json}``.
+# --------------------------------------------------------------------------------------------- the whole chain
 
-    ``labels``: Devel labels ``{recording: (frames, 3)}``; ``run_dirs``: ``{run name: folder}``.
-    Returns ``{"protocol", "stages": [{"stage", "scores", "selected", "seconds"}], ...}``.
-    ``n_jobs``: processes for the grouped-cv outer folds; ``tol``/``max_iter``: solver stopping rule.
-    """
+def run_chain(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], chain_dir: str | Path, *,
+              protocol: str, stages: int, spec: FusionSpec, test_labels: Mapping[str, np.ndarray] | None = None,
+              tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
+              n_jobs: int = 1, log: Log = _quiet) -> list[dict]:
+    """Stages 1..``stages`` of one protocol exactly as the workflow's chain of rules computes them
+    (the same part files, the same order), into ``chain_dir/stage{n}/``; returns each stage's doc.
+
+    ``n_jobs`` > 1 runs a stage's parts in that many processes (the results do not depend on it)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if stages < 1:
-        raise ValueError("stages must be >= 1")
-    ks = tuple(int(k) for k in ks)
-    Cs = tuple(float(c) for c in Cs)
-    if not ks or min(ks) < 0 or not Cs or min(Cs) <= 0:
-        raise ValueError("ks must be >= 0 and Cs > 0, both non-empty")
-    out_dir = Path(out_dir)
+    chain_dir = Path(chain_dir)
     labels = {n: np.asarray(v, dtype=np.float64) for n, v in labels.items()}
-    t_start = time.perf_counter()
     base_dev, base_test, notes = load_runs(labels, run_dirs)
-    grid = Grid(ks, Cs, tol=tol, max_iter=max_iter)
-    layout: dict = {}
-    if protocol == "in-sample":
-        results = in_sample(base_dev, labels, base_test, grid, stages, log=log)
-    else:
-        results, layout = grouped_cv(base_dev, labels, base_test, grid, stages, outer_folds, inner_folds, seed,
-                                     log=log, n_jobs=n_jobs)
-    per_stage = []
-    for s, res in enumerate(results, start=1):
-        scores = {"devel": score_recordings(labels, res["dev"])}
-        if test_labels:
-            have = {n: v for n, v in test_labels.items() if n in res["test"]}
-            for n, v in have.items():
-                if len(res["test"][n]) < len(v):
-                    raise DataError(None, f"test recording {n}: {len(v)} label frames, but the shortest run's "
-                                          f"prediction file has only {len(res['test'][n])} rows")
-            if have:
-                scores["test"] = score_recordings(have, res["test"])
-        doc = {**scores, "protocol": protocol,
-               "protocol_description": IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL,
-               "stage": s, "inputs": list(run_dirs) + ([f"stage{s - 1}"] if s > 1 else []),
-               "selected": res["selected"], **layout}
-        if notes["test_cropped"]:
-            doc["test_cropped_to_shortest_run"] = notes["test_cropped"]
-        sdir = out_dir / f"stage{s}"
-        write_prediction_dir(sdir / "predictions", {**res["dev"], **res["test"]})
-        atomic_write_json(sdir / "scores.json", doc)
+    names = parts(protocol, spec.outer_folds)
+    docs = []
+    prev: dict[str, PartState | None] = dict.fromkeys(names)
+    for s in range(1, stages + 1):
+        jobs = [(protocol, p, s, base_dev, base_test, labels, prev[p], spec) for p in names]
+        if n_jobs > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=mp.get_context("fork")) as ex:
+                futs = [ex.submit(_part_job, j) for j in jobs]
+                states = {}
+                for p, fut in zip(names, futs, strict=True):
+                    states[p], lines = fut.result()
+                    for line in lines:
+                        log(line)
+        else:
+            states = {p: part_stage(*j, log=log) for p, j in zip(names, jobs, strict=True)}
+        sdir = chain_dir / f"stage{s}"
+        for p, st in states.items():
+            st.save(sdir / f"{p}.npz")
+        doc = gather_stage(protocol, s, states, labels, test_labels, list(run_dirs), sdir, spec,
+                           notes["test_cropped"])
         if tracking_uri:
-            _log_mlflow(tracking_uri, experiment_name, f"{run_prefix}fusion/{protocol}/stage{s}", protocol, s,
-                        doc["inputs"], res["selected"], scores, sdir / "scores.json")
-        per_stage.append({"stage": s, "scores": scores, "selected": res["selected"],
-                          "seconds": res.get("seconds")})
-    return {"protocol": protocol, "out_dir": str(out_dir), "stages": per_stage,
-            "seconds": time.perf_counter() - t_start, **layout}
+            log_stage_run(tracking_uri, experiment_name or "Default", f"{run_prefix}fusion/{protocol}/stage{s}",
+                          doc, sdir / "scores.json")
+        docs.append(doc)
+        prev = dict(states)
+    return docs
+
+
+def _part_job(job):
+    lines: list[str] = []
+    return part_stage(*job, log=lines.append), lines
 
 
 # --------------------------------------------------------------------------------------------- tables
 
-SUMMARY_COLUMNS = ["protocol", "stage", "split", "culture", *TARGETS, "mean"]
+SUMMARY_COLUMNS = ["protocol", "stage", "split", "culture", *TARGETS, "mean", "solver_max_gap", "converged"]
 
 
-def summarise(fusion_root: Path):
-    """Long table of every ``fusion_root/{protocol}/stage{n}/scores.json``."""
+def summarise(score_files: Sequence[str | Path]):
+    """Long table of the given stage ``scores.json`` files (protocol and stage read from each)."""
     import pandas as pd
 
     rows = []
-    root = Path(fusion_root)
-    for proto_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        for sdir in sorted(proto_dir.glob("stage*"), key=lambda p: (len(p.name), p.name)):
-            f = sdir / "scores.json"
-            if not f.is_file() or not sdir.name[5:].isdigit():
-                continue
-            try:
-                doc = json.loads(f.read_text())
-            except json.JSONDecodeError as exc:
-                raise DataError(f, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
-            for split in ("devel", "test"):
-                for cult, row in (doc.get(split) or {}).items():
-                    missing = [t for t in (*TARGETS, "mean") if t not in row]
-                    if missing:
-                        raise DataError(f, f"{split}.{cult} lacks {missing[0]!r}")
-                    rows.append({"protocol": proto_dir.name, "stage": int(sdir.name[5:]), "split": split,
-                                 "culture": cult, **{t: row[t] for t in (*TARGETS, "mean")}})
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    for f in score_files:
+        f = Path(f)
+        try:
+            doc = json.loads(f.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+        for key in ("protocol", "stage", "solver"):
+            if key not in doc:
+                raise DataError(f, f"not a fusion stage's scores.json (no {key!r})")
+        for split in ("devel", "test"):
+            for cult, row in (doc.get(split) or {}).items():
+                missing = [t for t in (*TARGETS, "mean") if t not in row]
+                if missing:
+                    raise DataError(f, f"{split}.{cult} lacks {missing[0]!r}")
+                rows.append({"protocol": doc["protocol"], "stage": int(doc["stage"]), "split": split,
+                             "culture": cult, **{t: row[t] for t in (*TARGETS, "mean")},
+                             "solver_max_gap": doc["solver"]["max_gap"],
+                             "converged": bool(doc["solver"]["converged"])})
+    df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return df.sort_values(["protocol", "stage"], kind="stable").reset_index(drop=True)
 
 
-def write_summary(fusion_root: Path, out_tsv: Path) -> None:
-    df = summarise(fusion_root)
-    atomic_write_text(out_tsv, df.to_csv(sep="\t", index=False, float_format="%.4f"))
+def write_summary(score_files: Sequence[str | Path], out_tsv: str | Path) -> None:
+    df = summarise(score_files)
+    atomic_write_text(out_tsv, df.to_csv(sep="\t", index=False, float_format="%.4g"))
 
 
-def format_stage_table(summary: dict) -> str:
-    """Stage x target CCC (devel, DE+HU) of one :func:`fuse` result, with the protocol named."""
-    proto = summary["protocol"]
-    title = IN_SAMPLE_LABEL if proto == "in-sample" else GROUPED_LABEL
-    lines = [f"fusion {title}", f"{'stage':<7}" + "".join(f"{t:>9}" for t in (*TARGETS, "mean"))]
-    for st in summary["stages"]:
-        row = next(iter(st["scores"]["devel"].values()))
-        lines.append(f"{st['stage']:<7}" + "".join(f"{row[t]:>9.3f}" for t in (*TARGETS, "mean")))
+def format_stage_table(protocol: str, docs: Sequence[dict]) -> str:
+    """Stage x target CCC (devel, first culture group) of one protocol, with the protocol named and
+    the solver's largest gap."""
+    title = IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL
+    lines = [f"fusion {title}",
+             f"{'stage':<7}" + "".join(f"{t:>9}" for t in (*TARGETS, "mean")) + f"{'max gap':>10}"]
+    for doc in docs:
+        row = next(iter(doc["devel"].values()))
+        flag = "" if doc["solver"]["converged"] else "  NOT CONVERGED"
+        lines.append(f"{doc['stage']:<7}" + "".join(f"{row[t]:>9.3f}" for t in (*TARGETS, "mean"))
+                     + (f"{doc['solver']['max_gap']:>10.1e}" if doc["solver"]["max_gap"] is not None else f"{'-':>10}")
+                     + flag)
     return "\n".join(lines)

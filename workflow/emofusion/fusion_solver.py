@@ -1,28 +1,37 @@
-"""A batched ADMM solver for L2-regularised least-absolute-deviation regression (linear SVR, eps = 0).
+"""An exact-to-tolerance solver for L2-regularised least-absolute-deviation regression (linear SVR, eps = 0).
 
-It minimises, for every column j of a batch, the objective of ``sklearn.svm.LinearSVR`` with its
+For every problem j of a batch it minimises the objective of ``sklearn.svm.LinearSVR`` with its
 defaults (``loss='epsilon_insensitive'``, ``epsilon=0``, ``fit_intercept=True``,
-``intercept_scaling=1``: the intercept is a regularised constant feature, the caller puts it in
+``intercept_scaling=1``: the intercept is a regularised constant feature; the caller puts it in
 column 0 of ``X``)::
 
-    min_w  0.5 ||w||^2 + C_j * sum_i |y_ij - x_i[:p_j] . w|
+    P(w) = 0.5 ||w||^2 + C_j * sum_i |y_ij - x_i[:p_j] . w|
 
-Many problems share one design matrix: the fusion grid is (context k) x (C) x (target), and the
-design of a smaller k is the leading ``p_k`` columns of the design of the largest k (columns are
-lag-major: constant, lag 0, lag -1, lag +1, ...). So one float32 GEMM ``X @ W`` per iteration
-serves the whole grid (weights of unused lags are held at 0), instead of one matvec per problem.
+The fusion grid is (context k) x (C) x (target), and the design of a smaller k is the leading ``p_k``
+columns of the design of the largest k (columns are lag-major), so all problems share one ``X``.
 
-ADMM splitting (Boyd et al. 2011, section 6.1 form) with ``z = y - X w``:
+Method: an augmented Lagrangian on the split ``z = y - X w`` whose subproblems are solved by a
+semismooth Newton method (SSNAL; X. Li, D. Sun, K.-C. Toh, "A highly efficient semismooth Newton
+augmented Lagrangian method for solving Lasso problems", SIAM J. Optim. 2018, applied here to the
+LAD-SVR objective). With multiplier ``lam`` and penalty ``sigma``, eliminating ``z`` leaves the
+smooth, 1-strongly convex, piecewise-quadratic function
 
-* w-update: ``(G_p + I / rho) w = X_p^T (y - z - u)`` -- a Cholesky solve, ``G = X^T X`` computed
-  once by the caller (the Gram of a smaller k is a leading submatrix);
-* z-update: soft threshold at ``C / rho`` (with over-relaxation ``alpha``);
-* ``X^T z`` is the only second GEMM; ``X^T u`` is carried by a recurrence in the p-space.
+    psi(w) = 0.5 ||w||^2 + sum_i h(y_i - x_i . w + lam_i / sigma),
+    h(v) = sigma v^2 / 2 if |v| <= C / sigma else C |v| - C^2 / (2 sigma)  (a Huber function),
 
-The scaled dual ``u`` always satisfies ``|rho u| <= C``, so ``lambda = -rho u`` is dual feasible and
-the duality gap ``P(w) - D(lambda)`` with ``D = lambda . y - 0.5 ||X^T lambda||^2`` is a free,
-rigorous convergence certificate: a column stops when its relative gap is below ``tol``.
-``rho`` is adapted a few times (residual balancing) per (p, C) group.
+with gradient ``w - X^T clip(sigma v, -C, C)`` and generalised Hessian ``I + sigma X_J^T X_J`` over the
+rows ``J`` inside the quadratic zone. Near the solution ``J`` holds about ``p`` rows (the frames the
+fit interpolates), so a Newton step is a small dense solve (in the row space when ``|J| < p``, by the
+Woodbury identity). After each subproblem ``lam <- clip(sigma v, -C, C)`` and ``sigma`` grows.
+
+Certificate: at every iterate ``g = grad psi(w)``, ``lam' = clip(sigma v, -C, C)`` is dual feasible
+(``|lam'| <= C``) and ``X^T lam' = w - g``, so the duality gap ``P(w) - D(lam')`` with
+``D(lam) = lam . y - 0.5 ||X^T lam||^2`` costs nothing extra. A problem stops when its relative gap
+``(P - D) / P`` is at most ``tol``; since ``D <= min P``, ``P(w)`` is then within ``tol`` of the optimum.
+
+Everything is float64. The GEMMs of all active problems are batched; each problem's Newton system is
+its own. The result depends only on the inputs and the BLAS thread count; :func:`solve` runs BLAS on
+one thread, so results are the same however many processes or cores run beside it.
 """
 
 from __future__ import annotations
@@ -32,171 +41,201 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg import blas
 
-ADAPT_AT = frozenset(range(5, 101, 5))  # iterations at which rho may change (factors are cached by rho)
+SIGMA_GROWTH = 5.0  # penalty factor between subproblems
+INNER_RTOL = 1e-9  # a subproblem is solved when ||grad psi|| <= INNER_RTOL * (1 + ||w||)
+ZONE0 = 0.05  # initial share of residuals in the quadratic zone (from w = 0, shares below 0.2 stalled on
+#               labels with runs of exact zeros; from the ridge start or a warm start 0.05 was fastest)
+MAX_NEWTON = 400  # Newton steps per problem, all subproblems together (a safety net, never the stopping rule)
 
 
 @dataclass(frozen=True)
-class Group:
-    """Problems that share a Cholesky factor: the first ``p`` columns of X, one C, several targets."""
+class Problem:
+    """One fit: the first ``p`` columns of X, penalty ``C``, column ``target`` of Y."""
 
     p: int
     C: float
-    targets: tuple[int, ...]
+    target: int
 
 
 @dataclass
-class SolveResult:
-    W: np.ndarray  # (P, ncols) float64, rows >= p of a column are 0
-    gap: np.ndarray  # (ncols,) relative duality gap at exit
-    primal: np.ndarray  # (ncols,) primal objective at exit
-    iterations: int
-    rho: np.ndarray  # (ngroups,) final ADMM penalty per group: a warm start for a similar problem
+class Solution:
+    W: np.ndarray  # (P, n) float64 weights; rows >= p of a problem are 0
+    lam: np.ndarray  # (N, n) float64 dual variables (|lam| <= C): a warm start for a similar problem
+    gap: np.ndarray  # (n,) relative duality gap at exit
+    primal: np.ndarray  # (n,) primal objective at exit
+    newton: np.ndarray  # (n,) Newton steps taken
+    converged: np.ndarray  # (n,) bool: gap <= tol
+
+    def take(self, cols: Sequence[int]) -> Solution:
+        cols = list(cols)
+        return Solution(self.W[:, cols], self.lam[:, cols], self.gap[cols], self.primal[cols], self.newton[cols],
+                        self.converged[cols])
 
 
-def _soft_update(v: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    c = np.clip(v, -thr, thr)
-    return v - c, c  # z, and -u
+def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray, C: float) -> float:
+    """``P(w)`` of one problem (``w`` may be shorter than X's width: the leading columns)."""
+    w = np.asarray(w, dtype=np.float64)
+    r = np.asarray(y, dtype=np.float64) - np.asarray(X, dtype=np.float64)[:, :w.size] @ w
+    return float(0.5 * w @ w + C * np.abs(r).sum())
 
 
-def solve_lad_svr(X: np.ndarray, G: np.ndarray, XtY: np.ndarray, Y: np.ndarray, groups: Sequence[Group], *,
-                  W0: np.ndarray | None = None, tol: float = 1e-3, max_iter: int = 300, alpha: float = 1.6,
-                  rho0: float | np.ndarray | None = None) -> SolveResult:
-    """Solve every (group, target) problem; columns are ordered group by group, targets within.
+def _newton_direction(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, sigma: float,
+                      g: np.ndarray) -> np.ndarray:
+    """Solve ``(I + sigma X_J^T X_J) d = -g`` over the first ``p`` columns, in the cheapest form:
+    the row space (Woodbury, float64) for few rows; ``G - X_J'^T X_J'`` (``J'`` the complement, float64)
+    when most rows are in; else ``X_J^T X_J`` formed in float32 by a symmetric rank-k update (the
+    Newton direction needs no more: the line search and the gap are float64), solved in float64."""
+    nJ = int(J.sum())
+    if nJ == 0:
+        return -g
+    N = J.size
+    if nJ < 0.7 * p:
+        XJ = X[J, :p]
+        M = XJ @ XJ.T
+        M[np.diag_indices(nJ)] += 1.0 / sigma
+        try:
+            return -g + XJ.T @ sla.cho_solve(sla.cho_factor(M, lower=False, check_finite=False), XJ @ g,
+                                             check_finite=False)
+        except np.linalg.LinAlgError:
+            pass  # rank-deficient rows (repeated frames): the p-space form below is always definite
+    for single in (True, False):  # float32 rounding can break definiteness at large sigma: then float64
+        if G is not None and nJ > N // 2:
+            H = G[:p, :p] - blas.dsyrk(1.0, X[~J, :p].T, trans=0)  # upper triangle (all cho_factor reads)
+            single = False
+        elif single:
+            H = blas.ssyrk(1.0, X32[J, :p].T, trans=0).astype(np.float64)
+        else:
+            H = blas.dsyrk(1.0, X[J, :p].T, trans=0)
+        H *= sigma
+        H[np.diag_indices(p)] += 1.0
+        try:
+            return -sla.cho_solve(sla.cho_factor(H, lower=False, check_finite=False), g, check_finite=False)
+        except np.linalg.LinAlgError:
+            if not single:
+                raise
+    raise AssertionError("unreachable")
 
-    ``X`` (N, P) float32 with the constant column first; ``G`` (P, P) = X^T X; ``XtY`` (P, T) = X^T Y;
-    ``Y`` (N, T). ``W0`` (P, ncols) warm start (e.g. the same grid solved on a neighbouring fold);
-    ``rho0``: per-group initial ADMM penalty (e.g. ``SolveResult.rho`` of that solve), or a factor
-    times C (default 10 C).
+
+def solve(X: np.ndarray, Y: np.ndarray, problems: Sequence[Problem], *, tol: float = 1e-3,
+          G: np.ndarray | None = None, W0: np.ndarray | None = None, lam0: np.ndarray | None = None,
+          max_newton: int = MAX_NEWTON) -> Solution:
+    """Solve every problem to a relative duality gap <= ``tol`` (or stop at ``max_newton`` steps).
+
+    ``X`` (N, P) with the constant column first; ``Y`` (N, T); ``G`` = X^T X if known (else computed).
+    Without ``W0`` each problem starts from ridge least squares. ``W0`` (P, n) and ``lam0`` (N, n)
+    warm-start the primal and dual (a solution of a neighbouring problem: another C, fold or stage).
+    BLAS runs on one thread inside (deterministic results whatever runs beside it).
     """
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _solve(X, Y, problems, tol, G, W0, lam0, max_newton)
+
+
+def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    X32 = X.astype(np.float32)
+    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     N, P = X.shape
-    G = np.asarray(G, dtype=np.float64)
-    XtY = np.asarray(XtY, dtype=np.float64)
-    Y32 = np.asarray(Y, dtype=np.float32)
-    col_t = np.array([t for g in groups for t in g.targets], dtype=int)
-    col_g = np.array([i for i, g in enumerate(groups) for _ in g.targets], dtype=int)
-    col_p = np.array([groups[i].p for i in col_g])
-    col_C = np.array([groups[i].C for i in col_g], dtype=np.float64)
-    n = col_t.size
-    if n == 0:
-        return SolveResult(np.zeros((P, 0)), np.zeros(0), np.zeros(0), 0, np.zeros(0))
-    if (col_p > P).any() or (col_p < 1).any():
-        raise ValueError(f"group column counts must lie in 1..{P}")
-    mask = (np.arange(P)[:, None] < col_p[None, :]).astype(np.float64)  # (P, n)
-    Yc = np.ascontiguousarray(Y32[:, col_t])
-    Xy = XtY[:, col_t] * mask
-    # rho starts at 10 C (residuals of order 0.1 make the threshold C / rho comparable to them)
-    if rho0 is None or np.ndim(rho0) == 0:
-        scale = 10.0 if rho0 is None else float(rho0)
-        rho = np.array([scale * g.C for g in groups], dtype=np.float64)
-    else:
-        rho = np.array(rho0, dtype=np.float64).reshape(len(groups)).copy()
-    cache: dict[tuple[int, float], tuple] = {}
-
-    def factor(i: int):
-        key = (groups[i].p, float(rho[i]))
-        if key not in cache:
-            p = groups[i].p
-            A = G[:p, :p].copy()
-            A[np.diag_indices(p)] += 1.0 / rho[i]
-            cache[key] = sla.cho_factor(A, lower=False, check_finite=False)
-        return cache[key]
-
-    # state of the active columns only (compacted when a whole group has converged)
-    act = np.arange(n)
-    W = np.zeros((P, n))
-    Wout = np.zeros((P, n))
-    gap_out = np.full(n, np.inf)
-    pobj_out = np.full(n, np.nan)
-    ya = Yc
-    Xya = Xy
-    maska = mask
-    thr = (col_C / rho[col_g]).astype(np.float32)
+    n = len(problems)
+    ps = np.array([q.p for q in problems], dtype=int)
+    Cs = np.array([q.C for q in problems], dtype=np.float64)
+    if n and ((ps < 1).any() or (ps > P).any()):
+        raise ValueError(f"problem column counts must lie in 1..{P}")
+    if n and (Cs <= 0).any():
+        raise ValueError("C must be > 0")
+    G = X.T @ X if G is None else np.asarray(G, dtype=np.float64)
+    mask = (np.arange(P)[:, None] < ps[None, :]).astype(np.float64)  # (P, n)
+    Yc = np.ascontiguousarray(Y[:, [q.target for q in problems]])  # (N, n)
     if W0 is not None:
         W = np.asarray(W0, dtype=np.float64) * mask
-        r = ya - X @ W.astype(np.float32)
-        negu = np.clip(r, -thr, thr)
-        z = r - negu
-        u = -negu
-        q = (X.T @ np.concatenate([z, u], axis=1)).astype(np.float64)
-        qz, qu = q[:, :n] * mask, q[:, n:] * mask
-    else:
-        z = np.zeros((N, n), dtype=np.float32)
-        u = np.zeros((N, n), dtype=np.float32)
-        qz = np.zeros((P, n))
-        qu = np.zeros((P, n))
-    it = 0
-    for it in range(1, max_iter + 1):
-        ga = col_g[act]
-        gids = np.unique(ga)
-        rhs = Xya - qz - qu
-        for i in gids:
-            c = np.flatnonzero(ga == i)
-            p = groups[i].p
-            W[:p, c] = sla.cho_solve(factor(i), rhs[:p, c], check_finite=False)
-        Xw = X @ W.astype(np.float32)
-        xh = alpha * Xw
-        xh += (1.0 - alpha) * (ya - z)
-        v = ya - xh
-        v -= u
-        negu = np.clip(v, -thr, thr, out=u)  # reuse u's buffer: u_new = -clip(v)
-        np.subtract(v, negu, out=v)
-        z_new = v
-        u = np.negative(negu, out=negu)
-        qz_new = (X.T @ z_new).astype(np.float64) * maska
-        qxh = alpha * (G @ W) + (1.0 - alpha) * (Xya - qz)
-        qu += qxh + qz_new - Xya
-        qu *= maska
-        check = it % 5 == 0 or it == max_iter
-        if check or it in ADAPT_AT:
-            rr = rho[ga]
-            r = ya - Xw
-            pobj = 0.5 * np.einsum("pc,pc->c", W, W) + col_C[act] * np.abs(r).sum(0, dtype=np.float64)
-            dobj = -rr * np.einsum("nc,nc->c", u, ya, dtype=np.float64) - 0.5 * rr**2 * np.einsum("pc,pc->c", qu, qu)
-            gap = (pobj - dobj) / np.maximum(np.abs(pobj), 1e-300)
-            prim = np.sqrt(np.einsum("nc,nc->c", Xw + z_new - ya, Xw + z_new - ya, dtype=np.float64))
-            dual = rr * np.sqrt(np.einsum("pc,pc->c", qz_new - qz, qz_new - qz))
-        z, qz = z_new, qz_new
-        if it in ADAPT_AT:
-            changed = False
-            for i in gids:
-                c = np.flatnonzero(ga == i)
-                pr, du = prim[c].sum(), dual[c].sum()
-                f = 2.0 if pr > 10.0 * du else 0.5 if du > 10.0 * pr else 1.0
-                if f != 1.0:
-                    rho[i] *= f
-                    u[:, c] /= f
-                    qu[:, c] /= f
-                    changed = True
-            if changed:
-                thr = (col_C[act] / rho[ga]).astype(np.float32)
-        if check:
-            done_g = [i for i in gids if (gap[ga == i] <= tol).all()]
-            if done_g or it == max_iter:
-                fin = np.isin(ga, done_g) if it < max_iter else np.ones(act.size, dtype=bool)
-                Wout[:, act[fin]] = W[:, fin]
-                gap_out[act[fin]] = gap[fin]
-                pobj_out[act[fin]] = pobj[fin]
-                keep = ~fin
-                if not keep.any():
-                    break
-                act = act[keep]
-                W, z, u, qz, qu = W[:, keep], np.ascontiguousarray(z[:, keep]), np.ascontiguousarray(u[:, keep]), qz[:, keep], qu[:, keep]
-                ya, Xya, maska, thr = np.ascontiguousarray(ya[:, keep]), Xya[:, keep], maska[:, keep], thr[keep]
-    return SolveResult(Wout, gap_out, pobj_out, it, rho)
+    else:  # cold: start from ridge least squares, whose residuals have no spike at 0
+        W = np.zeros((P, n))
+        XtY = X.T @ Yc
+        for p in np.unique(ps):
+            c = np.flatnonzero(ps == p)
+            A = G[:p, :p].copy()
+            A[np.diag_indices(p)] += 1.0
+            W[:p, c] = sla.cho_solve(sla.cho_factor(A, check_finite=False), XtY[:p, c], check_finite=False)
+    lam = np.zeros((N, n)) if lam0 is None else np.clip(np.asarray(lam0, dtype=np.float64), -Cs, Cs)
+    R = Yc - X @ W
+    # initial penalty: the quadratic zone |v| < C / sigma holds a share ZONE0 of the residuals
+    absr = np.abs(R)
+    kth = int(ZONE0 * (N - 1))
+    thr = np.maximum(np.partition(absr, kth, axis=0)[kth], 1e-6 * absr.mean(axis=0) + 1e-12)
+    sigma = Cs / thr
+    gap = np.full(n, np.inf)
+    pobj = np.full(n, np.nan)
+    steps = np.zeros(n, dtype=int)
+    active = np.arange(n)
+    while active.size:
+        a = active
+        Ca, sa = Cs[a], sigma[a]
+        V = R[:, a] + lam[:, a] / sa
+        Hp = np.clip(V * sa, -Ca, Ca)
+        Gr = W[:, a] - (X.T @ Hp) * mask[:, a]
+        Wa = W[:, a]
+        pobj[a] = 0.5 * np.einsum("pc,pc->c", Wa, Wa) + Ca * np.abs(R[:, a]).sum(axis=0)
+        U = Wa - Gr  # = X^T Hp on each problem's columns
+        dobj = np.einsum("nc,nc->c", Hp, Yc[:, a]) - 0.5 * np.einsum("pc,pc->c", U, U)
+        gap[a] = (pobj[a] - dobj) / np.maximum(np.abs(pobj[a]), 1e-300)
+        gnorm = np.sqrt(np.einsum("pc,pc->c", Gr, Gr))
+        wnorm = np.sqrt(np.einsum("pc,pc->c", Wa, Wa))
+        done = (gap[a] <= tol) | (steps[a] >= max_newton)
+        inner = (gnorm <= INNER_RTOL * (1.0 + wnorm)) & ~done
+        if inner.any():  # subproblem solved: multiplier update, larger penalty
+            c = a[inner]
+            lam[:, c] = Hp[:, inner]
+            sigma[c] *= SIGMA_GROWTH
+        step = ~done & ~inner
+        if step.any():
+            c = a[step]
+            D = np.zeros((P, c.size))
+            for i, j in enumerate(c):
+                col = np.flatnonzero(a == j)[0]
+                thr_j = Cs[j] / sigma[j]
+                D[:ps[j], i] = _newton_direction(X, X32, G, np.abs(V[:, col]) < thr_j, ps[j], sigma[j], Gr[:ps[j], col])
+            XD = X @ D
+            for i, j in enumerate(c):
+                col = np.flatnonzero(a == j)[0]
+                t = _line_search(W[:, j], D[:, i], V[:, col], XD[:, i], Gr[:, col], Cs[j], sigma[j])
+                W[:, j] += t * D[:, i]
+                R[:, j] -= t * XD[:, i]
+                steps[j] += 1
+        active = a[~done]
+    R = Yc - X @ W  # exact residuals for the reported objective
+    pobj = 0.5 * np.einsum("pc,pc->c", W, W) + Cs * np.abs(R).sum(axis=0)
+    lam[:, :] = np.clip(lam, -Cs, Cs)
+    return Solution(W, lam, gap, pobj, steps, gap <= tol)
 
 
-def fit_one(X: np.ndarray, y: np.ndarray, C: float, *, tol: float = 1e-4, max_iter: int = 2000) -> tuple[np.ndarray, float]:
+def _line_search(w, d, v, xd, g, C, sigma) -> float:
+    """Armijo backtracking on psi along ``d`` (psi along a line costs O(N): X d is known)."""
+    thr = C / sigma
+
+    def psi(t):
+        vv = v - t * xd
+        av = np.abs(vv)
+        ww = w + t * d
+        return 0.5 * ww @ ww + np.where(av <= thr, 0.5 * sigma * vv * vv, C * av - 0.5 * C * thr).sum()
+
+    f0 = psi(0.0)
+    slope = g @ d
+    t = 1.0
+    while t > 1e-10 and psi(t) > f0 + 1e-4 * t * slope:
+        t *= 0.5
+    return t
+
+
+def fit_one(X: np.ndarray, y: np.ndarray, C: float, *, tol: float = 1e-6) -> tuple[np.ndarray, float]:
     """One problem, sklearn-style input (no constant column): returns ``(coef, intercept)``.
 
     Same objective as ``LinearSVR(C=C)`` with its defaults; for tests and small uses.
     """
-    X = np.asarray(X, dtype=np.float32)
-    X1 = np.concatenate([np.ones((X.shape[0], 1), dtype=np.float32), X], axis=1)
-    G = X1.astype(np.float64).T @ X1.astype(np.float64)
-    y2 = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-    res = solve_lad_svr(X1, G, X1.astype(np.float64).T @ y2, y2, [Group(X1.shape[1], float(C), (0,))],
-                        tol=tol, max_iter=max_iter)
-    w = res.W[:, 0]
+    X = np.asarray(X, dtype=np.float64)
+    X1 = np.concatenate([np.ones((X.shape[0], 1)), X], axis=1)
+    sol = solve(X1, np.asarray(y, dtype=np.float64).reshape(-1, 1), [Problem(X1.shape[1], float(C), 0)], tol=tol)
+    w = sol.W[:, 0]
     return w[1:], float(w[0])
