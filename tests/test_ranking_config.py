@@ -87,3 +87,20 @@ def test_bad_config_names_the_key(config, edit, message):
     edit(bad)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_config(bad)
+
+
+def test_extra_runs_config(config):
+    """The ablation/search feature set is checked where those runs are asked for; their train configs
+    differ from config.train only in the loss mode and weights."""
+    from emofusion.config import ablation_train_config, extra_run_set, search_train_config
+
+    assert extra_run_set(config, "ablation") == config["ablation"]["feature_set"]
+    few = copy.deepcopy(config)
+    few["feature_sets"] = {"mfcc": config["feature_sets"]["mfcc"]}
+    with pytest.raises(ConfigError, match=r"config key search\.feature_set: 'fau_func' is not one of feature_sets"):
+        extra_run_set(few, "search")
+    train = config["train"]
+    assert ablation_train_config(train, "mtl2") == {**train, "loss_mode": "mtl2", "weights": dict(train["weights"])}
+    assert ablation_train_config(train, "mtl1") == {**train, "loss_mode": "mtl1", "weights": {}}
+    w = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3}
+    assert search_train_config(train, w) == {**train, "loss_mode": "mtl2", "weights": w}

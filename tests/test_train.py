@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from emofusion.cli import main
 from emofusion.corpus import read_label_file, read_prediction_dir
 from emofusion.errors import ConfigError
@@ -19,7 +20,8 @@ from emofusion.features import (
     save_label_cache,
 )
 from emofusion.metrics import score_recordings
-from emofusion.train import PAPER_PARAMS, TrainParams, train_run
+from emofusion.spec import PAPER_SPEC, TrainSpec
+from emofusion.train import train_run
 
 TINY = {"hidden": [16, 8], "dropout": 0.1, "epochs": 2, "batch_size": 4}
 
@@ -85,18 +87,29 @@ def run(caches, out, keys=("fau_func",), seed=0, **params):
 
 
 def test_paper_params():
-    p = PAPER_PARAMS
+    p = PAPER_SPEC
     assert p.hidden == (256, 128, 64) and p.dropout == 0.4 and p.batch_size == 34 and p.epochs == 50
     assert (p.lr, p.rho, p.eps) == (5e-4, 0.9, 1e-7)
     assert p.loss_mode == "mtl2" and p.resolved_weights() == (0.7, 0.2, 1.0)
     assert p.label_shift == 1 and p.predict_with == "last" and p.loss_pooling == "batch"
-    assert TrainParams.from_dict(p.to_dict()) == p
-    q = TrainParams.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.6, "beta": 0.3}})
+    assert TrainSpec.from_dict(p.to_dict()) == p
+    q = TrainSpec.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.6, "beta": 0.3}})
     assert q.resolved_weights() == pytest.approx((0.6, 0.3, 0.1)) and q.epochs == 50
-    assert TrainParams.from_dict({"loss_mode": "mtl1"}).resolved_weights() == pytest.approx((0.7, 0.3, 0.0))
-    assert TrainParams.from_dict({"loss_mode": "stl_liking"}).resolved_weights() == (0.0, 0.0, 1.0)
+    assert TrainSpec.from_dict({"loss_mode": "mtl1"}).resolved_weights() == pytest.approx((0.7, 0.3, 0.0))
+    assert TrainSpec.from_dict({"loss_mode": "stl_liking"}).resolved_weights() == (0.0, 0.0, 1.0)
     with pytest.raises(ConfigError, match=r"^params\.weights\.gamma"):
-        TrainParams.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.7, "beta": 0.2, "gamma": 1.0}})
+        TrainSpec.from_dict({"loss_mode": "mtl1", "weights": {"alpha": 0.7, "beta": 0.2, "gamma": 1.0}})
+
+
+def test_paper_config_is_the_spec_defaults():
+    """workflow/configs/paper.yaml states the paper's values; the spec's defaults are the same ones,
+    and the same schema checks both (the CLI and the workflow accept the same values)."""
+    paper = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "configs" / "paper.yaml").read_text())
+    assert TrainSpec.from_dict(paper["train"]) == PAPER_SPEC
+    with pytest.raises(ConfigError, match=r"^params\.accelerator:"):
+        TrainSpec.from_dict({"accelerator": "tpu"})  # the schema's enum, for the CLI too
+    with pytest.raises(ConfigError, match=r"^params\.lr: expected a finite number"):
+        TrainSpec.from_dict({"lr": float("inf")})
 
 
 @pytest.mark.parametrize("params, key", [
@@ -109,7 +122,7 @@ def test_paper_params():
 ])
 def test_params_errors_name_the_key(params, key):
     with pytest.raises(ConfigError, match=rf"^params\.{key}:"):
-        TrainParams.from_dict(params)
+        TrainSpec.from_dict(params)
 
 
 def test_run_outputs_scores_and_checkpoint_reload(caches, tmp_path):

@@ -267,20 +267,48 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
     assert counts.get("fuse") == 2
 
 
-def test_library_code_change_reruns_the_rules_that_use_it(tiny_run, tmp_path):
-    """Editing the fusion solver (a module fusion.py imports) re-runs the fusion, not the training."""
+def planned_reasons(output: str) -> dict[str, set[str]]:
+    """{rule: the ``reason:`` lines of its planned jobs} of a dry-run's output."""
+    out: dict[str, set[str]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule |checkpoint )", output):
+        m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
+        r = re.search(r"reason: (.*)", block)
+        if m and r:
+            out.setdefault(m.group(1), set()).add(r.group(1).strip())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("leaf", "reached_by", "untouched"),
+    [
+        # fusion_solver: imported by fusion, which fuse.py and fusion_summary.py reach through pipeline
+        ("fusion_solver.py", {"fuse", "fusion_summary"},
+         {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "train", "aggregate_run",
+          "rank_unimodal", "rank_runs", "runs_overview"}),
+        # devices: imported by train only (the GPU claim); what reads the runs re-runs as downstream
+        ("devices.py", {"train"}, {"synth_corpus", "init_tracking", "cache_labels", "cache_features"}),
+    ],
+)
+def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path, leaf, reached_by, untouched):
+    """Edit one leaf module in a copy of the repo: the jobs re-planned because their code param
+    changed are exactly the rules whose scripts import it (directly or not); everything else
+    planned is downstream of them, and the stages before them stay put."""
     work, _ = tiny_run
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "workflow", copy / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "Snakefile", copy / "Snakefile")
-    solver = copy / "workflow" / "emofusion" / "fusion_solver.py"
-    solver.write_text(solver.read_text() + "\n# an edit\n")
+    module = copy / "workflow" / "emofusion" / leaf
+    module.write_text(module.read_text() + "\n# an edit\n")
     out = subprocess.run([*SNAKEMAKE, "-s", str(copy / "Snakefile"), "-d", str(work), "--configfile",
                           str(work / "config.yaml"), "-n", "--cores", "2"], capture_output=True, text=True,
                          timeout=300).stdout
-    counts = job_counts(out)
-    assert counts.get("fuse") == 2, counts
-    assert "train" not in counts and "cache_features" not in counts, counts
+    reasons = planned_reasons(out)
+    by_code = {rule for rule, rs in reasons.items() if any("Params have changed" in r for r in rs)}
+    assert by_code == reached_by, reasons
+    assert not untouched & set(reasons), reasons
+    for rule, rs in reasons.items():
+        if rule not in reached_by and rule != "all":
+            assert all("Input files updated by another job" in r for r in rs), (rule, rs)
 
 
 def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):

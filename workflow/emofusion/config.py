@@ -68,3 +68,26 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     if sel["top_fusion"] > n_runs:
         raise ConfigError(f"config key selection.top_fusion: {sel['top_fusion']} is larger than the {n_runs} "
                           f"runs available ({len(sets)} unimodal + {n_pair_sets * (n_pair_sets - 1) // 2} bimodal)")
+
+
+def extra_run_set(config: Mapping[str, Any], section: str) -> str:
+    """The feature set of the extra runs of ``section`` (``ablation`` or ``search``): config key
+    ``<section>.feature_set``, which must be one of ``feature_sets``. Checked only where those runs
+    are asked for, so a default run on fewer sets does not trip on it."""
+    sets = list(config["feature_sets"])
+    fs = config[section]["feature_set"]
+    if fs not in sets:
+        raise ConfigError(f"config key {section}.feature_set: {fs!r} is not one of feature_sets ({', '.join(sets)})")
+    return fs
+
+
+def ablation_train_config(train: Mapping[str, Any], loss_mode: str) -> dict[str, Any]:
+    """``train`` with the loss mode of one ablation run: only MTL2 takes the configured weights
+    (MTL1 uses its own defaults, alpha + beta + gamma = 1; STL and equal weights are fixed)."""
+    weights = dict(train["weights"]) if loss_mode == "mtl2" else {}
+    return {**train, "loss_mode": loss_mode, "weights": weights}
+
+
+def search_train_config(train: Mapping[str, Any], weights: Mapping[str, float]) -> dict[str, Any]:
+    """``train`` as MTL2 with one sampled (alpha, beta, gamma) of the weight search."""
+    return {**train, "loss_mode": "mtl2", "weights": dict(weights)}

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import torch
 
 from .errors import ConfigError
+from .spec import MODE_DEFAULTS
 
 #: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
 LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
@@ -33,8 +34,6 @@ LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
     "mtl1": None,  # alpha, beta, 1 - alpha - beta (Parthasarathy & Busso)
     "mtl2": None,  # free alpha, beta, gamma (the paper's)
 }
-#: Default weights of the configurable modes (their papers' best values).
-MODE_DEFAULTS = {"mtl1": (0.7, 0.3), "mtl2": (0.7, 0.2, 1.0)}
 POOLINGS = ("batch", "sequence")
 _TINY = 1e-12
 

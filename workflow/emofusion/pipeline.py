@@ -83,15 +83,23 @@ def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, sett
                         max_frames=settings["max_frames"])
 
 
-def train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
-          out_dir: str | Path, *, run: str, seed: int, kind: str, params: Mapping) -> None:
+def _train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
+           out_dir: str | Path, *, run_name: str, seed: int, kind: str, spec, tags: Mapping[str, str]) -> None:
     from .train import train_run
 
     tracking = json.loads(Path(tracking_json).read_text())
-    sets = run.split("+")
-    train_run([Path(p) for p in feature_caches], Path(labels_cache), Path(out_dir), run_name=run, kind=kind,
-              params=dict(params), seed=int(seed), tracking_uri=tracking["tracking_uri"],
-              experiment_name=tracking["experiment_name"], tags={"feature_sets": "+".join(sets)})
+    train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
+              params=spec, seed=int(seed), tracking_uri=tracking["tracking_uri"],
+              experiment_name=tracking["experiment_name"], tags=dict(tags))
+
+
+def train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
+          out_dir: str | Path, *, run: str, seed: int, kind: str, params: Mapping) -> None:
+    """One run of the DAG: named after the run (its sets joined by '+'), as is its feature_sets tag."""
+    from .spec import TrainSpec
+
+    _train(feature_caches, labels_cache, tracking_json, out_dir, run_name=run, seed=seed, kind=kind,
+           spec=TrainSpec.from_dict(params), tags={"feature_sets": "+".join(run.split("+"))})
 
 
 def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
@@ -138,19 +146,16 @@ def fusion_summary(fusion_root: str | Path, out_tsv: str | Path) -> None:
 def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
                 out_dir: str | Path, *, run_name: str, seed: int, kind: str, params: Mapping,
                 tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
-    """A run outside the main DAG (loss ablation, weight search): same train_run, its own folder,
+    """A run outside the main DAG (loss ablation, weight search): the same training, its own folder,
     MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
     from .report import write_weights
-    from .train import TrainParams, train_run
+    from .spec import TrainSpec
 
-    p = TrainParams.from_dict(dict(params))
+    spec = TrainSpec.from_dict(params)
     if weights_json is not None:
-        a, b, g = p.resolved_weights()
-        write_weights(weights_json, {"alpha": a, "beta": b, "gamma": g})
-    tracking = json.loads(Path(tracking_json).read_text())
-    train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
-              params=p, seed=int(seed), tracking_uri=tracking["tracking_uri"],
-              experiment_name=tracking["experiment_name"], tags=dict(tags))
+        write_weights(weights_json, dict(zip(("alpha", "beta", "gamma"), spec.resolved_weights(), strict=True)))
+    _train(feature_caches, labels_cache, tracking_json, out_dir, run_name=run_name, seed=seed, kind=kind, spec=spec,
+           tags=tags)
 
 
 def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,

@@ -20,12 +20,15 @@ import torch
 from . import TARGETS
 from .loss import weighted_ccc_loss
 from .model import EmotionLSTM
+from .spec import TrainSpec
 
 
 class EmotionTask(pl.LightningModule):
-    def __init__(self, input_dim: int, hidden: Sequence[int] = (256, 128, 64), dropout: float = 0.4,
-                 weights: Sequence[float] = (0.7, 0.2, 1.0), loss_pooling: str = "batch",
-                 lr: float = 5e-4, rho: float = 0.9, eps: float = 1e-7, label_shift: int = 1,
+    """Built from a :class:`~emofusion.spec.TrainSpec` (:meth:`from_spec`, which holds the defaults)
+    or from a checkpoint's hyper-parameters (:func:`load_task`)."""
+
+    def __init__(self, input_dim: int, hidden: Sequence[int], dropout: float, weights: Sequence[float],
+                 loss_pooling: str, lr: float, rho: float, eps: float, label_shift: int,
                  pack: bool = False, feature_sets: Sequence[str] = ()):
         super().__init__()
         self.save_hyperparameters({
@@ -41,6 +44,12 @@ class EmotionTask(pl.LightningModule):
         self.dev_labels: dict[str, np.ndarray] = {}
         self._dev_out: dict[int, np.ndarray] = {}
         self.dev_scores: dict | None = None
+
+    @classmethod
+    def from_spec(cls, input_dim: int, spec: TrainSpec, *, pack: bool = False,
+                  feature_sets: Sequence[str] = ()) -> EmotionTask:
+        return cls(input_dim, spec.hidden, spec.dropout, spec.resolved_weights(), spec.loss_pooling, spec.lr,
+                   spec.rho, spec.eps, spec.label_shift, pack=pack, feature_sets=feature_sets)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x, lengths)

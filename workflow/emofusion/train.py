@@ -24,125 +24,15 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 from . import TARGETS
 from .devices import trainer_devices
 from .errors import ConfigError, DataError
+from .spec import TrainSpec
 
-PREDICT_WITH = ("last", "best_dev")
 #: environment variable: torch intra-op threads of a run (default 1, DESIGN.md section 6)
 THREADS_ENV = "EMOFUSION_THREADS"
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """Hyper-parameters of one run (the paper's values are :data:`PAPER_PARAMS`)."""
-
-    hidden: tuple[int, ...] = (256, 128, 64)  # LSTM sizes, one nn.LSTM per entry
-    dropout: float = 0.4  # after each LSTM layer
-    loss_mode: str = "mtl2"  # stl_arousal|stl_valence|stl_liking|mtl_equal|mtl1|mtl2 (emofusion.loss)
-    weights: dict = field(default_factory=lambda: {"alpha": 0.7, "beta": 0.2, "gamma": 1.0})  # mtl1/mtl2
-    loss_pooling: str = "batch"  # CCC moments over the batch's valid frames, or per "sequence"
-    lr: float = 5e-4  # RMSprop
-    rho: float = 0.9  # RMSprop decay (torch `alpha`), Keras default
-    eps: float = 1e-7  # RMSprop epsilon, Keras default
-    batch_size: int = 34
-    epochs: int = 50
-    label_shift: int = 1  # annotation delay in frames (emofusion.data)
-    predict_with: str = "last"  # or "best_dev" (optimistic: dev also scores)
-    max_train_frames: int | None = None  # crop Train recordings to their first N frames (speed); None: all
-    accelerator: str = "auto"  # Lightning accelerator: auto picks a GPU where there is one
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None, base: TrainParams | None = None) -> TrainParams:
-        """Validate ``d`` strictly; keys it does not give come from ``base`` (default: the paper's),
-        except that a ``loss_mode`` given without ``weights`` takes that mode's default weights.
-        An unknown key or a bad value is a ConfigError naming ``params.<key>``."""
-        d = dict(d or {})
-        base = base or PAPER_PARAMS
-        names = [f.name for f in fields(cls)]
-        unknown = [k for k in d if k not in names]
-        if unknown:
-            raise ConfigError(f"params.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
-        v = {**asdict(base), **d}
-        if "loss_mode" in d and "weights" not in d:
-            # a mode given without weights takes its own defaults, not the base's (mtl2's) weights
-            from .loss import MODE_DEFAULTS
-
-            dflt = MODE_DEFAULTS.get(d["loss_mode"], ())
-            v["weights"] = dict(zip(("alpha", "beta", "gamma"), (*dflt, None, None, None)[:3], strict=True))
-        out = {}
-
-        def num(key, lo=None, hi=None, lo_open=False, hi_open=False, integer=False, none_ok=False):
-            x = v[key]
-            if x is None and none_ok:
-                return None
-            bad = isinstance(x, bool) or not isinstance(x, int | float) or (integer and not isinstance(x, int))
-            if not bad and not integer:
-                bad = not math.isfinite(x)
-            if not bad and lo is not None:
-                bad = x <= lo if lo_open else x < lo
-            if not bad and hi is not None:
-                bad = x >= hi if hi_open else x > hi
-            if bad:
-                rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-                what = "an integer" if integer else "a number"
-                raise ConfigError(f"params.{key}: expected {what} in {rng}{' or null' if none_ok else ''}, got {x!r}")
-            return int(x) if integer else float(x)
-
-        hidden = v["hidden"]
-        if (not isinstance(hidden, list | tuple) or not hidden
-                or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)):
-            raise ConfigError(f"params.hidden: expected a non-empty list of positive integers, got {hidden!r}")
-        out["hidden"] = tuple(int(h) for h in hidden)
-        out["dropout"] = num("dropout", 0, 1, hi_open=True)
-        from .loss import LOSS_MODES, POOLINGS, resolve_weights
-
-        if v["loss_mode"] not in LOSS_MODES:
-            raise ConfigError(f"params.loss_mode: expected one of {', '.join(LOSS_MODES)}, got {v['loss_mode']!r}")
-        out["loss_mode"] = v["loss_mode"]
-        w = v["weights"]
-        if not isinstance(w, dict):
-            raise ConfigError(f"params.weights: expected a mapping with alpha, beta, gamma, got {w!r}")
-        try:
-            resolve_weights(out["loss_mode"], w)
-        except ConfigError as exc:
-            raise ConfigError(f"params.{exc}") from None
-        out["weights"] = {k: (None if w.get(k) is None else float(w[k])) for k in ("alpha", "beta", "gamma")}
-        if v["loss_pooling"] not in POOLINGS:
-            raise ConfigError(f"params.loss_pooling: expected one of {', '.join(POOLINGS)}, got {v['loss_pooling']!r}")
-        out["loss_pooling"] = v["loss_pooling"]
-        out["lr"] = num("lr", 0, None, lo_open=True)
-        out["rho"] = num("rho", 0, 1, lo_open=True, hi_open=True)
-        out["eps"] = num("eps", 0, None, lo_open=True)
-        out["batch_size"] = num("batch_size", 1, None, integer=True)
-        out["epochs"] = num("epochs", 1, None, integer=True)
-        out["label_shift"] = num("label_shift", 0, None, integer=True)
-        if v["predict_with"] not in PREDICT_WITH:
-            raise ConfigError(f"params.predict_with: expected one of {', '.join(PREDICT_WITH)}, got {v['predict_with']!r}")
-        out["predict_with"] = v["predict_with"]
-        out["max_train_frames"] = num("max_train_frames", 1, None, integer=True, none_ok=True)
-        if not isinstance(v["accelerator"], str) or not v["accelerator"]:
-            raise ConfigError(f"params.accelerator: expected a string such as 'auto' or 'cpu', got {v['accelerator']!r}")
-        out["accelerator"] = v["accelerator"]
-        return cls(**out)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    def resolved_weights(self) -> tuple[float, float, float]:
-        from .loss import resolve_weights
-
-        return resolve_weights(self.loss_mode, self.weights)
-
-
-#: The paper's configuration (section 4.1; DESIGN.md section 3).
-PAPER_PARAMS = TrainParams()
 
 
 def cpu_backend_settings() -> dict[str, bool]:
@@ -174,7 +64,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
-def _callbacks(params: TrainParams, log):
+def _callbacks(params: TrainSpec, log):
     import pytorch_lightning as pl
 
     class EpochLine(pl.Callback):
@@ -226,7 +116,7 @@ def _flat_scores(prefix: str, scores: dict) -> dict[str, float]:
 
 
 def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, run_name: str, kind: str,
-              params: dict | TrainParams, seed: int = 0, tracking_uri: str | None = None,
+              params: dict | TrainSpec, seed: int = 0, tracking_uri: str | None = None,
               experiment_name: str = "emofusion", tags: dict | None = None, log=None) -> dict:
     """Train one run and write its outputs (see the module docstring). Returns
     ``{"scores", "run_id", "out_dir", "epochs", "seconds", "best_epoch"}``.
@@ -235,7 +125,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     ``"off"`` disables tracking. ``log`` receives the per-epoch lines (default: print to stdout).
     """
     t_start = time.perf_counter()
-    p = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
+    p = params if isinstance(params, TrainSpec) else TrainSpec.from_dict(params)
     weights = p.resolved_weights()
     log = log or (lambda s: print(s, flush=True))
     out_dir = Path(out_dir)
@@ -276,8 +166,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                                            collate_fn=collate, num_workers=0)
     dev_dl = torch.utils.data.DataLoader(dev_ds, batch_size=p.batch_size, shuffle=False, collate_fn=collate,
                                          num_workers=0)
-    task = EmotionTask(corpus.dim, p.hidden, p.dropout, weights, p.loss_pooling, p.lr, p.rho, p.eps,
-                       p.label_shift, feature_sets=corpus.keys)
+    task = EmotionTask.from_spec(corpus.dim, p, feature_sets=corpus.keys)
     task.dev_names = dev_names
     task.dev_labels = {n: corpus.targets(n) for n in dev_names}
 

@@ -25,7 +25,7 @@ rule ablation_train:
         seed=SEEDS[0],
         train=get_ablation_params,
         tags=get_ablation_tags,
-        code=CODE["train"],
+        code=CODE["ablation_train"],
     threads: 1
     resources:
         mem_mb=get_train_mem_mb,
@@ -49,7 +49,7 @@ rule table2:
         feature_set=config["ablation"]["feature_set"],
         weights=config["train"]["weights"],
         generated=is_generated(),
-        code=CODE["report"],
+        code=CODE["report_table2"],
     threads: 1
     resources:
         mem_mb=500,
@@ -88,7 +88,7 @@ rule search_train:
         seed=SEEDS[0],
         train=get_search_params,
         tags=get_search_tags,
-        code=CODE["train"],
+        code=CODE["ablation_search_train"],
     threads: 1
     resources:
         mem_mb=get_train_mem_mb,
@@ -111,7 +111,7 @@ rule weight_search_table:
     params:
         feature_set=config["search"]["feature_set"],
         generated=is_generated(),
-        code=CODE["report"],
+        code=CODE["report_weight_search"],
     threads: 1
     resources:
         mem_mb=500,

@@ -1,11 +1,14 @@
-# Every Python helper and input function of the workflow, named for what it returns.
-# Keep this file light: it is parsed on every `snakemake` call (no torch/mlflow imports).
+# Input functions and wiring of the workflow, named for what they return. Library work (config
+# checks, code hashes, the weight-search draws) is one call into emofusion each. Keep this file
+# light: it is parsed on every `snakemake` call (no torch/mlflow imports).
 
-import hashlib
 from pathlib import Path
 
-from emofusion.config import check_config, machine_mem_mb
+from emofusion.code_version import code_versions
+from emofusion.config import (ablation_train_config, check_config, extra_run_set, machine_mem_mb,
+                              search_train_config)
 from emofusion.ranking import pairs, read_selected
+from emofusion.report import sample_search_weights
 
 
 check_config(config)
@@ -34,22 +37,9 @@ wildcard_constraints:
     n=r"\d+",
 
 
-def code_version(*modules):
-    """Hash of the library modules a rule's outputs depend on. It is a param of that rule, so
-    changing the code re-runs the affected jobs (Snakemake's params rerun trigger)."""
-    h = hashlib.sha256()
-    for m in modules:
-        h.update((LIB / f"{m}.py").read_bytes())
-    return h.hexdigest()[:16]
-
-
-CODE = {
-    "corpus": code_version("synth", "corpus", "features", "io"),
-    "features": code_version("features", "corpus", "io"),
-    "train": code_version("model", "loss", "task", "data", "train", "metrics", "features", "corpus", "io"),
-    "ranking": code_version("ranking", "corpus", "io"),
-    "fusion": code_version("fusion", "fusion_solver", "metrics", "corpus", "io"),
-}
+# The `code` param of each rule: a hash of its script and of every library module the script
+# reaches through its imports (emofusion.code_version), keyed by the script's name.
+CODE = code_versions(Path(workflow.basedir) / "workflow" / "scripts", LIB)
 
 
 def is_generated():
@@ -169,12 +159,8 @@ def get_fusion_dir(wildcards):
 # Tables and figures (workflow/rules/report.smk) and the extra runs of paper Table 2 and section 5
 # (workflow/rules/ablation.smk): results/ablation/{loss_mode}/, results/search/{i}/ (DESIGN.md 7).
 
-from emofusion.errors import ConfigError
-from emofusion.report import sample_search_weights
-
 TABLES = RESULTS / "tables"
 FIGURES = RESULTS / "figures"
-CODE["report"] = code_version("report")
 ABLATION_MODES = list(config["ablation"]["modes"])
 SEARCH_WEIGHTS = sample_search_weights(config["search"]["n"], config["search"]["seed"])
 
@@ -187,11 +173,8 @@ def get_report_outputs(wildcards):
 
 
 def get_extra_set(section):
-    """The feature set of the ablation or the search; it must be one of feature_sets."""
-    fs = config[section]["feature_set"]
-    if fs not in SETS:
-        raise ConfigError(f"config key {section}.feature_set: {fs!r} is not one of feature_sets ({', '.join(SETS)})")
-    return fs
+    """The feature set of the ablation or the search (checked: one of feature_sets)."""
+    return extra_run_set(config, section)
 
 
 def get_ablation_caches(wildcards):
@@ -203,15 +186,13 @@ def get_search_caches(wildcards):
 
 
 def get_ablation_params(wildcards):
-    """config.train with the loss mode of this ablation run; only MTL2 takes config's weights
-    (MTL1 uses its own defaults, alpha + beta + gamma = 1; STL and equal weights are fixed)."""
-    weights = dict(config["train"]["weights"]) if wildcards.loss_mode == "mtl2" else {}
-    return {**config["train"], "loss_mode": wildcards.loss_mode, "weights": weights}
+    """config.train with the loss mode of this ablation run."""
+    return ablation_train_config(config["train"], wildcards.loss_mode)
 
 
 def get_search_params(wildcards):
     """config.train as MTL2 with the i-th sampled (alpha, beta, gamma)."""
-    return {**config["train"], "loss_mode": "mtl2", "weights": dict(SEARCH_WEIGHTS[int(wildcards.i)])}
+    return search_train_config(config["train"], SEARCH_WEIGHTS[int(wildcards.i)])
 
 
 def get_search_id():

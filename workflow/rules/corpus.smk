@@ -11,7 +11,7 @@ rule synth_corpus:
         seed=config["corpus"]["seed"],
         complementarity=config["corpus"]["complementarity"],
         feature_sets=SETS,
-        code=CODE["corpus"],
+        code=CODE["synth_corpus"],
     threads: 1
     resources:
         mem_mb=2000,

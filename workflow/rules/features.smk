@@ -12,7 +12,7 @@ rule cache_labels:
     params:
         data_root=get_data_root(),
         cultures=config["data"]["cultures"],
-        code=CODE["features"],
+        code=CODE["cache_labels"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -34,7 +34,7 @@ rule cache_features:
     params:
         data_root=get_data_root(),
         settings=get_feature_params,
-        code=CODE["features"],
+        code=CODE["cache_features"],
     threads: 1
     resources:
         mem_mb=4000,

@@ -19,7 +19,7 @@ rule fuse:
         runs_root=RESULTS / "runs",
         out_dir=get_fusion_dir,
         fusion=config["fusion"],
-        code=CODE["fusion"],
+        code=CODE["fuse"],
     threads: 2
     resources:
         mem_mb=6000,
@@ -38,7 +38,7 @@ rule fusion_summary:
         RESULTS / "logs" / "fusion" / "summary.log",
     params:
         fusion_root=RESULTS / "fusion",
-        code=CODE["fusion"],
+        code=CODE["fusion_summary"],
     threads: 1
     resources:
         mem_mb=500,

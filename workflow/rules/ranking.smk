@@ -12,7 +12,7 @@ checkpoint rank_unimodal:
     params:
         runs=SETS,
         top=config["selection"]["top_unimodal"],
-        code=CODE["ranking"],
+        code=CODE["rank_runs"],
     threads: 1
     resources:
         mem_mb=500,
@@ -32,7 +32,7 @@ rule rank_runs:
     params:
         runs=get_run_names_of_input,
         top=config["selection"]["top_fusion"],
-        code=CODE["ranking"],
+        code=CODE["rank_runs"],
     threads: 1
     resources:
         mem_mb=500,

@@ -21,7 +21,7 @@ rule table3:
         protocols=PROTOCOLS,
         stages=STAGES,
         generated=is_generated(),
-        code=CODE["report"],
+        code=CODE["report_table3"],
     threads: 1
     resources:
         mem_mb=500,
@@ -44,7 +44,7 @@ rule fig3:
         protocols=PROTOCOLS,
         stages=STAGES,
         generated=is_generated(),
-        code=CODE["report"],
+        code=CODE["report_fig3"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -64,7 +64,7 @@ rule runs_overview:
         RESULTS / "logs" / "report" / "runs_overview.log",
     params:
         generated=is_generated(),
-        code=CODE["report"],
+        code=CODE["report_runs_overview"],
     threads: 1
     resources:
         mem_mb=1000,

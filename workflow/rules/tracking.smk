@@ -11,6 +11,7 @@ rule init_tracking:
         uri=get_tracking_uri(),
         experiment=config["tracking"]["experiment"],
         artifact_location=get_artifact_location(),
+        code=CODE["init_tracking"],
     threads: 1
     resources:
         mem_mb=1000,

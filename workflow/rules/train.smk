@@ -38,7 +38,7 @@ rule aggregate_run:
     log:
         RESULTS / "logs" / "aggregate" / "{run}.log",
     params:
-        code=CODE["ranking"],
+        code=CODE["aggregate_run"],
     threads: 1
     resources:
         mem_mb=1000,

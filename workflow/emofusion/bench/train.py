@@ -90,10 +90,11 @@ def _identity(batch):
 def _task_and_opt(dim, hidden, pack, seed=0):
     import torch
 
+    from ..spec import TrainSpec
     from ..task import EmotionTask
 
     torch.manual_seed(seed)
-    task = EmotionTask(dim, hidden, pack=pack)
+    task = EmotionTask.from_spec(dim, TrainSpec(hidden=tuple(hidden)), pack=pack)
     return task, task.configure_optimizers()
 
 

@@ -1,0 +1,112 @@
+"""Rule code versions derived from the imports (emofusion.code_version): a tiny package in tmp with
+every import form, then the real scripts and rules. The rerun check on a real workflow run is in
+test_workflow.py (test_library_edit_reruns_exactly_the_rules_that_reach_it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from emofusion.code_version import code_versions, modules_reached
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A package named like the library (the package name is the folder's name). `glue` imports each
+# stage inside the function that serves it, as emofusion.pipeline does.
+FILES = {
+    "__init__.py": "TARGETS = ('a', 'b')\n",
+    "glue.py": (
+        "import json\n\n"
+        "def serve_a():\n    from .stage_a import run\n    return run()\n\n"
+        "def serve_b():\n    from .stage_b import run\n    return _helper() + run()\n\n"
+        "def _helper():\n    from . import util\n    return util.X\n"
+    ),
+    "stage_a.py": "from . import TARGETS\nfrom .leaf import f\n\ndef run():\n    return f(TARGETS)\n",
+    "stage_b.py": "import emofusion.sub.inner\n\ndef run():\n    return emofusion.sub.inner.h()\n",
+    "leaf.py": "def f(x):\n    return x\n",
+    "util.py": "X = 1\n",
+    "other.py": "def g():\n    return 2\n",
+    "sub/__init__.py": "Y = 3\n",
+    "sub/inner.py": "from ..other import g\n\ndef h():\n    return g()\n",
+    "unused.py": "def u():\n    return 0\n",
+}
+
+
+@pytest.fixture
+def package(tmp_path) -> tuple[Path, Path]:
+    lib = tmp_path / "emofusion"
+    for rel, text in FILES.items():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_text(text)
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "rule_a.py").write_text("from emofusion.glue import serve_a\n\nserve_a()\n")
+    (scripts / "rule_b.py").write_text("from emofusion.glue import serve_b\n\nserve_b()\n")
+    return scripts, lib
+
+
+def _names(paths: list[Path], lib: Path) -> set[str]:
+    return {p.relative_to(lib).as_posix() for p in paths}
+
+
+def test_imports_are_followed_by_name_through_every_form(package):
+    scripts, lib = package
+    a = _names(modules_reached(scripts / "rule_a.py", lib), lib)
+    b = _names(modules_reached(scripts / "rule_b.py", lib), lib)
+    # `from .leaf import f`, `from . import TARGETS` (the package __init__), lazy imports in the function
+    assert a == {"__init__.py", "glue.py", "stage_a.py", "leaf.py"}
+    # `import emofusion.sub.inner` (the sub-package's __init__ too), `from ..other import g`,
+    # `from . import util` inside a helper that the called function names
+    assert b == {"__init__.py", "glue.py", "stage_b.py", "sub/__init__.py", "sub/inner.py", "other.py", "util.py"}
+
+
+@pytest.mark.parametrize(
+    ("edited", "changes"),
+    [("leaf.py", {"rule_a"}), ("sub/__init__.py", {"rule_b"}), ("other.py", {"rule_b"}),
+     ("glue.py", {"rule_a", "rule_b"}), ("__init__.py", {"rule_a", "rule_b"}), ("unused.py", set())],
+)
+def test_an_edit_changes_the_versions_of_the_scripts_that_reach_it(package, edited, changes):
+    scripts, lib = package
+    before = code_versions(scripts, lib)
+    with (lib / edited).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    assert {s for s in before if before[s] != after[s]} == changes
+
+
+def test_editing_a_script_changes_its_own_version_only(package):
+    scripts, lib = package
+    before = code_versions(scripts, lib)
+    with (scripts / "rule_a.py").open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    assert before["rule_a"] != after["rule_a"] and before["rule_b"] == after["rule_b"]
+
+
+def test_real_scripts_reach_what_they_use_and_no_other_stage():
+    lib = REPO / "workflow" / "emofusion"
+    scripts = REPO / "workflow" / "scripts"
+    train = _names(modules_reached(scripts / "train.py", lib), lib)
+    fuse = _names(modules_reached(scripts / "fuse.py", lib), lib)
+    # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
+    assert {"train.py", "task.py", "model.py", "loss.py", "devices.py", "tracking.py", "pipeline.py",
+            "__init__.py"} <= train
+    assert not {"fusion.py", "fusion_solver.py", "report.py", "synth.py"} & train
+    assert {"fusion.py", "fusion_solver.py", "metrics.py", "ranking.py", "pipeline.py"} <= fuse
+    assert not {"train.py", "model.py", "task.py", "synth.py"} & fuse
+
+
+def test_every_rule_with_a_script_carries_the_code_version_of_that_script():
+    versions = code_versions(REPO / "workflow" / "scripts", REPO / "workflow" / "emofusion")
+    seen = set()
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=(?:rule|checkpoint) )", smk.read_text()):
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', block)
+            if not script:
+                continue
+            rule = block.split(":")[0]
+            code = re.findall(r'code=CODE\["(\w+)"\]', block)
+            assert code == [script.group(1)], f"{smk.name}: {rule}: code={code}, script {script.group(1)}.py"
+            seen.add(script.group(1))
+    assert seen == set(versions)  # every script is some rule's, and has a version
