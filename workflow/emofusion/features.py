@@ -251,7 +251,7 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
         if bad.size:
             i = int(bad[0])
             raise DataError(path, f"time {times[i]:.6f} s is off the 0.1 s grid of this file (first row "
-                                  f"{times[0]:.6f} s): a {fs.key} file has one row per 0.1 s label frame",
+                                  f"{times[0]:.6f} s): {fs.key} is a 0.1 s set, one row per label frame",
                             line=line(i), column=2)
         same = np.flatnonzero(np.diff(k) == 0)
         if same.size:
