@@ -30,8 +30,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .corpus import FRAME_S, PARTITIONS, parse_name
 from .errors import ConfigError, DataError
 from .features import (

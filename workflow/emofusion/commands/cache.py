@@ -26,7 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..features import FEATURE_SETS, build_feature_cache, build_label_cache, save_feature_cache, save_label_cache
+    from ..features import (
+        FEATURE_SETS,
+        build_feature_cache,
+        build_label_cache,
+        save_feature_cache,
+        save_label_cache,
+    )
     from ..validate import parse_label_range
 
     if (args.key is None) != (args.out is None):
