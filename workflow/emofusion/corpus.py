@@ -121,14 +121,15 @@ def read_text(path: str | Path) -> str:
                               "UTF-8", line=line) from None
 
 
+_BLANK = re.compile(r"^[ \t\r\f\v]*\n", re.M)
+
+
 def _first_blank_line(text: str) -> int | None:
     """1-based number of the first blank line that has data after it (trailing blank lines are fine)."""
-    lines = text.split("\n")
-    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
-    for i in range(last):
-        if not lines[i].strip():
-            return i + 1
-    return None
+    m = _BLANK.search(text)
+    if m is None or not text[m.end():].strip():
+        return None
+    return text.count("\n", 0, m.start()) + 1
 
 
 def read_table(path: str | Path, min_cols: int = 3) -> Table:
@@ -146,9 +147,6 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
     text = read_text(path)
     if text.strip() == "":
         raise DataError(path, "empty file")
-    blank = _first_blank_line(text)
-    if blank is not None:
-        raise DataError(path, "blank line inside the table (remove it)", line=blank)
     first = text.split("\n", 1)[0]
     sep, has_header = _sniff(first)
     try:
@@ -157,6 +155,12 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
                          on_bad_lines="error")
     except Exception:
         raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols) from None
+    # pandas skips blank lines; a row count short of the lines up to the last data line means one
+    lines = text.count("\n", 0, len(text.rstrip())) + 1
+    if df.shape[0] != lines - int(has_header):
+        blank = _first_blank_line(text)
+        if blank is not None:
+            raise DataError(path, "blank line inside the table (remove it)", line=blank)
     if df.shape[0] == 0:
         raise DataError(path, "no data rows (header only)")
     if df.shape[1] < min_cols:
@@ -167,9 +171,8 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
     vals = num.to_numpy(dtype=np.float64) if ok else None
     if not ok or not np.isfinite(vals).all():
         raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols)
-    big = np.argwhere(np.abs(vals) > FLOAT32_MAX)
-    if big.size:
-        r, c = (int(v) for v in big[0])
+    if vals.max() > FLOAT32_MAX or vals.min() < -FLOAT32_MAX:
+        r, c = (int(v) for v in np.argwhere(np.abs(vals) > FLOAT32_MAX)[0])
         raise DataError(path, f"value {vals[r, c]:g} beyond float32's range (+-{FLOAT32_MAX:.4g})",
                         line=r + 1 + int(has_header), column=c + 2)
     header = [str(c).strip().strip("'") for c in df.columns] if has_header else None

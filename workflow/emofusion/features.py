@@ -172,7 +172,10 @@ def align_to_frames(times: np.ndarray, X: np.ndarray, n_frames: int, window_s: f
         # by time: label frame j takes the last row at or before it (the first row before the first)
         k = np.rint((times - start) / frame_s).astype(np.int64)
         j = np.searchsorted(k, np.arange(n_frames), side="right") - 1
-        return np.array(X[np.clip(j, 0, X.shape[0] - 1)], dtype=np.float64)
+        j = np.clip(j, 0, X.shape[0] - 1)
+        if j.size and j[0] == 0 and np.array_equal(j, np.arange(j.size)):
+            return X[:n_frames].copy()  # the common case: one row per frame from the start
+        return X[j]
     if window_s <= 0:
         raise ValueError(f"window_s must be > 0, got {window_s}")
     centres = start + np.arange(n_frames) * frame_s
