@@ -112,13 +112,18 @@ def read_text(path: str | Path) -> str:
     data = path.read_bytes()
     body = data[len(BOM):] if data.startswith(BOM) else data
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         off = exc.start + (len(data) - len(body))
         line = data.count(b"\n", 0, off) + 1
         hint = " (UTF-16?)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise DataError(path, f"not UTF-8{hint}: byte 0x{data[off]:02x} at byte offset {off}; save the file as "
                               "UTF-8", line=line) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:  # valid UTF-8, but no text file holds one: UTF-16 without a BOM, or a damaged file
+        raise DataError(path, f"NUL byte at byte offset {nul} (UTF-16, or a damaged file?); save the file as UTF-8",
+                        line=data.count(b"\n", 0, nul) + 1)
+    return text
 
 
 _BLANK = re.compile(r"^[ \t\r\f\v]*\n", re.M)
@@ -176,7 +181,7 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
         raise DataError(path, f"value {vals[r, c]:g} beyond float32's range (+-{FLOAT32_MAX:.4g})",
                         line=r + 1 + int(has_header), column=c + 2)
     header = [str(c).strip().strip("'") for c in df.columns] if has_header else None
-    names = df.iloc[:, 0].astype(str).map(_strip_quotes).to_numpy()
+    names = df.iloc[:, 0].fillna("").astype(str).map(_strip_quotes).to_numpy()
     return Table(path=path, header=header, names=names, times=vals[:, 0].copy(), values=vals[:, 1:].copy())
 
 

@@ -79,6 +79,7 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 #: expected native time step per rate class (None: any rate, read from the time column)
 EXPECTED_STEP: dict[str, float | None] = {"frame": FRAME_S, "lld": 0.01, "video": None}
 RATE_RTOL = 0.02  # relative tolerance on the median time step against EXPECTED_STEP
+VIDEO_STEP_RANGE = (0.001, 1.0)  # seconds: a video-rate set's median step (1-1000 fps), else the times are not seconds
 # The defaults of the data settings, here once: the CLI (`emofusion validate`, `emofusion cache`) and the
 # workflow (config `data.pad_tolerance: null`, `data.label_range: null`) both take them from here.
 PAD_TOLERANCE = 5  # label frames (0.5 s) of offset, gap or length difference corrected (with a warning)
@@ -120,6 +121,10 @@ def check_rate(fs: FeatureSet, step: float | None, path: str | Path | None = Non
         return
     if step <= 0:
         raise DataError(path, f"time column median step {step:.6f} s: expected increasing times", column=2)
+    if expected is None and not VIDEO_STEP_RANGE[0] <= step <= VIDEO_STEP_RANGE[1]:
+        raise DataError(path, f"time column steps {step:.6f} s (median, {1 / step:.4g} Hz): not a video frame rate "
+                              f"({1 / VIDEO_STEP_RANGE[1]:g}-{1 / VIDEO_STEP_RANGE[0]:g} Hz); times must be in seconds",
+                        column=2)
     if expected is not None and abs(step - expected) > RATE_RTOL * expected:
         raise DataError(path, f"time column steps {step:.6f} s (median, {1 / step:.2f} Hz), expected "
                               f"{expected:.6f} s for {fs.key} ({fs.rate} rate)", column=2)
