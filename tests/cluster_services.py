@@ -268,6 +268,10 @@ LogFile={self.logs / 'slurmdbd.log'}
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pids.append(("mlflow", p.pid))
         self._mlflow_proc = p
+        # listening, not necessarily ready: the workflow's tracking init waits for /health (it fails at
+        # once on a refused connection, by design, so the port must be bound before the workflow starts)
+        wait_until(lambda: socket.create_connection(("127.0.0.1", self.ports["mlflow"]), timeout=1).close() or True,
+                   "the MLflow server to listen", timeout=120)
 
     # ------------------------------------------------------------------ stop
 

@@ -64,9 +64,12 @@ def config():
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def test_default_and_paper_configs_are_valid(config):
+def test_default_and_paper_configs_are_valid(config, tmp_path):
     check_config(config)
-    check_config(yaml.safe_load((REPO / "workflow" / "configs" / "paper.yaml").read_text()))
+    paper = yaml.safe_load((REPO / "workflow" / "configs" / "paper.yaml").read_text())
+    with pytest.raises(ConfigError, match="config key data_root: not set"):  # it would generate tens of GB
+        check_config(paper)
+    check_config({**paper, "data_root": str(tmp_path)})
 
 
 @pytest.mark.parametrize(

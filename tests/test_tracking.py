@@ -140,6 +140,67 @@ def test_init_against_an_absent_server_fails_naming_the_key():
         wait_for_server(uri, timeout_s=1.0, poll_s=0.2)
 
 
+def test_refused_connection_fails_at_once_naming_tracking_uri(monkeypatch):
+    """Nothing listens: one ConfigError naming tracking.uri after the short grace, not the timeout."""
+    from emofusion import tracking
+    from emofusion.errors import ConfigError
+    from emofusion.tracking import REFUSED_GRACE_S, wait_for_server
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
+    uri = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ConfigError, match=r"tracking\.uri: nothing listens at " + uri + r" \(connection refused\)"):
+        wait_for_server(uri, timeout_s=3600, poll_s=1.0)
+    assert REFUSED_GRACE_S <= clock["t"] <= REFUSED_GRACE_S + 1.0  # simulated seconds, not the hour
+
+
+def test_answering_but_not_ready_server_is_waited_for(monkeypatch):
+    """A server that answers 503 is retried until the timeout (then one error naming tracking.uri)."""
+    import http.server
+    import threading
+
+    from emofusion import tracking
+    from emofusion.errors import ConfigError
+    from emofusion.tracking import wait_for_server
+
+    class NotReady(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), NotReady)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    clock = {"t": 0.0}
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
+    try:
+        with pytest.raises(ConfigError, match=r"tracking\.uri: no MLflow server answers .*HTTP 503"):
+            wait_for_server(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=30, poll_s=1.0)
+        assert clock["t"] >= 30
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"mlflow server exited with {proc.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"mlflow server did not listen on port {port} within {timeout} s")
+
+
 def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
     """`tracking.uri: http://...`: a real `mlflow server` (sqlite backend here; PostgreSQL in the
     cluster test), started just before init, which must wait for it; the run and its artifacts
@@ -154,6 +215,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
          "--artifacts-destination", str(tmp_path / "server-artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        _wait_listening(port, server)  # nothing listening is an error at once; a listening server is waited for
         exp_id = init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json")  # waits for /health
         res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
                         kind="unimodal", params={**TINY, "epochs": 2}, seed=1, tracking_uri=uri,

@@ -10,7 +10,8 @@ import pytest
 from emofusion.cli import main
 from emofusion.corpus import format_avec_csv, read_label_dir
 from emofusion.errors import DataError
-from emofusion.validate import LABEL_LIMIT, format_report, parse_folder_overrides, validate_root
+from emofusion.features import LABEL_RANGE
+from emofusion.validate import format_report, parse_folder_overrides, validate_root
 
 # ---------------------------------------------------------------------------------------------
 # helpers: tiny AVEC-format files
@@ -265,8 +266,8 @@ def test_label_out_of_range(tmp_path, capsys):
     path = root / "labels" / "Devel_DE_01.csv"
     edit_line(path, 4, lambda s: ";".join(s.split(";")[:3] + ["-1.500000"] + s.split(";")[4:]))
     err = cli_error(root, capsys)
-    assert "Devel_DE_01.csv:4 (column valence): valence = -1.500000 outside" in err
-    assert LABEL_LIMIT == 1.05
+    assert "Devel_DE_01.csv:4 (column valence): valence = -1.500000 outside the label range [-1, 1]" in err
+    assert LABEL_RANGE == (-1.0, 1.0)
 
 
 def test_time_not_monotone(tmp_path, capsys):
@@ -301,7 +302,7 @@ def test_irregular_rows_in_frame_set(tmp_path, capsys):
     times[15:] += 1.0  # a 1.1 s gap: row-by-row alignment would shift every later frame
     (root / FUNC / f"{name}.csv").write_text(feature_text(name, times, np.zeros((30, 4))))
     err = cli_error(root, capsys)
-    assert f"{name}.csv:17 (column 2): time step 1.100000 s, expected 0.100000 s" in err
+    assert f"{name}.csv:17 (column 2): gap: no data from 1.400000 s to 2.500000 s, 10 label frames" in err
 
 
 def test_dim_changes_between_files(tmp_path, capsys):
@@ -321,5 +322,5 @@ def test_feature_file_far_shorter_than_labels(tmp_path, capsys, key):
     (root / folder / f"{name}.csv").write_text(
         feature_text(name, np.arange(n) * step, np.zeros((n, dim)), sep, header, quoted))
     err = cli_error(root, capsys, "--sets", key, "--pad-tolerance", "5")
-    assert f"{folder}/{name}.csv: feature file far shorter than its labels" in err
+    assert f"{folder}/{name}.csv:" in err and "(column 2): feature file far shorter than its labels" in err
     assert "the labels have 22" in err

@@ -311,6 +311,35 @@ def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path,
             assert all("Input files updated by another job" in r for r in rs), (rule, rs)
 
 
+def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):
+    """The path real users take: the tiny run's corpus copied to a folder and read with
+    `--config data_root=...`. A clean log (no InputFunctionException, no traceback) and the same
+    caches (a 0.1 s set, a 100 Hz LLD set, the labels) and scores as the generated-corpus run."""
+    import numpy as np
+
+    ref, _ = tiny_run
+    root = tmp_path / "AVEC2019_CES"
+    shutil.copytree(ref / "results" / "corpus", root)
+    work = tmp_path / "work"
+    write_config(work, tiny_config())
+    runs = ["fau_func"]  # trained (its cache and the labels compared too), plus the 100 Hz set's cache
+    proc = smk(work, "--cores", "2", "results/runs/fau_func/scores.json", f"results/features/{NOISE_SET}.npz",
+               "--config", f"data_root={root}", timeout=900)
+    logs = "".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log"))
+    text = proc.stdout + proc.stderr + logs
+    for bad in ("InputFunctionException", "Traceback", "KeyError", "error:"):
+        assert bad not in text, (bad, text[-3000:])
+    assert not (work / "results" / "corpus").exists()  # read, not generated
+    for name in (*runs, NOISE_SET, "labels"):
+        a, b = (np.load(d / "results" / "features" / f"{name}.npz") for d in (ref, work))
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{name}.npz {k}")
+    for r in runs:
+        assert _scores(work / "results" / "runs" / r / "scores.json") == _scores(ref / "results" / "runs" / r /
+                                                                                 "scores.json"), r
+
+
 def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
     """Kill snakemake hard mid-run, run the same command again: same results as uninterrupted."""
     ref, _ = tiny_run

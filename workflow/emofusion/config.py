@@ -50,6 +50,17 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
                               f"feature set (known: {', '.join(err.schema['enum'])})")
         raise ConfigError(f"config key {_key_path(err)}: {err.message}")
 
+    if config["data_root"] is None:
+        if config["corpus"]["size"] == "full" and not config["corpus"]["generate_full"]:
+            raise ConfigError("config key data_root: not set (give --config data_root=/path/to/AVEC2019_CES); without "
+                              "it a corpus is generated, and corpus.size full writes tens of GB: set "
+                              "corpus.generate_full: true if that is what you want")
+    elif not Path(config["data_root"]).is_dir():
+        raise ConfigError(f"config key data_root: folder {config['data_root']} not found")
+    lr = config["data"]["label_range"]
+    if lr is not None and not lr[0] < lr[1]:
+        raise ConfigError(f"config key data.label_range: {lr}: the first value must be below the second")
+
     sets = list(config["feature_sets"])
     sel = config["selection"]
     pair_sets = sel["pair_sets"]

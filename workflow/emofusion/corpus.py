@@ -76,7 +76,7 @@ def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, mi
         raw = lines[i].rstrip("\r\n")
         if raw.strip() == "":
             if any(ln.strip() for ln in lines[i + 1:]):
-                return DataError(path, "empty line inside the table", line=i + 1)
+                return DataError(path, "blank line inside the table (remove it)", line=i + 1)
             continue
         other = ";" if sep == "," else ","
         cells = raw.split(sep)
@@ -101,14 +101,55 @@ def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, mi
     return DataError(path, "could not be parsed as an AVEC csv table")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+BOM = b"\xef\xbb\xbf"
+
+
+def read_text(path: str | Path) -> str:
+    """A file's text: UTF-8, with or without a byte-order mark (dropped). Any other encoding is a
+    DataError naming the file, the byte offset and its line."""
+    path = Path(path)
+    data = path.read_bytes()
+    body = data[len(BOM):] if data.startswith(BOM) else data
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        off = exc.start + (len(data) - len(body))
+        line = data.count(b"\n", 0, off) + 1
+        hint = " (UTF-16?)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise DataError(path, f"not UTF-8{hint}: byte 0x{data[off]:02x} at byte offset {off}; save the file as "
+                              "UTF-8", line=line) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:  # valid UTF-8, but no text file holds one: UTF-16 without a BOM, or a damaged file
+        raise DataError(path, f"NUL byte at byte offset {nul} (UTF-16, or a damaged file?); save the file as UTF-8",
+                        line=data.count(b"\n", 0, nul) + 1)
+    return text
+
+
+_BLANK = re.compile(r"^[ \t\r\f\v]*\n", re.M)
+
+
+def _first_blank_line(text: str) -> int | None:
+    """1-based number of the first blank line that has data after it (trailing blank lines are fine)."""
+    m = _BLANK.search(text)
+    if m is None or not text[m.end():].strip():
+        return None
+    return text.count("\n", 0, m.start()) + 1
+
+
 def read_table(path: str | Path, min_cols: int = 3) -> Table:
-    """Parse one AVEC csv (label, feature or prediction file) with full validation."""
+    """Parse one AVEC csv (label, feature or prediction file) with full validation.
+
+    UTF-8 with or without a byte-order mark; a blank line before the last data line is an error
+    naming it (so line numbers in every message are the editor's); values must be finite and
+    within float32's range (the caches are float32).
+    """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
-    text = path.read_text()
+    text = read_text(path)
     if text.strip() == "":
         raise DataError(path, "empty file")
     first = text.split("\n", 1)[0]
@@ -119,6 +160,12 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
                          on_bad_lines="error")
     except Exception:
         raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols) from None
+    # pandas skips blank lines; a row count short of the lines up to the last data line means one
+    lines = text.count("\n", 0, len(text.rstrip())) + 1
+    if df.shape[0] != lines - int(has_header):
+        blank = _first_blank_line(text)
+        if blank is not None:
+            raise DataError(path, "blank line inside the table (remove it)", line=blank)
     if df.shape[0] == 0:
         raise DataError(path, "no data rows (header only)")
     if df.shape[1] < min_cols:
@@ -129,8 +176,12 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
     vals = num.to_numpy(dtype=np.float64) if ok else None
     if not ok or not np.isfinite(vals).all():
         raise _scan_for_error(path, text.splitlines(), sep, has_header, min_cols)
+    if vals.max() > FLOAT32_MAX or vals.min() < -FLOAT32_MAX:
+        r, c = (int(v) for v in np.argwhere(np.abs(vals) > FLOAT32_MAX)[0])
+        raise DataError(path, f"value {vals[r, c]:g} beyond float32's range (+-{FLOAT32_MAX:.4g})",
+                        line=r + 1 + int(has_header), column=c + 2)
     header = [str(c).strip().strip("'") for c in df.columns] if has_header else None
-    names = df.iloc[:, 0].astype(str).map(_strip_quotes).to_numpy()
+    names = df.iloc[:, 0].fillna("").astype(str).map(_strip_quotes).to_numpy()
     return Table(path=path, header=header, names=names, times=vals[:, 0].copy(), values=vals[:, 1:].copy())
 
 
@@ -164,10 +215,11 @@ def _check_times(table: Table, step: float | None = None, tol: float = 1e-3) -> 
                 raise DataError(table.path, f"time step {d[bad[0]]:.6f} s, expected {step:.6f} s", line=line, column=2)
 
 
-def read_label_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one label file; returns ``(times (n,), values (n, 3) in TARGETS order)``.
+def read_label_file(path: str | Path, label_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read one label (or prediction) file; returns ``(times (n,), values (n, 3) in TARGETS order)``.
 
-    Targets are found by column name; a file without all three is an error naming it.
+    Targets are found by column name; a file without all three is an error naming it. With
+    ``label_range = (lo, hi)`` every value must lie within it (an error naming line and column).
     """
     path = Path(path)
     tab = read_table(path, min_cols=3)
@@ -181,7 +233,15 @@ def read_label_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         idx.append(cols.index(t))
     _check_single_name(tab, path.stem)
     _check_times(tab, step=FRAME_S)
-    return tab.times, tab.values[:, idx]
+    y = tab.values[:, idx]
+    if label_range is not None:
+        lo, hi = label_range
+        bad = np.argwhere((y < lo) | (y > hi))
+        if bad.size:
+            r, c = (int(v) for v in bad[0])
+            raise DataError(path, f"{TARGETS[c]} = {y[r, c]:.6f} outside the label range [{lo:g}, {hi:g}] "
+                                  "(data.label_range / --label-range)", line=r + 2, column=TARGETS[c])
+    return tab.times, y
 
 
 def read_feature_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,17 +1,24 @@
 """Feature sets: alignment to the 0.1 s label frames, Train-only z-normalisation, the binary cache.
 
 Alignment (DESIGN.md section 2). Label frame ``i`` sits at ``start + i * 0.1`` s (``start`` is the
-first label timestamp, 0.0 on AVEC data).
+first label timestamp, 0.0 on AVEC data). Every set is placed on the label frames by its time
+column, never by row count:
 
-* 0.1 s sets (functionals, BoW, DeepSpectrum; ``rate == "frame"``) are taken row by row: a longer
-  file is cropped to the label length, a shorter one is padded by repeating its last row, but only
-  by up to ``pad_tolerance`` frames; beyond that it is a :class:`~emofusion.errors.DataError`.
+* 0.1 s sets (functionals, BoW, DeepSpectrum; ``rate == "frame"``): row ``r`` goes to label frame
+  ``round((t_r - start) / 0.1)``. Rows must sit on one 0.1 s grid (a row more than a quarter frame
+  off the grid of the file's first row, or two rows on one frame, is an error).
 * Sets at another rate (100 Hz LLDs, video-rate FAU/ResNet/VGG; the native rate is read from the
   time column as the median step) are averaged within a window of ``window_s`` seconds centred on
   each label timestamp, half open ``[t - w/2, t + w/2)``: with the default ``w = 0.1`` the windows
-  tile the time axis (window = hop), so every native frame is used exactly once. A window holding
-  no native frame takes the native frame nearest to its centre. A file whose last native frame
-  leaves more than ``pad_tolerance`` label frames without any data is too short (DataError).
+  tile the time axis (window = hop), so every native frame is used exactly once.
+
+Then, in label frames, with ``pad_tolerance`` (:data:`PAD_TOLERANCE` unless configured) as the
+limit for each of them: a late start, a gap inside the file, a file ending before its labels, a
+file starting before its labels and a file running past its labels' end. Beyond the tolerance any
+of them is a :class:`~emofusion.errors.DataError` naming the file, the line and the times. Within
+it, a file running a few frames past its labels is cropped silently (feature extractors run to the
+end of the audio); every other correction (missing frames filled from the neighbouring row or
+native frame, leading rows dropped) is one warning naming the file.
 
 Normalisation: mean and (population) standard deviation per column over all frames of the Train
 recordings only, applied to every partition; a column whose Train std is below ``STD_FLOOR`` gets
@@ -25,16 +32,19 @@ frames (test labels of the generated corpus kept apart under ``test_*``). Loadin
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S, list_recordings, parse_name, read_feature_file, read_label_file
+from .corpus import FRAME_S, PARTITIONS, list_recordings, parse_name, read_label_file, read_table
 from .errors import ConfigError, DataError
+from .io import atomic_open
+
+log = logging.getLogger(__name__)
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,13 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 #: expected native time step per rate class (None: any rate, read from the time column)
 EXPECTED_STEP: dict[str, float | None] = {"frame": FRAME_S, "lld": 0.01, "video": None}
 RATE_RTOL = 0.02  # relative tolerance on the median time step against EXPECTED_STEP
-PAD_TOLERANCE = 10  # label frames (1 s) a feature file may fall short of its labels
+VIDEO_STEP_RANGE = (0.001, 1.0)  # seconds: a video-rate set's median step (1-1000 fps), else the times are not seconds
+# The defaults of the data settings, here once: the CLI (`emofusion validate`, `emofusion cache`) and the
+# workflow (config `data.pad_tolerance: null`, `data.label_range: null`) both take them from here.
+PAD_TOLERANCE = 5  # label frames (0.5 s) of offset, gap or length difference corrected (with a warning)
+LABEL_RANGE = (-1.0, 1.0)  # AVEC 2019 labels lie in [-1, 1]
 MAX_FRAMES = 1768  # longest AVEC 2019 CES sequence; cap for Test recordings without labels
+GRID_TOL = 0.25  # a 0.1 s set's row may sit this many frames off its file's 0.1 s grid
 STD_FLOOR = 1e-8
 _EPS = 1e-9  # seconds; puts a native frame sitting on a window edge into the later window
 
@@ -106,6 +121,10 @@ def check_rate(fs: FeatureSet, step: float | None, path: str | Path | None = Non
         return
     if step <= 0:
         raise DataError(path, f"time column median step {step:.6f} s: expected increasing times", column=2)
+    if expected is None and not VIDEO_STEP_RANGE[0] <= step <= VIDEO_STEP_RANGE[1]:
+        raise DataError(path, f"time column steps {step:.6f} s (median, {1 / step:.4g} Hz): not a video frame rate "
+                              f"({1 / VIDEO_STEP_RANGE[1]:g}-{1 / VIDEO_STEP_RANGE[0]:g} Hz); times must be in seconds",
+                        column=2)
     if expected is not None and abs(step - expected) > RATE_RTOL * expected:
         raise DataError(path, f"time column steps {step:.6f} s (median, {1 / step:.2f} Hz), expected "
                               f"{expected:.6f} s for {fs.key} ({fs.rate} rate)", column=2)
@@ -137,7 +156,8 @@ def align_to_frames(times: np.ndarray, X: np.ndarray, n_frames: int, window_s: f
                     start: float = 0.0, frame_s: float = FRAME_S, rate: str | None = None) -> np.ndarray:
     """Align native feature frames to ``n_frames`` label frames -> ``(n_frames, d)`` float64.
 
-    ``rate``: ``"frame"`` takes rows one by one (crop, or repeat the last row to pad); ``"lld"`` or
+    ``rate``: ``"frame"`` places row ``r`` on frame ``round((t_r - start) / frame_s)`` (a frame
+    without a row repeats the row before it; frames before the first row take the first); ``"lld"`` or
     ``"video"`` average within the window centred on each label timestamp ``start + i * frame_s``;
     ``None`` decides from the time column (median step 0.1 s -> row by row). Padding tolerance is
     the caller's business (see :func:`available_frames`); here a short input is always padded.
@@ -154,10 +174,13 @@ def align_to_frames(times: np.ndarray, X: np.ndarray, n_frames: int, window_s: f
     if X.shape[0] == 0:
         raise ValueError("no native frames to align")
     if _is_rowwise(rate, times, frame_s):
-        out = X[:n_frames]
-        if out.shape[0] < n_frames:
-            out = np.concatenate([out, np.repeat(out[-1:], n_frames - out.shape[0], axis=0)])
-        return np.array(out, dtype=np.float64)
+        # by time: label frame j takes the last row at or before it (the first row before the first)
+        k = np.rint((times - start) / frame_s).astype(np.int64)
+        j = np.searchsorted(k, np.arange(n_frames), side="right") - 1
+        j = np.clip(j, 0, X.shape[0] - 1)
+        if j.size and j[0] == 0 and np.array_equal(j, np.arange(j.size)):
+            return X[:n_frames].copy()  # the common case: one row per frame from the start
+        return X[j]
     if window_s <= 0:
         raise ValueError(f"window_s must be > 0, got {window_s}")
     centres = start + np.arange(n_frames) * frame_s
@@ -178,40 +201,130 @@ def align_to_frames(times: np.ndarray, X: np.ndarray, n_frames: int, window_s: f
     return out
 
 
-def _data_line(path: str | Path, row: int) -> int:
-    """1-based line in ``path`` of data row ``row`` (0-based): one more when the file has a header."""
-    with open(path) as fh:
-        first = fh.readline()
-    return row + 1 + (1 if first.lstrip().lstrip("'\"").startswith("name") else 0)
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(first, last), ...]`` index runs where ``mask`` is True."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[cut + 1]])
+    ends = np.concatenate([idx[cut], [idx[-1]]])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _frame_extent(times: np.ndarray, rowwise: bool, window_s: float, start: float) -> tuple[np.ndarray, int, int]:
+    """``(k, first, last)``: the label frame of each native row (row-wise sets) or the window that
+    holds it (first window when windows overlap), and the first and last label frame with data."""
+    if rowwise:
+        k = np.rint((times - start) / FRAME_S).astype(np.int64)
+        return k, int(k[0]), int(k[-1])
+    k = np.floor((times - start - window_s / 2 + _EPS) / FRAME_S).astype(np.int64) + 1
+    last = int(np.floor((times[-1] - start + window_s / 2 + _EPS) / FRAME_S))
+    return k, int(k[0]), last
 
 
 def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, window_s: float = FRAME_S,
-                 pad_tolerance: int = PAD_TOLERANCE, max_frames: int = MAX_FRAMES,
-                 start: float = 0.0) -> tuple[np.ndarray, float | None, int]:
-    """Read one feature file, check its rate, align it: ``(aligned (n, d) float32, native step, native rows)``.
+                 pad_tolerance: int = PAD_TOLERANCE, max_frames: int = MAX_FRAMES, start: float = 0.0,
+                 warn: Warn | None = None) -> tuple[np.ndarray, float | None, int]:
+    """Read one feature file, check its rate, place it on the label frames by its time column:
+    ``(aligned (n, d) float32, native step, native rows)``.
 
-    ``n_frames`` is the label length; None (Test without labels) takes every covered frame, capped
-    at ``max_frames``. A file more than ``pad_tolerance`` frames short of its labels is a DataError.
+    ``n_frames`` is the label length; None (Test without labels) takes every frame up to the last
+    one with data, capped at ``max_frames``. Offsets, gaps and length differences beyond
+    ``pad_tolerance`` label frames are DataErrors naming the file, the line and the times; the
+    corrections made within it go to ``warn`` (one line naming the file; default: the logger).
     """
-    times, X = read_feature_file(path)
+    warn = warn or log.warning
+    path = Path(path)
+    tab = read_table(path, min_cols=3)
+    from .corpus import _check_single_name, _check_times
+
+    _check_single_name(tab, path.stem)
+    _check_times(tab)
+    times, X = tab.times, tab.values
+    hdr = int(tab.header is not None)
+
+    def line(row: int) -> int:
+        return row + 1 + hdr
+
     step = native_step(times)
     check_rate(fs, step, path)
     rowwise = fs.rate == "frame"
+    tol = pad_tolerance
+    k, first, last = _frame_extent(times, rowwise, window_s, start)
     if rowwise and times.size > 1:
-        d = np.diff(times)
-        bad = np.flatnonzero(np.abs(d - FRAME_S) > 0.5 * FRAME_S)
+        rel = (times - times[0]) / FRAME_S
+        off = np.abs(rel - np.rint(rel))
+        bad = np.flatnonzero(off > GRID_TOL)
         if bad.size:
             i = int(bad[0])
-            raise DataError(path, f"time step {d[i]:.6f} s, expected {FRAME_S:.6f} s: a {fs.key} file is read row "
-                                  f"by row and needs regular rows", line=_data_line(path, i + 1), column=2)
-    avail = available_frames(times, rowwise=rowwise, window_s=window_s, start=start)
-    if n_frames is None:
-        n = min(avail, max_frames)
-    else:
-        n = n_frames
-        if n - avail > pad_tolerance:
-            raise DataError(path, f"feature file far shorter than its labels: it covers {avail} label frames, "
-                                  f"the labels have {n} (pad tolerance {pad_tolerance} frames)")
+            raise DataError(path, f"time {times[i]:.6f} s is off the 0.1 s grid of this file (first row "
+                                  f"{times[0]:.6f} s): {fs.key} is a 0.1 s set, one row per label frame",
+                            line=line(i), column=2)
+        same = np.flatnonzero(np.diff(k) == 0)
+        if same.size:
+            i = int(same[0])
+            raise DataError(path, f"rows at {times[i]:.6f} s and {times[i + 1]:.6f} s fall on the same 0.1 s "
+                                  "label frame", line=line(i + 1), column=2)
+    n = min(last + 1, max_frames) if n_frames is None else n_frames
+    label_end = start + (n - 1) * FRAME_S
+    notes = []
+    # start: late (frames missing at the beginning) or early (data before the labels)
+    if first > 0:
+        if first > tol:
+            raise DataError(path, f"starts late: first time {times[0]:.6f} s, the labels start at {start:.6f} s: "
+                                  f"{first} label frames without data (tolerance {tol})", line=line(0), column=2)
+        notes.append(f"starts {first} frame(s) late ({times[0]:.6f} s): filled from its first row")
+    elif first < 0:
+        before = int(np.sum(k < 0)) if rowwise else -first
+        if -first > tol:
+            raise DataError(path, f"starts early: first time {times[0]:.6f} s, the labels start at {start:.6f} s: "
+                                  f"{-first} label frames before them (tolerance {tol})", line=line(0), column=2)
+        notes.append(f"starts {-first} frame(s) before its labels ({times[0]:.6f} s): {before} row(s) dropped")
+    # gaps inside: frames in [max(first, 0), min(last, n - 1)] without a row / native frame
+    lo, hi = max(first, 0), min(last, n - 1)
+    if hi > lo:
+        if rowwise:
+            has = np.zeros(hi - lo + 1, dtype=bool)
+            kk = k[(k >= lo) & (k <= hi)]
+            has[kk - lo] = True
+        else:
+            centres = start + np.arange(lo, hi + 1) * FRAME_S
+            a = np.searchsorted(times, centres - window_s / 2 - _EPS, side="left")
+            b = np.searchsorted(times, centres + window_s / 2 - _EPS, side="left")
+            has = b > a
+        gaps = [(lo + g0, lo + g1) for g0, g1 in _runs(~has)]
+        if gaps:
+            g0, g1 = max(gaps, key=lambda g: g[1] - g[0])
+            size = g1 - g0 + 1
+            if size > tol:
+                r = int(np.searchsorted(times, start + g1 * FRAME_S))  # first row after the gap
+                r = min(r, times.size - 1)
+                raise DataError(path, f"gap: no data from {times[max(r - 1, 0)]:.6f} s to {times[r]:.6f} s, "
+                                      f"{size} label frames (tolerance {tol})", line=line(r), column=2)
+            total = sum(e - s0 + 1 for s0, e in gaps)
+            notes.append(f"{total} label frame(s) in {len(gaps)} gap(s) (longest {size}) filled from the "
+                         f"{'row before' if rowwise else 'nearest native frame'}")
+    # end: shorter or longer than the labels
+    if n_frames is not None:
+        if last < n - 1:
+            short = n - 1 - last
+            if short > tol:
+                raise DataError(path, f"feature file far shorter than its labels: it covers {last + 1} label frames, "
+                                      f"the labels have {n} (pad tolerance {tol} frames); its last time is "
+                                      f"{times[-1]:.6f} s, the labels end at {label_end:.6f} s",
+                                line=line(times.size - 1), column=2)
+            notes.append(f"{short} frame(s) shorter than its labels: padded with its last "
+                         f"{'row' if rowwise else 'native frame'}")
+        elif last - (n - 1) > tol:
+            r = int(np.flatnonzero(k > n - 1 + tol)[0]) if rowwise else int(
+                np.searchsorted(times, label_end + (tol + 0.5) * FRAME_S + _EPS))
+            r = min(r, times.size - 1)
+            raise DataError(path, f"feature file far longer than its labels: data runs to {times[-1]:.6f} s, "
+                                  f"{last - (n - 1)} label frames past the labels' end at {label_end:.6f} s "
+                                  f"(tolerance {tol})", line=line(r), column=2)
+    if notes:
+        warn(f"{path}: " + "; ".join(notes))
     A = align_to_frames(times, X, n, window_s, start=start, rate=fs.rate)
     return A.astype(np.float32), step, int(times.size)
 
@@ -332,16 +445,8 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 
 def _atomic_savez(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _names_array(names: list[str]) -> np.ndarray:
@@ -419,45 +524,62 @@ def load_label_cache(path: str | Path) -> LabelCache:
     return main
 
 
-def _stack_labels(folder: Path, names: list[str]) -> LabelCache:
-    ys = [read_label_file(folder / f"{n}.csv")[1].astype(np.float32) for n in names]
+def _stack_labels(folder: Path, names: list[str], label_range: tuple[float, float] | None) -> LabelCache:
+    ys = [read_label_file(folder / f"{n}.csv", label_range)[1].astype(np.float32) for n in names]
     lengths = np.array([len(y) for y in ys], dtype=np.int64)
     Y = np.concatenate(ys) if ys else np.zeros((0, 3), dtype=np.float32)
     return LabelCache(list(names), lengths, _offsets(lengths), Y)
 
 
+def _check_numbers(folder: Path, names: Iterable[str]) -> None:
+    for n in names:
+        if parse_name(n)[2] < 1:
+            raise DataError(folder / f"{n}.csv", "recording number 00: numbers are 1-based (01, 02, ...)")
+
+
+def label_names(ldir: Path, partitions: Iterable[str], cultures: Iterable[str]) -> list[str]:
+    """Label recordings of ``partitions`` x ``cultures`` in ``ldir`` (checked names, 1-based numbers)."""
+    if not ldir.is_dir():
+        raise DataError(ldir, "labels folder not found")
+    names = list_recordings(ldir, partitions, cultures)
+    _check_numbers(ldir, names)
+    return names
+
+
 def build_label_cache(data_root: str | Path, out_path: str | Path | None,
                       partitions: Iterable[str] = ("Train", "Devel"), cultures: Iterable[str] = ("DE", "HU"), *,
-                      labels_folder: str = "labels") -> LabelCache:
+                      labels_folder: str = "labels", label_range: tuple[float, float] | None = LABEL_RANGE
+                      ) -> LabelCache:
     """Label frames of every labelled recording in ``<root>/labels`` for ``partitions`` x ``cultures``.
 
     When ``<root>/test_labels/`` exists (generated corpus only) its Test files go to ``.test``,
-    kept apart and used only for scoring. Written to ``out_path`` when given.
+    kept apart and used only for scoring. Every value must lie in ``label_range``. Written to
+    ``out_path`` when given (nothing is written when a check fails).
     """
     root = Path(data_root)
     partitions, cultures = tuple(partitions), tuple(cultures)
     ldir = root / labels_folder
-    names = list_recordings(ldir, partitions, cultures)
+    names = label_names(ldir, partitions, cultures)
     if not names:
         raise DataError(ldir, f"no label files for partitions {'/'.join(partitions)} and cultures {'/'.join(cultures)}")
-    lc = _stack_labels(ldir, names)
+    lc = _stack_labels(ldir, names, label_range)
     tdir = root / "test_labels"
     if tdir.is_dir():
-        tnames = list_recordings(tdir, ("Test",), cultures)
+        tnames = label_names(tdir, ("Test",), cultures)
         if tnames:
-            lc.test = _stack_labels(tdir, tnames)
+            lc.test = _stack_labels(tdir, tnames, label_range)
     if out_path is not None:
         save_label_cache(out_path, lc)
     return lc
 
 
-def _label_index(ldir: Path, partitions: tuple[str, ...], cultures: tuple[str, ...]) -> dict[str, tuple[int, float]]:
-    """``{name: (label frames, first label timestamp)}`` for the label files present."""
+def label_index(ldir: Path, partitions: Iterable[str], cultures: Iterable[str],
+                label_range: tuple[float, float] | None = LABEL_RANGE) -> dict[str, tuple[int, float]]:
+    """``{name: (label frames, first label timestamp)}`` of the label files present, each read with
+    every check (range included)."""
     out = {}
-    if not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
-    for n in list_recordings(ldir, partitions, cultures):
-        times, _ = read_label_file(ldir / f"{n}.csv")
+    for n in label_names(ldir, tuple(partitions), tuple(cultures)):
+        times, _ = read_label_file(ldir / f"{n}.csv", label_range)
         out[n] = (int(times.size), float(times[0]))
     return out
 
@@ -471,6 +593,7 @@ def expected_recordings(feat_dir: Path, labels: Mapping[str, tuple[int, float]],
     if not feat_dir.is_dir():
         raise DataError(feat_dir, "feature folder not found")
     present = set(list_recordings(feat_dir, partitions, cultures))
+    _check_numbers(feat_dir, sorted(present))
     for n in sorted(labels):
         if n not in present:
             raise DataError(feat_dir / f"{n}.csv", f"missing recording: label file {n}.csv has no feature file here")
@@ -480,8 +603,42 @@ def expected_recordings(feat_dir: Path, labels: Mapping[str, tuple[int, float]],
     return sorted(present | set(labels))
 
 
+def check_recording_sets(root: str | Path, folders: Mapping[str, str], *, partitions: Iterable[str] = PARTITIONS,
+                         cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels") -> dict[str, list[str]]:
+    """The same recordings in every feature folder and in the labels, every partition (Test included).
+
+    Train/Devel: each folder holds exactly the label files' recordings. Test (no labels on real data):
+    every folder holds every Test recording that any folder, ``labels/`` or ``test_labels/`` holds.
+    File names only (no file is parsed). Returns ``{set key: recordings}``; the first mismatch is a
+    DataError naming the missing file and where the recording was seen.
+    """
+    root = Path(root)
+    partitions, cultures = tuple(partitions), tuple(cultures)
+    ldir = root / labels_folder
+    labelled = set(label_names(ldir, partitions, cultures))
+    seen: dict[str, str] = {n: labels_folder for n in labelled}
+    tdir = root / "test_labels"
+    if "Test" in partitions and tdir.is_dir():
+        for n in label_names(tdir, ("Test",), cultures):
+            seen.setdefault(n, "test_labels")
+    per = {}
+    for key, folder in folders.items():
+        get_feature_set(key)
+        labels = {n: (0, 0.0) for n in labelled}
+        per[key] = expected_recordings(root / folder, labels, partitions, cultures)
+        for n in per[key]:
+            seen.setdefault(n, folder)
+    for key, folder in folders.items():
+        have = set(per[key])
+        for n in sorted(seen):
+            if n not in have:
+                raise DataError(root / folder / f"{n}.csv", f"missing recording: {n} is in {seen[n]}/ but not in "
+                                                           f"{folder}/ (every feature set needs the same recordings)")
+    return per
+
+
 def iter_aligned(feat_dir: Path, names: Sequence[str], labels: Mapping[str, tuple[int, float]], fs: FeatureSet, *,
-                 window_s: float, pad_tolerance: int, max_frames: int):
+                 window_s: float, pad_tolerance: int, max_frames: int, warn: Warn | None = None):
     """Read and align each recording of one set: yields ``(name, path, aligned (T, d) float32, native
     step or None, native rows)``. ``labels[name] = (label frames, first label time)`` where labels
     exist. The dim must be constant within a set (one DataError naming the file otherwise)."""
@@ -490,7 +647,7 @@ def iter_aligned(feat_dir: Path, names: Sequence[str], labels: Mapping[str, tupl
         path = feat_dir / f"{n}.csv"
         n_frames, start = labels.get(n, (None, 0.0))
         A, step, rows = read_aligned(path, fs, n_frames, window_s=window_s, pad_tolerance=pad_tolerance,
-                                     max_frames=max_frames, start=start)
+                                     max_frames=max_frames, start=start, warn=warn)
         if dim is None:
             dim, first = A.shape[1], path.name
         elif A.shape[1] != dim:
@@ -500,28 +657,35 @@ def iter_aligned(feat_dir: Path, names: Sequence[str], labels: Mapping[str, tupl
 
 
 def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | None, *, folder: str | None = None,
-                        partitions: Iterable[str] = ("Train", "Devel", "Test"), cultures: Iterable[str] = ("DE", "HU"),
+                        partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = ("DE", "HU"),
                         window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
-                        max_frames: int = MAX_FRAMES, labels_folder: str = "labels") -> FeatureCache:
+                        max_frames: int = MAX_FRAMES, labels_folder: str = "labels",
+                        label_range: tuple[float, float] | None = LABEL_RANGE,
+                        compare_folders: Mapping[str, str] | None = None, warn: Warn | None = None) -> FeatureCache:
     """Read, check, align and Train-normalise one feature set of an AVEC root; save it to ``out_path``.
 
     Recordings: every label file of ``partitions`` x ``cultures`` in ``<root>/labels`` (length = label
-    frames), plus Test feature files without labels (length = covered frames, at most ``max_frames``);
-    Test is included only when its files are present. ``folder`` overrides the registry folder.
+    frames, each label file checked as by ``emofusion validate``), plus Test feature files without
+    labels (length = covered frames, at most ``max_frames``); Test is included only when its files are
+    present. ``folder`` overrides the registry folder. ``compare_folders`` (``{key: folder}``) adds
+    :func:`check_recording_sets` over this set and those. Nothing is written when a check fails.
     """
     fs = get_feature_set(key)
     root = Path(data_root)
     partitions, cultures = tuple(partitions), tuple(cultures)
     source = folder or fs.folder
     feat_dir = root / source
-    labels = _label_index(root / labels_folder, partitions, cultures)
+    if compare_folders:
+        check_recording_sets(root, {**compare_folders, key: source}, partitions=partitions, cultures=cultures,
+                             labels_folder=labels_folder)
+    labels = label_index(root / labels_folder, partitions, cultures, label_range)
     names = expected_recordings(feat_dir, labels, partitions, cultures)
     if not any(_is_train(n) for n in names):
         raise DataError(root / labels_folder, "no Train recordings: normalisation statistics need Train")
     per: dict[str, np.ndarray] = {}
     steps = []
     for n, _, A, step, _ in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
-                                         pad_tolerance=pad_tolerance, max_frames=max_frames):
+                                         pad_tolerance=pad_tolerance, max_frames=max_frames, warn=warn):
         if step is not None:
             steps.append(step)
         per[n] = A

@@ -1,7 +1,15 @@
-"""Atomic file writes: a killed job never leaves a half file that looks whole."""
+"""Atomic, durable file writes: a killed job never leaves a half file that looks whole, and a
+written output survives a power loss.
+
+Every output goes to a temp file (or folder) beside its final path; the data is fsync'ed, then
+renamed over the final path, then the parent folder is fsync'ed (so the rename itself is on disk).
+Temp files and folders left behind by a killed job (``.<name>.*.tmp``, ``.<name>.*`` folders) are
+removed the next time the same output is written.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,17 +18,61 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def fsync_dir(folder: str | Path) -> None:
+    """fsync a folder, so renames and new entries in it are durable (a no-op where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(path: Path, *, folders: bool) -> None:
+    """Remove the temp files (or temp folders) an earlier, killed write of ``path`` left behind."""
+    prefix = f".{path.name}."
+    for p in path.parent.glob(f"{glob_escape(prefix)}*"):
+        if folders and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif not folders and p.name.endswith(".tmp") and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+def glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in s)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs):
+    """``open()`` for writing ``path`` atomically and durably: yields the temp file's handle; on
+    success the data is fsync'ed, renamed over ``path`` and the folder fsync'ed; on failure the temp
+    file is removed and ``path`` is untouched."""
+    if "w" not in mode:
+        raise ValueError(f"atomic_open writes: mode {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path, folders=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for reading
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path, "w", newline="") as fh:
+        fh.write(text)
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -31,7 +83,7 @@ def atomic_dir(final: str | Path):
     """Context manager: yields a temp folder beside ``final``; on success it replaces ``final``.
 
     Use it for outputs that are folders (a predictions folder): either the whole folder is
-    there, or the old one (or none) is.
+    there, or the old one (or none) is. Every file in it is fsync'ed before the rename.
     """
     return _AtomicDir(Path(final))
 
@@ -42,6 +94,7 @@ class _AtomicDir:
 
     def __enter__(self) -> Path:
         self.final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(self.final, folders=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
         return self.tmp
 
@@ -49,25 +102,28 @@ class _AtomicDir:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
+        os.chmod(self.tmp, 0o755)  # mkdtemp makes 0700
+        for dirpath, _, files in os.walk(self.tmp):
+            for f in files:
+                fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            fsync_dir(dirpath)
         if self.final.exists():
             old = self.final.with_name(f".{self.final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(self.final, old)
             os.replace(self.tmp, self.final)
+            fsync_dir(self.final.parent)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.tmp, self.final)
+            fsync_dir(self.final.parent)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Binary twin of :func:`atomic_write_text` (temp file beside ``path``, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Binary twin of :func:`atomic_write_text`."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)

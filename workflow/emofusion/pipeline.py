@@ -14,6 +14,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .errors import ConfigError, DataError
+
 
 def where_am_i() -> str:
     """Where this job runs: host and pid, plus the SLURM job id when it runs as a SLURM job (the
@@ -43,6 +45,11 @@ def log_to(path: str | Path):
         root.setLevel(logging.INFO)
         try:
             yield fh
+        except (DataError, ConfigError) as exc:  # bad input: one line naming the file or key, no traceback
+            fh.write(f"error: {exc}\n")
+            sys.stdout, sys.stderr = old_out, old_err
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         except BaseException:
             import traceback
 
@@ -69,17 +76,38 @@ def init_tracking(out_json: str | Path, *, uri: str | None, experiment: str, art
     _init(uri or default_tracking_uri(), experiment, artifact_location, Path(out_json))
 
 
-def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str]) -> None:
-    from .features import build_label_cache
+def check_inputs(out_json: str | Path, *, data_root: str | Path, folders: Mapping[str, str],
+                 cultures: Sequence[str]) -> None:
+    """The cross-file input check (same recordings in the labels and every configured set, every
+    partition); the caches check each file. Writes ``{set: [recordings]}``."""
+    from .features import check_recording_sets
+    from .io import atomic_write_json
 
-    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures))
+    per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
+    atomic_write_json(out_json, {"data_root": str(data_root), "recordings": per})
+
+
+def _or_default(value, default):
+    return default if value is None else value
+
+
+def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str],
+                 label_range: Sequence[float] | None = None) -> None:
+    from .features import LABEL_RANGE, build_label_cache
+
+    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
+                      label_range=tuple(_or_default(label_range, LABEL_RANGE)))
 
 
 def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
-    from .features import build_feature_cache
+    """``settings``: folder, window_s, pad_tolerance, label_range, max_frames, cultures (config's data
+    block; None = the library default)."""
+    from .features import LABEL_RANGE, PAD_TOLERANCE, build_feature_cache
 
     build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
-                        window_s=settings["window_s"], pad_tolerance=settings["pad_tolerance"],
+                        window_s=settings["window_s"],
+                        pad_tolerance=_or_default(settings["pad_tolerance"], PAD_TOLERANCE),
+                        label_range=tuple(_or_default(settings["label_range"], LABEL_RANGE)),
                         max_frames=settings["max_frames"])
 
 

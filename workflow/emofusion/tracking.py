@@ -39,22 +39,29 @@ def is_server(tracking_uri: str) -> bool:
     return urlparse(tracking_uri).scheme in ("http", "https")
 
 
-def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float = 1.0) -> None:
+REFUSED_GRACE_S = 3.0  # a refused connection is retried this long (a server binding its port), no more
+
+
+def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float = 1.0,
+                    refused_grace_s: float = REFUSED_GRACE_S) -> None:
     """Block until the MLflow server at ``tracking_uri`` answers ``GET /health`` with 200.
 
-    A server started just before the workflow (or on a fresh PostgreSQL database, whose schema it
-    creates at start-up) may not listen yet; waiting here gives one clear error instead of every
-    job failing with connection errors. Raises :class:`~emofusion.errors.ConfigError` naming the
-    URI (``tracking.uri``) after ``timeout_s``.
+    Only a server that answers but is not ready yet (an HTTP error status, e.g. while it creates
+    the schema of a fresh PostgreSQL database, or no answer within the request timeout) is waited
+    for, up to ``timeout_s``. Nothing listening (connection refused, for ``refused_grace_s``) or an
+    unknown host fails at once. Either way one :class:`~emofusion.errors.ConfigError` naming
+    ``tracking.uri``.
     """
     import http.client
+    import socket
     import urllib.error
     import urllib.request
 
     from .errors import ConfigError
 
     url = tracking_uri.rstrip("/") + "/health"
-    deadline = time.monotonic() + timeout_s
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
     last = "no answer"
     while True:
         try:
@@ -65,7 +72,14 @@ def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float =
         except urllib.error.HTTPError as e:
             last = f"HTTP {e.code}"
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # not up, or not HTTP
-            last = str(getattr(e, "reason", e)) or type(e).__name__
+            reason = getattr(e, "reason", e)
+            if isinstance(reason, socket.gaierror):
+                raise ConfigError(f"tracking.uri: host of {tracking_uri} not found ({reason})") from None
+            if isinstance(reason, ConnectionRefusedError) and time.monotonic() - t0 >= refused_grace_s:
+                raise ConfigError(f"tracking.uri: nothing listens at {tracking_uri} (connection refused); start "
+                                  "the MLflow server first (README, 'Running on a cluster') or set tracking.uri: "
+                                  "null for the local store") from None
+            last = str(reason) or type(e).__name__
         if time.monotonic() >= deadline:
             raise ConfigError(f"tracking.uri: no MLflow server answers at {tracking_uri} "
                               f"(GET /health for {timeout_s:.0f} s: {last}); start it first "

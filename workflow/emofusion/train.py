@@ -97,10 +97,18 @@ def _callbacks(params: TrainSpec, log):
 
 
 def _save_checkpoint(trainer, path: Path) -> None:
+    from .io import fsync_dir
+
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         trainer.save_checkpoint(tmp, weights_only=True)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # durable before the rename (README, power loss)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -1,23 +1,27 @@
 """Check an AVEC 2019 CES data root before a long run (``emofusion validate DIR``).
 
-What is checked, in this order (the first problem found is raised as ONE
-:class:`~emofusion.errors.DataError` naming the file and line or column):
+The checks are the library's readers themselves (``emofusion.corpus``, ``emofusion.features``):
+the feature and label caches that the workflow trains on are built through the same functions,
+so data that ``validate`` rejects never reaches a training job. In this order (the first problem
+is raised as ONE :class:`~emofusion.errors.DataError` naming the file and line or column):
 
 1. the labels folder exists and every ``.csv`` in it has a valid name ``<Train|Devel|Test>_<DE|HU|CN>_<NN>``
-   (NN from 01); every label file parses (separator, quoting, numeric cells, no NaN/inf, no ragged
-   rows), has the ``arousal``, ``valence`` and ``liking`` columns, one recording name matching its file
-   name, timestamps increasing in 0.1 s steps, and every label within ``[-LABEL_LIMIT, LABEL_LIMIT]``
-   (AVEC labels lie in [-1, 1]; ``LABEL_LIMIT = 1.05`` allows a small margin for rounding and
-   generated data). ``<root>/test_labels/`` (generated corpus only) is checked the same way.
-2. for each feature set: its folder exists (an error for sets asked for by ``sets``; otherwise
-   absent sets are only listed), every label file has its feature file and every Train/Devel feature
-   file has a label file, every feature file parses as above, its time column increases at the set's
-   rate (median step 0.1 s for 0.1 s sets, which must also be regular; 0.01 s for LLD sets; any rate
-   for video sets), the dim is the same in every file, and no file is more than ``pad_tolerance``
-   label frames shorter than its labels.
+   (NN from 01); every label file is UTF-8 (a byte-order mark is fine), has no blank line inside,
+   parses (separator, quoting, numeric cells, no NaN/inf, no ragged rows), has the ``arousal``,
+   ``valence`` and ``liking`` columns, one recording name matching its file name, timestamps
+   increasing in 0.1 s steps, and every label within ``label_range`` (the AVEC range [-1, 1] by
+   default). ``<root>/test_labels/`` (generated corpus only) is checked the same way.
+2. every feature set holds the same recordings as the labels (Train, Devel) and as each other
+   (Test included) (file names only);
+3. for each feature set: every file parses as above, values within float32's range, its time column
+   increases at the set's rate (0.1 s for 0.1 s sets; 0.01 s for LLD sets; any rate for video sets),
+   the dim is the same in every file, and the file is placed on its label frames by time: a late or
+   early start, a gap, or a length difference beyond ``pad_tolerance`` label frames is an error;
+   within it the correction is a warning naming the file (``features`` module docstring).
 
-:func:`validate_root` returns a :class:`Report`; :func:`format_report` renders the summary table
-(feature set x partition: recordings, native rows, aligned label frames, dim, rate).
+:func:`validate_root` returns a :class:`Report` (its ``warnings`` hold the corrections);
+:func:`format_report` renders the summary table (feature set x partition: recordings, native
+rows, aligned label frames, dim, rate).
 """
 
 from __future__ import annotations
@@ -26,21 +30,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from . import TARGETS
-from .corpus import FRAME_S, PARTITIONS, list_recordings, parse_name, read_label_file
+from .corpus import FRAME_S, PARTITIONS, parse_name
 from .errors import ConfigError, DataError
 from .features import (
     FEATURE_SETS,
+    LABEL_RANGE,
     MAX_FRAMES,
     PAD_TOLERANCE,
-    expected_recordings,
+    check_recording_sets,
     get_feature_set,
     iter_aligned,
+    label_index,
 )
-
-LABEL_LIMIT = 1.05  # |label| allowed: AVEC labels lie in [-1, 1], plus a 0.05 margin
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Report:
     test_label_counts: dict[str, int]  # culture -> recordings in test_labels/ (generated corpus)
     sets: list[SetReport]
     absent: list[str]  # registry sets whose folder is not there (not asked for explicitly)
+    warnings: list[str] = field(default_factory=list)  # corrections within the tolerance, one per file
 
 
 def parse_folder_overrides(items: Iterable[str] | None) -> dict[str, str]:
@@ -84,44 +86,30 @@ def parse_folder_overrides(items: Iterable[str] | None) -> dict[str, str]:
     return out
 
 
-def check_label_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one label file with every check above; returns ``(times, values (n, 3))``."""
-    _, _, nn = parse_name(path.stem, path)
-    if nn < 1:
-        raise DataError(path, f"recording number {nn:02d}: numbers are 1-based (01, 02, ...)")
-    times, y = read_label_file(path)
-    bad = np.argwhere(np.abs(y) > LABEL_LIMIT)
-    if bad.size:
-        r, c = (int(v) for v in bad[0])
-        with open(path) as fh:
-            has_header = fh.readline().lstrip().lstrip("'\"").startswith("name")
-        raise DataError(path, f"{TARGETS[c]} = {y[r, c]:.6f} outside [-{LABEL_LIMIT}, {LABEL_LIMIT}] "
-                              "(AVEC labels lie in [-1, 1])", line=r + 1 + int(has_header), column=TARGETS[c])
-    return times, y
-
-
-def _check_label_dir(folder: Path, partitions: tuple[str, ...], cultures: tuple[str, ...]):
-    index: dict[str, tuple[int, float]] = {}
-    for n in list_recordings(folder, partitions, cultures):
-        times, _ = check_label_file(folder / f"{n}.csv")
-        index[n] = (int(times.size), float(times[0]))
-    return index
+def parse_label_range(text: str | None) -> tuple[float, float]:
+    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.features.LABEL_RANGE`."""
+    if text is None:
+        return LABEL_RANGE
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--label-range {text!r}: expected LO,HI (e.g. -1,1)") from None
+    if not lo < hi:
+        raise ConfigError(f"--label-range {text!r}: LO must be below HI")
+    return lo, hi
 
 
 def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int, float]],
-               partitions: tuple[str, ...], cultures: tuple[str, ...], window_s: float, pad_tolerance: int,
-               max_frames: int) -> SetReport:
+               names: list[str], window_s: float, pad_tolerance: int, max_frames: int,
+               warnings: list[str]) -> SetReport:
     fs = FEATURE_SETS[key]
     feat_dir = root / folder
-    names = expected_recordings(feat_dir, labels, partitions, cultures)
-    for n in names:
-        if parse_name(n)[2] < 1:
-            raise DataError(feat_dir / f"{n}.csv", "recording number 00: numbers are 1-based (01, 02, ...)")
     dim = None
     steps = []
     parts: dict[str, PartStats] = {}
     for n, _, A, step, rows in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
-                                            pad_tolerance=pad_tolerance, max_frames=max_frames):
+                                            pad_tolerance=pad_tolerance, max_frames=max_frames,
+                                            warn=warnings.append):
         dim = A.shape[1]
         if step is not None:
             steps.append(step)
@@ -137,7 +125,7 @@ def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int
 def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folders: Mapping[str, str] | None = None,
                   partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = ("DE", "HU"),
                   labels_folder: str = "labels", window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
-                  max_frames: int = MAX_FRAMES) -> Report:
+                  max_frames: int = MAX_FRAMES, label_range: tuple[float, float] = LABEL_RANGE) -> Report:
     """Check a data root (see the module docstring); the first problem is raised as a DataError."""
     root = Path(root)
     if not root.is_dir():
@@ -147,9 +135,7 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
     for k in folders:
         get_feature_set(k)
     ldir = root / labels_folder
-    if not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
-    labels = _check_label_dir(ldir, partitions, cultures)
+    labels = label_index(ldir, partitions, cultures, label_range)
     if not labels:
         raise DataError(ldir, f"no label files for partitions {'/'.join(partitions)} and cultures {'/'.join(cultures)}")
     counts: dict[tuple[str, str], int] = {}
@@ -161,7 +147,7 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
     test_counts: dict[str, int] = {}
     tdir = root / "test_labels"
     if tdir.is_dir():
-        for n in _check_label_dir(tdir, ("Test",), cultures):
+        for n in label_index(tdir, ("Test",), cultures, label_range):
             c = parse_name(n)[1]
             test_counts[c] = test_counts.get(c, 0) + 1
 
@@ -169,7 +155,7 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
     keys = list(sets) if explicit else list(FEATURE_SETS)
     for k in keys:
         get_feature_set(k)
-    reports, absent = [], []
+    present, absent = {}, []
     for k in keys:
         folder = folders.get(k, FEATURE_SETS[k].folder)
         if not (root / folder).is_dir():
@@ -177,10 +163,14 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
                 raise DataError(root / folder, f"feature folder for {k!r} not found (asked for with --sets)")
             absent.append(k)
             continue
-        reports.append(_check_set(root, k, folder, labels, partitions, cultures, window_s, pad_tolerance,
-                                  max_frames))
+        present[k] = folder
+    names = check_recording_sets(root, present, partitions=partitions, cultures=cultures,
+                                 labels_folder=labels_folder)
+    warnings: list[str] = []
+    reports = [_check_set(root, k, folder, labels, names[k], window_s, pad_tolerance, max_frames, warnings)
+               for k, folder in present.items()]
     return Report(root=root, labels_folder=labels_folder, label_counts=counts, label_frames=frames,
-                  test_label_counts=test_counts, sets=reports, absent=absent)
+                  test_label_counts=test_counts, sets=reports, absent=absent, warnings=warnings)
 
 
 def _rate(r: SetReport) -> str:
@@ -218,5 +208,8 @@ def format_report(rep: Report) -> str:
         lines.append("no feature set folders present: labels only")
     if rep.absent:
         lines.append(f"not present (skipped, not asked for): {', '.join(rep.absent)}")
+    if rep.warnings:
+        lines.append(f"{len(rep.warnings)} file(s) corrected within the tolerance:")
+        lines += [f"warning: {w}" for w in rep.warnings]
     lines.append(f"OK: {len(rep.sets)} feature set(s) and {sum(rep.label_counts.values())} label files checked")
     return "\n".join(lines)

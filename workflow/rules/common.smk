@@ -2,16 +2,21 @@
 # checks, code hashes, the weight-search draws) is one call into emofusion each. Keep this file
 # light: it is parsed on every `snakemake` call (no torch/mlflow imports).
 
+import sys
 from pathlib import Path
 
 from emofusion.code_version import code_versions
 from emofusion.config import (ablation_train_config, check_config, extra_run_set, machine_mem_mb,
                               search_train_config)
+from emofusion.errors import ConfigError
 from emofusion.ranking import pairs, read_selected
 from emofusion.report import sample_search_weights
 
 
-check_config(config)
+try:
+    check_config(config)
+except ConfigError as exc:  # a user error: one line naming the key, no traceback, nothing run
+    sys.exit(f"emofusion: config error: {exc}")
 
 
 # Jobs declare mem_mb; unless the user passes --resources mem_mb=N (or a profile does), cap their
@@ -29,9 +34,12 @@ PROTOCOLS = list(config["fusion"]["protocols"])
 LIB = Path(workflow.basedir) / "workflow" / "emofusion"
 
 
+SETS_PATTERN = sorted(config["feature_sets"], key=len, reverse=True)
+
+
 wildcard_constraints:
     run=r"[a-z_]+(\+[a-z_]+)?",
-    fs=r"[a-z_]+",
+    fs="|".join(SETS_PATTERN),  # the configured sets only: never labels.npz or inputs.json
     seed=r"\d+",
     protocol=r"in-sample|grouped-cv",
     n=r"\d+",
@@ -70,6 +78,19 @@ def get_feature_input(wildcards):
     return [str(root / "labels"), str(root / config["feature_sets"][wildcards.fs]["folder"])]
 
 
+def get_inputs_input(wildcards):
+    """What the input check reads: the corpus marker, or the real labels + every set's folder."""
+    if is_generated():
+        return get_corpus_marker()
+    root = Path(config["data_root"])
+    return [str(root / "labels"), *(str(root / f) for f in get_feature_folders().values())]
+
+
+def get_feature_folders():
+    """``{set key: folder}`` of the configured feature sets."""
+    return {k: v["folder"] for k, v in config["feature_sets"].items()}
+
+
 def get_feature_params(wildcards):
     """Everything a feature cache depends on: only this set's own entry and the data settings."""
     entry = config["feature_sets"][wildcards.fs]
@@ -77,6 +98,7 @@ def get_feature_params(wildcards):
         "folder": entry["folder"],
         "window_s": entry.get("window_s", config["data"]["window_s"]),
         "pad_tolerance": config["data"]["pad_tolerance"],
+        "label_range": config["data"]["label_range"],
         "max_frames": config["data"]["max_frames"],
         "cultures": config["data"]["cultures"],
     }

@@ -1,4 +1,5 @@
 from emofusion.pipeline import cache_labels, log_to
 
 with log_to(snakemake.log[0]):
-    cache_labels(snakemake.output.npz, data_root=snakemake.params.data_root, cultures=snakemake.params.cultures)
+    cache_labels(snakemake.output.npz, data_root=snakemake.params.data_root, cultures=snakemake.params.cultures,
+                 label_range=snakemake.params.label_range)

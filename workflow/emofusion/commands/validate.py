@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "check an AVEC 2019 CES data root (files, names, rates, dims, NaN/inf, label ranges); print a summary"
+HELP = ("check an AVEC 2019 CES data root (encodings, names, recordings, rates, time alignment, dims, "
+        "NaN/inf, label ranges); print a summary")
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """The data settings `validate` and `cache` share, with the library's defaults."""
+    from ..features import FRAME_S, LABEL_RANGE, MAX_FRAMES, PAD_TOLERANCE
+
+    p.add_argument("--cultures", nargs="+", default=["DE", "HU"], choices=["DE", "HU", "CN"])
+    p.add_argument("--labels-folder", default="labels", help="label folder under DIR (default labels)")
+    p.add_argument("--window-s", type=float, default=FRAME_S,
+                   help=f"averaging window of non-0.1 s sets in seconds (default {FRAME_S})")
+    p.add_argument("--pad-tolerance", type=int, default=PAD_TOLERANCE,
+                   help="label frames of start offset, gap or length difference corrected with a warning; "
+                        f"beyond it an error (default {PAD_TOLERANCE})")
+    p.add_argument("--label-range", metavar="LO,HI", default=None,
+                   help=f"allowed label values (default {LABEL_RANGE[0]:g},{LABEL_RANGE[1]:g}, the AVEC range)")
+    p.add_argument("--max-frames", type=int, default=MAX_FRAMES,
+                   help=f"cap on frames of Test recordings without labels (default {MAX_FRAMES})")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..features import PAD_TOLERANCE
-
     p.add_argument("data_root", metavar="DIR", help="data root holding labels/ and the feature folders")
     p.add_argument("--sets", nargs="+", metavar="KEY",
                    help="feature sets to check (default: every registry set whose folder is present); "
@@ -17,18 +33,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folders", nargs="+", default=[], metavar="KEY=FOLDER",
                    help="folder of a set when it differs from the default (e.g. deepspectrum=my_ds_folder)")
     p.add_argument("--partitions", nargs="+", default=["Train", "Devel", "Test"], choices=["Train", "Devel", "Test"])
-    p.add_argument("--cultures", nargs="+", default=["DE", "HU"], choices=["DE", "HU", "CN"])
-    p.add_argument("--labels-folder", default="labels", help="label folder under DIR (default labels)")
-    p.add_argument("--window-s", type=float, default=0.1, help="averaging window of non-0.1 s sets (seconds)")
-    p.add_argument("--pad-tolerance", type=int, default=PAD_TOLERANCE,
-                   help=f"label frames a feature file may fall short of its labels (default {PAD_TOLERANCE})")
+    add_data_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validate import format_report, parse_folder_overrides, validate_root
+    from ..validate import format_report, parse_folder_overrides, parse_label_range, validate_root
 
     report = validate_root(args.data_root, sets=args.sets, folders=parse_folder_overrides(args.folders),
                            partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
-                           window_s=args.window_s, pad_tolerance=args.pad_tolerance)
+                           window_s=args.window_s, pad_tolerance=args.pad_tolerance, max_frames=args.max_frames,
+                           label_range=parse_label_range(args.label_range))
     print(format_report(report))
     return 0
