@@ -11,20 +11,21 @@ from emofusion import TARGETS
 from emofusion.corpus import read_label_dir, write_avec_csv
 from emofusion.errors import DataError
 from emofusion.fusion import (
-    Grid,
+    FusionSpec,
+    PartState,
     context_design,
-    fuse,
-    grouped_cv,
+    format_stage_table,
     grouped_folds,
     load_runs,
-    outer_fold,
+    part_stage,
+    run_chain,
     summarise,
     write_summary,
 )
-from emofusion.fusion_solver import Group, fit_one, solve_lad_svr
+from emofusion.fusion_solver import Problem, fit_one, objective, solve
 from emofusion.metrics import ccc
 
-SMALL = dict(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, max_iter=300)
+SMALL = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
 
 
 def _corpus(root: Path, n_per_culture: int = 4, n_frames: int = 80, n_runs: int = 2, seed: int = 0,
@@ -75,27 +76,68 @@ def test_solver_matches_sklearn_where_liblinear_converges():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         sk = LinearSVR(C=C, random_state=0, tol=1e-6, max_iter=100000).fit(X, y)
-    coef, b = fit_one(X, y, C=C, tol=1e-5, max_iter=3000)
+    coef, b = fit_one(X, y, C=C, tol=1e-7)
 
     def obj(cf, ic):
         return 0.5 * (cf @ cf + ic * ic) + C * np.abs(y - X @ cf - ic).sum()
 
     o_sk, o_us = obj(sk.coef_, sk.intercept_[0]), obj(coef, b)
+    assert o_us <= o_sk * (1 + 1e-6)  # never worse than liblinear converged to 1e-6
     assert abs(o_us - o_sk) / o_sk < 1e-4
     np.testing.assert_allclose(X @ coef + b, sk.predict(X), atol=2e-2)
 
 
+def _lad_problem(seed=3, n=600, d=6, T=2):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([np.ones((n, 1)), rng.normal(size=(n, d))], axis=1)
+    X[:, 4] = X[:, 3] + 1e-3 * rng.normal(size=n)  # collinear columns, as stacked predictions are
+    Y = X[:, 1:4] @ rng.normal(size=(3, T)) + rng.laplace(0, 0.1, (n, T))
+    Y[:40] = 0.0  # runs of exact zeros, as label files start
+    return X, Y
+
+
 def test_batched_grid_equals_separate_solves():
-    rng = np.random.default_rng(3)
-    X = np.concatenate([np.ones((400, 1)), rng.normal(size=(400, 6))], axis=1).astype(np.float32)
-    Y = (X[:, 1:4] @ rng.normal(size=(3, 2)) + rng.laplace(0, 0.1, (400, 2))).astype(np.float32)
-    G, XtY = X.astype(np.float64).T @ X, X.astype(np.float64).T @ Y
-    groups = [Group(4, 0.1, (0, 1)), Group(7, 1.0, (0, 1))]
-    batched = solve_lad_svr(X, G, XtY, Y, groups, tol=1e-5, max_iter=3000).W
-    assert np.all(batched[4:, :2] == 0)  # unused lags stay exactly 0
-    for j, (g, t) in enumerate([(groups[0], 0), (groups[0], 1), (groups[1], 0), (groups[1], 1)]):
-        one = solve_lad_svr(X, G, XtY, Y, [Group(g.p, g.C, (t,))], tol=1e-5, max_iter=3000).W[:, 0]
-        np.testing.assert_allclose(batched[:, j], one, atol=2e-3)
+    X, Y = _lad_problem()
+    problems = [Problem(4, 0.1, 0), Problem(4, 0.1, 1), Problem(7, 1.0, 0), Problem(7, 1.0, 1)]
+    batched = solve(X, Y, problems, tol=1e-8)
+    assert np.all(batched.W[4:, :2] == 0)  # unused lags stay exactly 0
+    for j, q in enumerate(problems):
+        one = solve(X, Y, [q], tol=1e-8).W[:, 0]
+        np.testing.assert_allclose(batched.W[:, j], one, atol=1e-5)
+
+
+@pytest.mark.parametrize("C", [0.001, 0.01, 0.1, 1.0, 10.0])
+def test_gap_certificate_bounds_the_objective(C):
+    """A fit reported at gap <= tol is within tol of the optimum (an independent long solve)."""
+    X, Y = _lad_problem(seed=int(C * 1000) % 7)
+    loose = solve(X, Y, [Problem(7, C, 0), Problem(5, C, 1)], tol=1e-3)
+    tight = solve(X, Y, [Problem(7, C, 0), Problem(5, C, 1)], tol=1e-10)
+    assert loose.converged.all() and (loose.gap <= 1e-3).all()
+    for j, (p, t) in enumerate([(7, 0), (5, 1)]):
+        p_loose = objective(X[:, :p], Y[:, t], loose.W[:p, j], C)
+        p_best = objective(X[:, :p], Y[:, t], tight.W[:p, j], C)
+        assert p_best <= p_loose * (1 + 1e-9)
+        assert (p_loose - p_best) / p_best <= 1e-3
+        assert loose.primal[j] == pytest.approx(p_loose, rel=1e-9)
+
+
+def test_solver_is_deterministic_whatever_the_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    X, Y = _lad_problem(seed=5, n=2000)
+    problems = [Problem(7, C, t) for C in (0.01, 1.0) for t in range(2)]
+    with threadpool_limits(1):
+        a = solve(X, Y, problems, tol=1e-3)
+    with threadpool_limits(2):
+        b = solve(X, Y, problems, tol=1e-3)
+    np.testing.assert_array_equal(a.W, b.W)
+    np.testing.assert_array_equal(a.gap, b.gap)
+
+
+def test_unconverged_fit_is_flagged():
+    X, Y = _lad_problem()
+    sol = solve(X, Y, [Problem(7, 1.0, 0)], tol=1e-12, max_newton=2)
+    assert not sol.converged[0] and sol.gap[0] > 1e-12 and sol.newton[0] == 2
 
 
 def test_context_window_stays_inside_recording():
@@ -128,7 +170,7 @@ def test_context_window_fusion_level(tmp_path):
     start = 0
     for n in names:
         rows = X[start:start + len(dev[n]), 1:].reshape(len(dev[n]), -1, dev[n].shape[1])
-        own = {tuple(r) for r in dev[n].round(6)}
+        own = {tuple(r) for r in dev[n].astype(np.float64).round(6)}
         assert all(tuple(v) in own for v in rows.reshape(-1, dev[n].shape[1]).round(6))
         start += len(dev[n])
 
@@ -143,24 +185,53 @@ def test_grouped_folds_are_stratified_and_seeded():
     assert folds == grouped_folds(names, 4, seed=0) and folds != grouped_folds(names, 4, seed=1)
 
 
+def _chain(protocol, part, stages, dev, test, labels, spec=SMALL):
+    prev, out = None, []
+    for s in range(1, stages + 1):
+        prev = part_stage(protocol, part, s, dev, test, labels, prev, spec)
+        out.append(prev)
+    return out
+
+
 def test_grouped_cv_never_reads_held_out_labels(tmp_path):
     labels, runs = _corpus(tmp_path)
     dev, test, _ = load_runs(labels, runs)
-    grid = Grid(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, max_iter=100)
-    outer = grouped_folds(sorted(dev), 2, seed=0)
-    res1, _ = grouped_cv(dev, labels, test, grid, stages=2, outer_folds=2, inner_folds=2, seed=0)
-    # random labels on fold 0: fold 0's predictions are bit-identical, fold 1's (trained on them) move
+    outer = grouped_folds(sorted(dev), SMALL.outer_folds, SMALL.seed)
+    res1 = _chain("grouped-cv", "fold1", 2, dev, test, labels)
+    # NaN, then random labels on fold 1: fold 1's own predictions are bit-identical (stages 1 and 2)
     rng = np.random.default_rng(9)
-    rand = {n: rng.normal(size=v.shape) if n in outer[0] else v for n, v in labels.items()}
-    res2, _ = grouped_cv(dev, rand, test, grid, stages=2, outer_folds=2, inner_folds=2, seed=0)
-    # NaN labels on fold 0: fold 0's own models never touch them
     nan = {n: np.full_like(v, np.nan) if n in outer[0] else v for n, v in labels.items()}
-    res3 = outer_fold(dev, nan, outer, 0, grid, stages=2, inner_folds=2, seed=0)
-    for s in range(2):
-        for n in outer[0]:
-            np.testing.assert_array_equal(res1[s]["dev"][n], res2[s]["dev"][n])
-            np.testing.assert_array_equal(res1[s]["dev"][n], res3[s]["pred"][n])
-        assert any(not np.array_equal(res1[s]["dev"][n], res2[s]["dev"][n]) for n in outer[1])
+    rand = {n: rng.normal(size=v.shape) if n in outer[0] else v for n, v in labels.items()}
+    for other in (nan, rand):
+        res = _chain("grouped-cv", "fold1", 2, dev, test, other)
+        for s in range(2):
+            assert sorted(res[s].pred) == sorted(outer[0])
+            for n in outer[0]:
+                np.testing.assert_array_equal(res1[s].pred[n], res[s].pred[n])
+    # fold 2's models are trained on fold 1's labels: random labels there move them
+    res2 = _chain("grouped-cv", "fold2", 1, dev, test, labels)
+    res2r = _chain("grouped-cv", "fold2", 1, dev, test, rand)
+    assert any(not np.array_equal(res2[0].pred[n], res2r[0].pred[n]) for n in outer[1])
+
+
+def test_chain_file_round_trip_and_next_stage_reads_it(tmp_path):
+    labels, runs = _corpus(tmp_path, test=1)
+    dev, test, _ = load_runs(labels, runs)
+    s1 = part_stage("grouped-cv", "fold1", 1, dev, test, labels, None, SMALL)
+    s1.save(tmp_path / "fold1.npz")
+    back = PartState.load(tmp_path / "fold1.npz")
+    assert back.report == json.loads(json.dumps(s1.report)) and back.m == s1.m
+    for a, b in ((s1.pred, back.pred), (s1.oof, back.oof)):
+        assert sorted(a) == sorted(b) and all(np.array_equal(a[n], b[n]) for n in a)
+    # stage 2 from the file equals stage 2 from memory; its input on training recordings is the stored
+    # inner out-of-fold output
+    s2a = part_stage("grouped-cv", "fold1", 2, dev, test, labels, s1, SMALL)
+    s2b = part_stage("grouped-cv", "fold1", 2, dev, test, labels, back, SMALL)
+    for n in s2a.pred:
+        np.testing.assert_array_equal(s2a.pred[n], s2b.pred[n])
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="bad.npz.*not a fusion chain file"):
+        PartState.load(tmp_path / "bad.npz")
 
 
 def test_misaligned_inputs_give_clear_error(tmp_path):
@@ -190,35 +261,63 @@ def test_test_recordings_must_match_and_are_cropped(tmp_path):
 def test_fuse_in_sample_writes_contract_and_recovers_mix(tmp_path):
     labels, runs = _corpus(tmp_path, test=1)
     out = tmp_path / "fusion" / "in-sample"
-    s = fuse(labels, runs, out, protocol="in-sample", stages=2, **SMALL)
+    docs = run_chain(labels, runs, out, protocol="in-sample", stages=2, spec=SMALL)
     for n in (1, 2):
         doc = json.loads((out / f"stage{n}" / "scores.json").read_text())
         assert set(doc["devel"]) == {"DE+HU", "DE", "HU"}
         assert set(doc["devel"]["DE+HU"]) == {*TARGETS, "mean"}
         assert "test" not in doc and doc["protocol"] == "in-sample"
         assert set(doc["selected"]) == set(TARGETS) and doc["selected"]["arousal"]["k"] in (1, 2)
+        for t in TARGETS:  # the chosen model's gap and Newton steps, and the grid's largest gap
+            assert 0 <= doc["selected"][t]["gap"] <= 1e-3 and doc["selected"][t]["newton"] >= 0
+        assert doc["solver"]["converged"] and 0 <= doc["solver"]["max_gap"] <= 1e-3
+        assert doc["solver"]["fits"] == 2 * 2 * 3 and doc["solver"]["end_time"] >= doc["solver"]["start_time"]
         files = sorted(p.name for p in (out / f"stage{n}" / "predictions").iterdir())
         assert files == sorted([f"{k}.csv" for k in labels] + ["Test_DE_01.csv"])
+        assert (out / f"stage{n}" / "all.npz").is_file()
     # the runs are noisy linear mixes of the labels: the fusion undoes the mix
-    assert min(s["stages"][0]["scores"]["devel"]["DE+HU"][t] for t in TARGETS) > 0.9
+    assert min(docs[0]["devel"]["DE+HU"][t] for t in TARGETS) > 0.9
+    assert "max gap" in format_stage_table("in-sample", docs)
 
 
 def test_fuse_grouped_cv_and_summary(tmp_path):
     labels, runs = _corpus(tmp_path, test=1)
     test_labels = {"Test_DE_01": np.zeros((40, 3)) + np.linspace(0, 1, 40)[:, None]}
     root = tmp_path / "fusion"
-    fuse(labels, runs, root / "in-sample", protocol="in-sample", stages=2, test_labels=test_labels, **SMALL)
-    s = fuse(labels, runs, root / "grouped-cv", protocol="grouped-cv", stages=2, outer_folds=2, inner_folds=2,
-             test_labels=test_labels, **SMALL)
+    run_chain(labels, runs, root / "in-sample", protocol="in-sample", stages=2, spec=SMALL, test_labels=test_labels)
+    docs = run_chain(labels, runs, root / "grouped-cv", protocol="grouped-cv", stages=2, spec=SMALL,
+                     test_labels=test_labels)
     doc = json.loads((root / "grouped-cv" / "stage2" / "scores.json").read_text())
     assert len(doc["selected"]["outer_folds"]) == 2 and set(doc["selected"]["test"]) == set(TARGETS)
     assert set(doc["test"]) == {"DE"} and len(doc["outer_folds"]) == 2
-    assert s["stages"][1]["scores"]["devel"]["DE+HU"]["arousal"] > 0.5
-    df = summarise(root)
-    assert list(df.columns) == ["protocol", "stage", "split", "culture", *TARGETS, "mean"]
+    assert sorted(p.name for p in (root / "grouped-cv" / "stage2").glob("*.npz")) == ["all.npz", "fold1.npz",
+                                                                                     "fold2.npz"]
+    assert docs[1]["devel"]["DE+HU"]["arousal"] > 0.5
+    files = [root / p / f"stage{n}" / "scores.json" for p in ("grouped-cv", "in-sample") for n in (2, 1)]
+    # a leftover protocol folder is not read: only the files given
+    (root / "stale-protocol" / "stage1").mkdir(parents=True)
+    df = summarise(files)
+    assert list(df.columns) == ["protocol", "stage", "split", "culture", *TARGETS, "mean", "solver_max_gap",
+                                "converged"]
     assert len(df) == 2 * 2 * (3 + 1)  # protocols x stages x (3 devel cultures + 1 test)
-    write_summary(root, tmp_path / "summary.tsv")
+    assert list(df["stage"][:8]) == [1] * 4 + [2] * 4 and df["converged"].all()
+    write_summary(files, tmp_path / "summary.tsv")
     assert (tmp_path / "summary.tsv").read_text().startswith("protocol\tstage\tsplit\tculture\tarousal")
+
+
+def test_parallel_parts_give_identical_files(tmp_path):
+    labels, runs = _corpus(tmp_path, test=1)
+    for jobs in (1, 2):
+        run_chain(labels, runs, tmp_path / f"j{jobs}", protocol="grouped-cv", stages=2, spec=SMALL, n_jobs=jobs)
+    for f in sorted((tmp_path / "j1").rglob("*.csv")):
+        assert f.read_bytes() == (tmp_path / "j2" / f.relative_to(tmp_path / "j1")).read_bytes(), f
+    timing = {"seconds", "start_time", "end_time"}
+    for f in sorted((tmp_path / "j1").rglob("*.npz")):
+        a, b = PartState.load(f), PartState.load(tmp_path / "j2" / f.relative_to(tmp_path / "j1"))
+        np.testing.assert_array_equal(a.W, b.W)
+        assert all(np.array_equal(a.outputs()[n], b.outputs()[n]) for n in a.outputs())
+        assert {k: v for k, v in a.report.items() if k not in timing} == \
+            {k: v for k, v in b.report.items() if k not in timing}
 
 
 def test_fuse_cli_and_mlflow(tmp_path, capsys):
@@ -229,20 +328,65 @@ def test_fuse_cli_and_mlflow(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("fx")
-    rc = main(["fuse", "--labels", str(tmp_path / "labels"), "--predictions", *map(str, runs.values()),
-               "--stages", "2", "--protocol", "in-sample", "--out", str(tmp_path / "out"),
-               "--tracking-uri", uri, "--experiment", "fx"])
-    out = capsys.readouterr().out
-    assert rc == 0 and "in-sample (fit, selected and scored on the same dev frames)" in out
+    args = ["fuse", "--labels", str(tmp_path / "labels"), "--predictions", *map(str, runs.values()),
+            "--stages", "2", "--protocol", "in-sample", "--ks", "1", "2", "--Cs", "0.1", "1", "--tol", "1e-3"]
+    rc = main([*args, "--out", str(tmp_path / "out"), "--tracking-uri", uri, "--experiment", "fx"])
+    out = capsys.readouterr()
+    assert rc == 0 and "in-sample (fit, selected and scored on the same dev frames)" in out.out
+    assert "in-sample stage 2 all arousal: k=" in out.err and "gap" in out.err  # progress lines
     runs_df = mlflow.search_runs(experiment_names=["fx"])
     assert sorted(runs_df["tags.mlflow.runName"]) == ["fusion/in-sample/stage1", "fusion/in-sample/stage2"]
     assert set(runs_df["tags.kind"]) == {"fusion"} and "params.k_arousal" in runs_df
     assert runs_df["params.inputs"].str.contains("run0").all()
+    for _, r in runs_df.iterrows():  # the stage's real start and end
+        doc = json.loads((tmp_path / "out" / f"stage{r['tags.stage']}" / "scores.json").read_text())
+        assert abs(r["start_time"].timestamp() - doc["solver"]["start_time"]) < 0.01
+        assert r["end_time"].timestamp() >= doc["solver"]["end_time"] - 0.01
+    # the CLI computes what the library chain computes with the same spec
+    run_chain(labels, runs, tmp_path / "lib", protocol="in-sample", stages=2, spec=FusionSpec(ks=(1, 2), Cs=(0.1, 1.0)))
+    for f in sorted((tmp_path / "lib").rglob("*.csv")):
+        assert f.read_bytes() == (tmp_path / "out" / f.relative_to(tmp_path / "lib")).read_bytes()
     # misaligned input through the CLI: one clear error, exit 2
     (runs["run0"] / "Devel_DE_03.csv").unlink()
-    rc = main(["fuse", "--labels", str(tmp_path / "labels"), "--predictions", *map(str, runs.values()),
-               "--protocol", "in-sample", "--out", str(tmp_path / "out2")])
+    rc = main([*args, "--out", str(tmp_path / "out2")])
     assert rc == 2 and "Devel_DE_03" in capsys.readouterr().err
+
+
+def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
+    from emofusion.fusion import log_stage_run
+    from mlflow.tracking import MlflowClient
+
+    labels, runs = _corpus(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("fx")
+    tags = {"kind": "fusion", "protocol": "in-sample", "stage": "1", "emofusion.workdir": "/w"}
+    stale = client.create_run(exp, run_name="fusion/in-sample/stage1", tags=tags).info.run_id
+    (doc,) = run_chain(labels, runs, tmp_path / "f", protocol="in-sample", stages=1, spec=SMALL)
+    log_stage_run(uri, "fx", "fusion/in-sample/stage1", doc, tmp_path / "f" / "stage1" / "scores.json", workdir="/w")
+    assert client.get_run(stale).info.status == "KILLED"
+    finished = [r for r in client.search_runs([exp]) if r.info.run_id != stale]
+    assert len(finished) == 1 and finished[0].info.status == "FINISHED"
+    assert finished[0].data.metrics["solver_max_gap"] <= 1e-3
+
+
+def test_faithful_mode_matches_a_direct_sklearn_fit(tmp_path):
+    from emofusion.fusion_avec import author_context
+    from sklearn.svm import LinearSVR
+
+    labels, runs = _corpus(tmp_path, n_per_culture=2, n_frames=40)
+    dev, test, _ = load_runs(labels, runs)
+    spec = FusionSpec(ks=(2,), Cs=(0.1,), method="avec2019")
+    st = part_stage("in-sample", "all", 1, dev, test, labels, None, spec)
+    names = sorted(dev)
+    P = np.concatenate([dev[n].astype(np.float64) for n in names])  # concatenated dev, file order
+    X = author_context(P, 2)
+    assert X.shape[1] == dev[names[0]].shape[1] * 5  # centre + (k) back + (k) ahead, c = 0..k-1
+    y = np.concatenate([labels[n][:, 1] for n in names])
+    direct = LinearSVR(C=0.1, random_state=0).fit(X, y).predict(X)
+    got = np.concatenate([st.pred[n][:, 1] for n in names])
+    np.testing.assert_allclose(got, direct, rtol=1e-5, atol=1e-5)
+    assert st.report["selected"]["valence"]["gap"] is None and "liblinear" in st.report["solver"]
 
 
 OFFICIAL_SVR = {"arousal": 0.614, "valence": 0.615, "liking": 0.222}

@@ -142,30 +142,74 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
     rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
 
 
-def fuse(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, tracking_json: str | Path,
-         out_dir: str | Path, *, protocol: str, params: Mapping, n_jobs: int = 1) -> None:
+def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
+    """Devel labels, test labels (or None) and the run folders of the selected runs."""
     from .features import load_label_cache
-    from .fusion import fuse as _fuse
     from .ranking import read_selected
 
     selected = read_selected(ranking_tsv)
     labels = load_label_cache(labels_cache)
     devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
-    test = None
-    if labels.test is not None:
-        test = {n: labels.test.get(n) for n in labels.test.names}
+    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    return devel, test, {r: Path(runs_root) / r / "predictions" for r in selected}
+
+
+def _fusion_spec(settings: Mapping):
+    """The spec from a rule's params (None: a setting this protocol does not use; its default)."""
+    from .fusion import FusionSpec
+
+    return FusionSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
+
+
+def fuse_part(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, prev_state: str | None,
+              out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
+    """One part of one fusion stage (a chain file); reads the previous stage's same part."""
+    from .fusion import PartState, load_runs, part_stage
+
+    spec = _fusion_spec(settings)
+    devel, _, run_dirs = _fusion_inputs(ranking_tsv, runs_root, labels_cache)
+    base_dev, base_test, notes = load_runs(devel, run_dirs)
+    prev = PartState.load(prev_state) if prev_state else None
+    print(f"read: {len(run_dirs)} runs ({', '.join(run_dirs)}), {len(base_dev)} Devel and {len(base_test)} Test "
+          f"recordings; previous stage: {prev_state or 'none (stage 1)'}", flush=True)
+    state = part_stage(protocol, part, int(stage), base_dev, base_test, devel, prev, spec,
+                       log=lambda m: print(m, flush=True))
+    state.report["test_cropped"] = notes["test_cropped"]
+    state.save(out_state)
+    print(f"wrote: {out_state}", flush=True)
+
+
+def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json: str | Path,
+               part_states: Sequence[str | Path], out_scores: str | Path, *, protocol: str, stage: int,
+               settings: Mapping) -> None:
+    """Join a stage's parts: predictions/, scores.json, and the stage's MLflow run."""
+    import os
+
+    from .features import load_label_cache
+    from .fusion import PartState, format_stage_table, gather_stage, log_stage_run
+    from .ranking import read_selected
+
+    spec = _fusion_spec(settings)
+    labels = load_label_cache(labels_cache)
+    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
+    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    states = {Path(p).stem: PartState.load(p) for p in part_states}
+    print(f"read: parts {', '.join(str(p) for p in part_states)}", flush=True)
+    doc = gather_stage(protocol, int(stage), states, devel, test, read_selected(ranking_tsv),
+                       Path(out_scores).parent, spec, states[next(iter(states))].report.get("test_cropped"))
+    print(format_stage_table(protocol, [doc]), flush=True)
     tracking = json.loads(Path(tracking_json).read_text())
-    _fuse(devel, {r: Path(runs_root) / r / "predictions" for r in selected}, Path(out_dir), protocol=protocol,
-          stages=params["stages"], ks=tuple(params["ks"]), Cs=tuple(params["Cs"]),
-          outer_folds=params["outer_folds"], inner_folds=params["inner_folds"], seed=params["seed"],
-          test_labels=test, tracking_uri=tracking["tracking_uri"], experiment_name=tracking["experiment_name"],
-          n_jobs=int(n_jobs))
+    if tracking.get("tracking_uri"):
+        log_stage_run(tracking["tracking_uri"], tracking["experiment_name"], f"fusion/{protocol}/stage{stage}", doc,
+                      Path(out_scores), workdir=os.getcwd())
+    print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)
 
 
-def fusion_summary(fusion_root: str | Path, out_tsv: str | Path) -> None:
+def fusion_summary(score_files: Sequence[str | Path], out_tsv: str | Path) -> None:
     from .fusion import write_summary
 
-    write_summary(Path(fusion_root), Path(out_tsv))
+    write_summary(list(score_files), Path(out_tsv))
+    print(f"read: {len(score_files)} stage scores; wrote: {out_tsv}", flush=True)
 
 
 # --- reports, ablation, search (issue 6) ---

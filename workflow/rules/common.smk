@@ -43,6 +43,7 @@ wildcard_constraints:
     seed=r"\d+",
     protocol=r"in-sample|grouped-cv",
     n=r"\d+",
+    part=r"fold\d+|all",
 
 
 # The `code` param of each rule: a hash of its script and of every library module the script
@@ -173,8 +174,36 @@ def get_run_names_of_input(wildcards, input):
     return [Path(p).parent.name for p in input]
 
 
-def get_fusion_dir(wildcards):
-    return str(RESULTS / "fusion" / wildcards.protocol)
+# Which fusion settings each protocol uses: a rule gets only these (one key each), so changing a
+# setting re-runs only the protocols that read it (e.g. outer_folds: grouped-cv only).
+FUSION_SETTINGS = {
+    "in-sample": ("ks", "Cs", "tol", "method"),
+    "grouped-cv": ("ks", "Cs", "tol", "method", "outer_folds", "inner_folds", "seed"),
+}
+
+
+def get_fusion_settings(wildcards):
+    return {k: config["fusion"][k] for k in FUSION_SETTINGS[wildcards.protocol]}
+
+
+def get_fusion_part_names(protocol):
+    if protocol == "in-sample":
+        return ["all"]
+    return [f"fold{i}" for i in range(1, config["fusion"]["outer_folds"] + 1)] + ["all"]
+
+
+def get_fusion_parts(wildcards):
+    """The chain files of one stage: its parts."""
+    return [str(RESULTS / "fusion" / wildcards.protocol / f"stage{wildcards.n}" / f"{p}.npz")
+            for p in get_fusion_part_names(wildcards.protocol)]
+
+
+def get_prev_fusion_part(wildcards):
+    """The same part of the previous stage (nothing for stage 1)."""
+    n = int(wildcards.n)
+    if n == 1:
+        return []
+    return [str(RESULTS / "fusion" / wildcards.protocol / f"stage{n - 1}" / f"{wildcards.part}.npz")]
 
 
 # --- reports, ablation, search ---

@@ -1,32 +1,55 @@
-# Multistage SVR fusion of the top runs, under both protocols (DESIGN.md section 4): `in-sample`
-# (the paper's: fitted, selected and scored on dev) and `grouped-cv` (nested, no held-out label
-# read for its own fold). Stage n+1 = the fused base runs + stage n's output.
+# Multistage SVR fusion of the top runs as a chain of rules, under both protocols (docs/fusion.md):
+# `in-sample` (the paper's: fitted, selected and scored on dev) and `grouped-cv` (nested, no
+# held-out label read for its own fold). A stage is made of parts (in-sample: `all`; grouped-cv:
+# `fold1..foldG` and `all` for the test predictions); part p of stage n reads only part p of stage
+# n-1 (its chain file), so the parts of a stage run in parallel and a stage is a job of its own.
 
 
-rule fuse:
+rule fuse_part:
     input:
         ranking=RESULTS / "ranking" / "runs.tsv",
         runs=get_all_run_scores,
         labels=RESULTS / "features" / "labels.npz",
-        tracking=RESULTS / "tracking.json",
+        prev=get_prev_fusion_part,
     output:
-        scores=expand(RESULTS / "fusion" / "{{protocol}}" / "stage{n}" / "scores.json", n=STAGES),
+        state=RESULTS / "fusion" / "{protocol}" / "stage{n}" / "{part}.npz",
     log:
-        RESULTS / "logs" / "fusion" / "{protocol}.log",
+        RESULTS / "logs" / "fusion" / "{protocol}" / "stage{n}_{part}.log",
     benchmark:
-        RESULTS / "benchmarks" / "fusion" / "{protocol}.tsv"
+        RESULTS / "benchmarks" / "fusion" / "{protocol}" / "stage{n}_{part}.tsv"
     params:
         runs_root=RESULTS / "runs",
-        out_dir=get_fusion_dir,
-        fusion=config["fusion"],
-        code=CODE["fuse"],
-    threads: 2
+        settings=get_fusion_settings,
+        code=CODE["fuse_part"],
+    threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=4000,
     conda:
         "../../envs/emofusion.yaml"
     script:
-        "../scripts/fuse.py"
+        "../scripts/fuse_part.py"
+
+
+rule fuse_stage:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        labels=RESULTS / "features" / "labels.npz",
+        tracking=RESULTS / "tracking.json",
+        parts=get_fusion_parts,
+    output:
+        scores=RESULTS / "fusion" / "{protocol}" / "stage{n}" / "scores.json",
+    log:
+        RESULTS / "logs" / "fusion" / "{protocol}" / "stage{n}.log",
+    params:
+        settings=get_fusion_settings,
+        code=CODE["fuse_stage"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/fuse_stage.py"
 
 
 rule fusion_summary:
@@ -37,7 +60,6 @@ rule fusion_summary:
     log:
         RESULTS / "logs" / "fusion" / "summary.log",
     params:
-        fusion_root=RESULTS / "fusion",
         code=CODE["fusion_summary"],
     threads: 1
     resources:

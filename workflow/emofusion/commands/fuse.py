@@ -1,4 +1,7 @@
-"""`emofusion fuse`: multistage SVR fusion of AVEC-format prediction folders (DESIGN.md section 4)."""
+"""`emofusion fuse`: multistage SVR fusion of AVEC-format prediction folders (docs/fusion.md).
+
+It computes exactly what the workflow's chain of fusion rules computes (the same parts, the same
+chain files under ``--out``), with the same grid and solver settings."""
 
 from __future__ import annotations
 
@@ -10,16 +13,24 @@ HELP = "multistage linear-SVR fusion of prediction folders (in-sample and/or gro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..fusion import FusionSpec
+
+    d = FusionSpec()
     p.add_argument("--labels", required=True, help="folder of Devel label files")
     p.add_argument("--predictions", required=True, nargs="+", help="prediction folders (run name = folder name)")
     p.add_argument("--stages", type=int, default=5, help="number of fusion stages (default 5)")
     p.add_argument("--protocol", choices=["in-sample", "grouped-cv", "both"], default="both")
     p.add_argument("--out", required=True, help="output folder; with --protocol both, one subfolder per protocol")
     p.add_argument("--test-labels", help="folder of Test label files (generated corpus), to score test predictions")
-    p.add_argument("--outer-folds", type=int, default=4)
-    p.add_argument("--inner-folds", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="processes for grouped-cv outer folds")
+    p.add_argument("--ks", type=int, nargs="+", default=list(d.ks), help=f"context half-widths (default {d.ks})")
+    p.add_argument("--Cs", type=float, nargs="+", default=list(d.Cs), help=f"SVR C grid (default {d.Cs})")
+    p.add_argument("--tol", type=float, default=d.tol, help=f"relative duality gap of every fit (default {d.tol})")
+    p.add_argument("--method", choices=["emofusion", "avec2019"], default=d.method,
+                   help="avec2019: the challenge's own window and sklearn LinearSVR (slow)")
+    p.add_argument("--outer-folds", type=int, default=d.outer_folds)
+    p.add_argument("--inner-folds", type=int, default=d.inner_folds)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--jobs", type=int, default=1, help="processes for a stage's parts (results do not depend on it)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (each stage becomes a run); default or 'off': "
                    "no tracking")
     p.add_argument("--experiment", help="MLflow experiment name (must exist)")
@@ -28,8 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..corpus import read_label_dir
     from ..errors import DataError
-    from ..fusion import PROTOCOLS, format_stage_table, fuse
+    from ..fusion import PROTOCOLS, FusionSpec, format_stage_table, run_chain
 
+    spec = FusionSpec(ks=args.ks, Cs=args.Cs, tol=args.tol, outer_folds=args.outer_folds,
+                      inner_folds=args.inner_folds, seed=args.seed, method=args.method)
+    if args.stages < 1:
+        raise DataError(None, "--stages must be >= 1")
     labels = read_label_dir(args.labels, partitions=["Devel"])
     test_labels = read_label_dir(args.test_labels, partitions=["Test"]) if args.test_labels else None
     runs = {}
@@ -41,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     out = Path(args.out)
     for proto in protocols:
-        summary = fuse(labels, runs, out / proto if args.protocol == "both" else out, protocol=proto,
-                       stages=args.stages, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
-                       seed=args.seed, test_labels=test_labels,
-                       tracking_uri=None if args.tracking_uri in (None, "off") else args.tracking_uri,
-                       experiment_name=args.experiment, n_jobs=args.jobs,
-                       log=lambda msg: print(msg, file=sys.stderr))
-        print(format_stage_table(summary))
-        print(f"({summary['seconds']:.1f} s)")
+        import time
+
+        t0 = time.perf_counter()
+        docs = run_chain(labels, runs, out / proto if args.protocol == "both" else out, protocol=proto,
+                         stages=args.stages, spec=spec, test_labels=test_labels,
+                         tracking_uri=None if args.tracking_uri in (None, "off") else args.tracking_uri,
+                         experiment_name=args.experiment, n_jobs=args.jobs,
+                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        print(format_stage_table(proto, docs))
+        print(f"({time.perf_counter() - t0:.1f} s)")
         print()
     return 0

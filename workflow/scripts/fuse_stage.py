@@ -1,0 +1,6 @@
+from emofusion.pipeline import fuse_stage, log_to
+
+with log_to(snakemake.log[0]):
+    fuse_stage(snakemake.input.ranking, snakemake.input.labels, snakemake.input.tracking, list(snakemake.input.parts),
+               snakemake.output.scores, protocol=snakemake.wildcards.protocol, stage=int(snakemake.wildcards.n),
+               settings=snakemake.params.settings)
