@@ -45,13 +45,11 @@ def cluster(tmp_path_factory):
 
 def cpu_only_profile(dest: Path, cpus: int) -> Path:
     """workflow/profiles/slurm as a user of a CPU-only cluster adapts it (README): training asks
-    for no GPU, fusion for the node's cores; everything else as shipped. Plus a short first
+    for no GPU; everything else as shipped (fusion parts take one core each). Plus a short first
     status check (the plugin waits 40 s by default)."""
     prof = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     for rule in ("train", "ablation_train", "search_train"):
         prof["set-resources"][rule]["gpu"] = 0
-    prof["set-resources"]["fuse"]["cpus_per_task"] = min(cpus, 2)
-    prof["set-threads"]["fuse"] = min(cpus, 2)
     prof["slurm-init-seconds-before-status-checks"] = 5
     prof["slurm-keep-successful-logs"] = True
     dest.mkdir(parents=True, exist_ok=True)

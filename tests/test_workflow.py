@@ -105,7 +105,8 @@ def test_dry_run_plans_paper_dag(tmp_path):
     assert counts["train"] == 33, counts
     assert counts["aggregate_run"] == 33
     assert counts["cache_features"] == 12
-    assert counts["fuse"] == 2
+    assert counts["fuse_part"] == 5 * 1 + 5 * (4 + 1)  # in-sample: all; grouped-cv: 4 outer folds + all
+    assert counts["fuse_stage"] == 10
     runs = {re.search(r"run=([^,]+)", w).group(1) for w in planned_wildcards(out, "train")}
     assert len([r for r in runs if "+" in r]) == 21 and "boaw_egemaps+fau_func" in runs
     for protocol in ("in-sample", "grouped-cv"):
@@ -167,8 +168,8 @@ def test_slurm_profile_dry_run(tmp_path):
     train = planned_resources(out, "train")
     assert len(train) == 4, train
     assert all((r["gpu"], r["runtime"], r["cpus_per_task"]) == ("1", "240", "1") for r in train), train
-    (fuse,) = {tuple(sorted(r.items())) for r in planned_resources(out, "fuse")}
-    assert dict(fuse)["cpus_per_task"] == "8" and dict(fuse)["runtime"] == "600"
+    (fuse,) = {tuple(sorted(r.items())) for r in planned_resources(out, "fuse_part")}
+    assert dict(fuse)["cpus_per_task"] == "1" and dict(fuse)["runtime"] == "240"
     assert all(r["runtime"] == "60" for r in planned_resources(out, "cache_features"))
     assert job_counts(out)["train"] == 4
 
@@ -263,8 +264,46 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
                           "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
     counts = job_counts(out)
     # the fusion, and what reads it (summary, Table 3, Fig. 3); no training, caches or rankings
-    assert set(counts) <= {"fuse", "fusion_summary", "table3", "fig3", "all"}, counts
-    assert counts.get("fuse") == 2
+    assert set(counts) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "all"}, counts
+    assert counts.get("fuse_part") == 2 * (1 + 3) and counts.get("fuse_stage") == 4
+
+
+def _plan(work, tmp_path, edit):
+    c = tiny_config()
+    edit(c)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False))
+    return subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(cfg),
+                           "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
+
+
+def test_one_more_stage_plans_only_that_stage(tiny_run, tmp_path):
+    work, _ = tiny_run
+    out = _plan(work, tmp_path, lambda c: c["fusion"].update(stages=3))
+    parts = planned_wildcards(out, "fuse_part")
+    assert parts and all("n=3" in w for w in parts), parts
+    stages = planned_wildcards(out, "fuse_stage")
+    assert len(parts) == 1 + 3 and len(stages) == 2 and all("n=3" in w for w in stages), (parts, stages)
+    assert set(job_counts(out)) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "all"}
+
+
+@pytest.mark.parametrize(("edit", "protocols"), [
+    (lambda c: c["fusion"].update(outer_folds=3), {"grouped-cv"}),  # a grouped-cv-only setting
+    (lambda c: c["fusion"].update(tol=5e-4), {"in-sample", "grouped-cv"}),
+])
+def test_a_protocol_setting_reruns_only_that_protocol(tiny_run, tmp_path, edit, protocols):
+    work, _ = tiny_run
+    out = _plan(work, tmp_path, edit)
+    planned = {re.search(r"protocol=([a-z-]+)", w).group(1) for w in planned_wildcards(out, "fuse_part")}
+    assert planned == protocols, out[-3000:]
+
+
+def test_changing_protocols_reruns_no_fusion_stage(tiny_run, tmp_path):
+    """Dropping a protocol re-plans only what lists the protocols (summary, Table 3, Fig. 3)."""
+    work, _ = tiny_run
+    out = _plan(work, tmp_path, lambda c: c["fusion"].update(protocols=["grouped-cv"]))
+    counts = job_counts(out)
+    assert "fuse_part" not in counts and "fuse_stage" not in counts, counts
 
 
 def planned_reasons(output: str) -> dict[str, set[str]]:
@@ -281,8 +320,8 @@ def planned_reasons(output: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("leaf", "reached_by", "untouched"),
     [
-        # fusion_solver: imported by fusion, which fuse.py and fusion_summary.py reach through pipeline
-        ("fusion_solver.py", {"fuse", "fusion_summary"},
+        # fusion_solver: imported by fusion, which the fusion scripts reach through pipeline
+        ("fusion_solver.py", {"fuse_part", "fuse_stage"},
          {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "train", "aggregate_run",
           "rank_unimodal", "rank_runs", "runs_overview"}),
         # devices: imported by train only (the GPU claim); what reads the runs re-runs as downstream

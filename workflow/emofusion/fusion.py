@@ -547,9 +547,10 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
 def run_chain(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], chain_dir: str | Path, *,
               protocol: str, stages: int, spec: FusionSpec, test_labels: Mapping[str, np.ndarray] | None = None,
               tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
-              n_jobs: int = 1, log: Log = _quiet) -> list[dict]:
-    """Stages 1..``stages`` of one protocol exactly as the workflow's chain of rules computes them
-    (the same part files, the same order), into ``chain_dir/stage{n}/``; returns each stage's doc.
+              n_jobs: int = 1, first_stage: int = 1, log: Log = _quiet) -> list[dict]:
+    """Stages ``first_stage``..``stages`` of one protocol exactly as the workflow's chain of rules
+    computes them (the same part files, the same order), into ``chain_dir/stage{n}/``; returns each
+    stage's doc. From ``first_stage`` > 1 on, the chain resumes from stage ``first_stage - 1``'s files.
 
     ``n_jobs`` > 1 runs a stage's parts in that many processes (the results do not depend on it)."""
     if protocol not in PROTOCOLS:
@@ -560,7 +561,9 @@ def run_chain(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], ch
     names = parts(protocol, spec.outer_folds)
     docs = []
     prev: dict[str, PartState | None] = dict.fromkeys(names)
-    for s in range(1, stages + 1):
+    if first_stage > 1:
+        prev = {p: PartState.load(chain_dir / f"stage{first_stage - 1}" / f"{p}.npz") for p in names}
+    for s in range(first_stage, stages + 1):
         jobs = [(protocol, p, s, base_dev, base_test, labels, prev[p], spec) for p in names]
         if n_jobs > 1:
             import multiprocessing as mp

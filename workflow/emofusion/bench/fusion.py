@@ -1,14 +1,17 @@
 """`python -m emofusion.bench fusion [--stages 5] [--avec DIR] [--jobs 2] [--skip-sklearn]`
 
-Runs both fusion protocols x N stages on the 9 official AVEC 2019 runs (../shared beside the repo
-root by default) and prints the time per stage and protocol and the total; then times one sklearn
-``LinearSVR`` fit (C=1, k=19, arousal, its default max_iter) on the same stage-1 design matrix and
-one fit of our solver on that problem, and prints the ratio.
+Runs both fusion protocols x N stages on the 9 official AVEC 2019 runs (``--avec DIR`` holding
+``labels_devel/`` and ``baseline_predictions/``; default: ``shared/avec2019_ces_devel`` beside the
+repo root) exactly as the workflow's chain does, a stage's parts in ``--jobs`` processes, and prints
+per stage and protocol: wall seconds, Newton steps, fits, the largest duality gap; then the total,
+and the ratio of one scikit-learn ``LinearSVR`` fit (C=1, k=19, arousal, its defaults) to our solver
+on the same problem, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import warnings
@@ -19,36 +22,52 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from ..corpus import read_label_dir
-    from ..fusion import PROTOCOLS, context_design, format_stage_table, fuse, load_runs, n_columns
-    from ..fusion_solver import Group, solve_lad_svr
+    from ..fusion import PROTOCOLS, FusionSpec, PartState, context_design, load_runs, n_columns, run_chain
+    from ..fusion_solver import Problem, objective, solve
     from ..metrics import ccc
 
     ap = argparse.ArgumentParser(prog="python -m emofusion.bench fusion")
     ap.add_argument("--stages", type=int, default=5)
-    ap.add_argument("--avec", type=Path, default=Path(__file__).resolve().parents[3].parent / "shared" / "avec2019_ces_devel")
-    ap.add_argument("--jobs", type=int, default=2, help="processes for grouped-cv outer folds")
+    ap.add_argument("--avec", type=Path,
+                    default=Path(__file__).resolve().parents[3].parent / "shared" / "avec2019_ces_devel")
+    ap.add_argument("--jobs", type=int, default=2, help="processes for a stage's parts")
+    ap.add_argument("--tol", type=float, default=FusionSpec().tol)
+    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--skip-sklearn", action="store_true")
     args = ap.parse_args(argv)
     labels = read_label_dir(args.avec / "labels_devel")
     runs = {p.name: p for p in sorted((args.avec / "baseline_predictions").iterdir())
             if p.is_dir() and p.name != "predictions_svr"}
-    print(f"{len(runs)} runs, {len(labels)} Devel recordings, {sum(len(v) for v in labels.values())} frames")
+    print(f"{len(runs)} runs, {len(labels)} Devel recordings, {sum(len(v) for v in labels.values())} frames; "
+          f"tol {args.tol:g}, {args.jobs} processes; load average {os.getloadavg()[0]:.1f}", flush=True)
+    spec = FusionSpec(tol=args.tol)
     total = 0.0
+    print(f"{'protocol':<11}{'stage':>6}{'wall s':>9}{'newton':>9}{'fits':>6}{'max gap':>10}"
+          f"{'arousal':>9}{'valence':>9}{'liking':>9}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for proto in PROTOCOLS:
+        for proto in args.protocols:
             t0 = time.perf_counter()
-            s = fuse(labels, runs, Path(tmp) / proto, protocol=proto, stages=args.stages, n_jobs=args.jobs,
-                     log=lambda m: print("  " + m, flush=True))
-            dt = time.perf_counter() - t0
-            total += dt
-            print(format_stage_table(s))
-            print(f"{proto}: {dt:.1f} s for {args.stages} stages", flush=True)
-    print(f"TOTAL both protocols x {args.stages} stages: {total:.1f} s ({total / 60:.1f} min)")
+            for s in range(1, args.stages + 1):
+                # one stage at a time, so each row is that stage's wall time (the chain is resumed from files)
+                ts = time.perf_counter()
+                (doc,) = run_chain(labels, runs, Path(tmp) / proto, protocol=proto, stages=s, first_stage=s,
+                                   spec=spec, n_jobs=args.jobs)
+                dt = time.perf_counter() - ts
+                parts = [PartState.load(f) for f in sorted((Path(tmp) / proto / f"stage{s}").glob("*.npz"))]
+                newton = sum(p.report.get("newton_steps", 0) for p in parts)
+                row = doc["devel"]["DE+HU"]
+                print(f"{proto:<11}{s:>6}{dt:>9.1f}{newton:>9}{doc['solver']['fits']:>6}"
+                      f"{doc['solver']['max_gap']:>10.1e}{row['arousal']:>9.3f}{row['valence']:>9.3f}"
+                      f"{row['liking']:>9.3f}{'' if doc['solver']['converged'] else '  NOT CONVERGED'}", flush=True)
+            total += time.perf_counter() - t0
+            print(f"{proto}: {time.perf_counter() - t0:.1f} s for {args.stages} stages", flush=True)
+    print(f"TOTAL {' + '.join(args.protocols)} x {args.stages} stages: {total:.1f} s ({total / 60:.1f} min); "
+          f"load average now {os.getloadavg()[0]:.1f}", flush=True)
     if args.skip_sklearn:
         return 0
     from sklearn.svm import LinearSVR
 
-    base, _, _ = load_runs(labels, runs)
+    base, _, _ = load_runs({n: np.asarray(v) for n, v in labels.items()}, runs)
     names = sorted(base)
     k = 19
     X = np.concatenate([context_design(base[n], k) for n in names])
@@ -56,21 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mdl = LinearSVR(C=1.0, random_state=0).fit(X[:, 1:].astype(np.float64), y)
+        mdl = LinearSVR(C=1.0, random_state=0).fit(X[:, 1:], y)
     t_sk = time.perf_counter() - t0
     w_sk = np.concatenate([[mdl.intercept_[0]], mdl.coef_])
-    obj_sk = 0.5 * w_sk @ w_sk + np.abs(y - X.astype(np.float64) @ w_sk).sum()
     t0 = time.perf_counter()
-    G = (X.T @ X).astype(np.float64)
-    res = solve_lad_svr(X, G, (X.T @ y.astype(np.float32)).astype(np.float64)[:, None], y[:, None],
-                        [Group(n_columns(base[names[0]].shape[1], k), 1.0, (0,))], tol=3e-3, max_iter=300)
+    res = solve(X, y[:, None], [Problem(n_columns(base[names[0]].shape[1], k), 1.0, 0)], tol=args.tol)
     t_us = time.perf_counter() - t0
     w = res.W[:, 0]
-    obj_us = 0.5 * w @ w + np.abs(y - X.astype(np.float64) @ w).sum()
-    print(f"sklearn LinearSVR C=1 k={k} arousal: {t_sk:.1f} s, {mdl.n_iter_} iterations, "
-          f"{'NOT converged' if caught else 'converged'}, objective {obj_sk:.1f}, "
-          f"CCC {ccc(mdl.predict(X[:, 1:]), y):.4f}")
-    print(f"ours (ADMM, Gram included): {t_us:.1f} s, {res.iterations} iterations, rel. gap {res.gap[0]:.1e}, "
-          f"objective {obj_us:.1f}, CCC {ccc(X @ w.astype(np.float32), y):.4f}")
+    print(f"sklearn LinearSVR C=1 k={k} arousal: {t_sk:.1f} s, {int(np.max(mdl.n_iter_))} iterations, "
+          f"{'NOT converged' if caught else 'converged'}, objective {objective(X, y, w_sk, 1.0):.1f}, "
+          f"CCC {ccc(X @ w_sk, y):.4f}")
+    print(f"ours (SSNAL, Gram included): {t_us:.1f} s, {int(res.newton[0])} Newton steps, rel. gap {res.gap[0]:.1e}, "
+          f"objective {objective(X, y, w, 1.0):.1f}, CCC {ccc(X @ w, y):.4f}")
     print(f"ratio sklearn / ours (one fit): {t_sk / t_us:.1f}x")
     return 0
+
