@@ -50,6 +50,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
                               f"feature set (known: {', '.join(err.schema['enum'])})")
         raise ConfigError(f"config key {_key_path(err)}: {err.message}")
 
+    from .audio import check_audio_config
+
+    check_audio_config(config)
     sets = list(config["feature_sets"])
     sel = config["selection"]
     pair_sets = sel["pair_sets"]

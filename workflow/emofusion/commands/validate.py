@@ -30,5 +30,11 @@ def run(args: argparse.Namespace) -> int:
     report = validate_root(args.data_root, sets=args.sets, folders=parse_folder_overrides(args.folders),
                            partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
                            window_s=args.window_s, pad_tolerance=args.pad_tolerance)
+    from ..audio import validate_audio_root  # audio data roots (audio/*.wav): None where there is no audio/
+
+    audio = validate_audio_root(args.data_root, partitions=args.partitions, cultures=args.cultures,
+                                labels_folder=args.labels_folder, tolerance_frames=args.pad_tolerance)
     print(format_report(report))
+    if audio:
+        print(audio)
     return 0
