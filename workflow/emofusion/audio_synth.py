@@ -6,7 +6,7 @@
     DIR/labels/<Train|Devel>_<DE|HU>_<NN>.csv       the labels (AVEC format), exactly those of the
     DIR/test_labels/Test_<DE|HU>_<NN>.csv           feature corpus of the same seed and size (test apart)
     DIR/visual_features/<same names>.csv            a per-frame "visual" set in the user CSV format
-                                                    (25 fps), pure noise: the control with no signal
+                                                    (25 fps), white noise: the control with no signal
     DIR/truth.json                                  what was planted (below)
 
 Recordings, lengths and labels come from :class:`emofusion.synth.CorpusGenerator` (same seed, same
@@ -29,6 +29,7 @@ Determinism: every draw comes from a generator seeded by (seed, purpose, recordi
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,8 @@ from .io import atomic_dir
 
 SAMPLE_RATE = 16000
 BASE_F0 = 140.0  # Hz
-PITCH_ST = 3.0  # semitones per unit of arousal latent
-LOUD_DB = 5.0  # dB per unit of arousal latent
+PITCH_ST = 4.0  # semitones per unit of arousal latent
+LOUD_DB = 6.0  # dB per unit of arousal latent
 TILT0 = 1.3  # harmonic roll-off exponent at valence latent 0
 TILT_PER_Z = 0.35  # roll-off change per unit of valence latent (positive valence: brighter)
 SYLLABLE_HZ = 4.0
@@ -77,25 +78,30 @@ def synth_voice(z: np.ndarray, culture: str, n_samples: int, rng: np.random.Gene
     harm = np.zeros(n_samples)
     norm = np.zeros(n_samples)
     k_max = int(MAX_F_HZ // f0.min())
+    two_cos = 2.0 * np.cos(phase)
+    s_prev, s_k = np.zeros(n_samples), np.sin(phase)  # sin(k phase) by the Chebyshev recurrence
+    block = SAMPLE_RATE // 100  # amplitudes change slowly: computed per 10 ms block
+    beta_b, f0_b = beta[::block], f0[::block]
     for k in range(1, k_max + 1):
-        a = np.where(k * f0 < MAX_F_HZ, k ** (-beta), 0.0)
-        harm += a * np.sin(k * phase)
+        a_b = np.where(k * f0_b < MAX_F_HZ, np.exp(-beta_b * math.log(k)), 0.0)
+        a = np.repeat(a_b, block)[:n_samples]
+        harm += a * s_k
         norm += a
+        s_prev, s_k = s_k, two_cos * s_k - s_prev
     harm /= norm
     rate = SYLLABLE_HZ * 2.0 ** (RATE_PER_Z * zl)
     syl = np.sin(2 * np.pi * np.cumsum(rate) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi))
-    env = np.clip(syl + 0.3, 0.0, None) / 1.3  # voiced most of the time, short gaps between syllables
+    env = 0.7 + 0.3 * syl  # syllable-rate amplitude modulation (always voiced: F0 measurable throughout)
     gain = LEVEL * 10 ** ((LOUD_DB * za + CULTURE_DB[culture]) / 20.0)
     x = gain * env * harm + NOISE_LEVEL * rng.standard_normal(n_samples)
     return np.clip(x, -0.99, 0.99).astype(np.float32)
 
 
 def visual_control(n_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 5) smooth noise AU intensities, independent of every label."""
-    from scipy.ndimage import gaussian_filter1d
-
-    w = gaussian_filter1d(rng.standard_normal((n_frames + 40, len(VISUAL_COLUMNS))), 8.0, axis=0)[20:20 + n_frames]
-    return np.maximum(0.0, 1.0 + 4.0 * w)
+    """(n, 5) AU intensities of pure white noise, independent of every label and of each other
+    frame (as the feature corpus' noise-only set: no slow component whose chance correlation with
+    the slow labels could pass for signal)."""
+    return np.maximum(0.0, 1.0 + 0.5 * rng.standard_normal((n_frames, len(VISUAL_COLUMNS))))
 
 
 def format_visual_csv(name: str, times: np.ndarray, X: np.ndarray) -> str:
@@ -147,7 +153,7 @@ def generate_audio_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "ti
                 "unit": "z = the standardised latent of each target (labels = mean + scale * z, see label_model)",
             },
             "informativeness": {"fau": {"arousal": 0.0, "valence": 0.0, "liking": 0.0}},
-            "control": "visual_features/ (key fau) is smooth noise independent of every label: the no-signal control",
+            "control": "visual_features/ (key fau) is white noise independent of every label: the no-signal control",
             "label_model": gen.truth([])["label_model"],
             "lengths": lengths,
         }
