@@ -269,21 +269,24 @@ def test_audio_config_errors_name_the_key(edit, key):
 # --------------------------------------------------------------------------------------------------
 # end to end: the generated audio corpus through the real scheduler
 
-# Threshold. The generated audio plants arousal in pitch (3 semitones per unit) and loudness (5 dB per
-# unit); on the tiny corpus single eGeMAPS LLDs averaged per 0.1 s frame already correlate with the
-# arousal labels at r = 0.55 (Loudness) and 0.67 (spectralFlux) (see emofusion/audio_synth.py), so a
-# fitted model can reach CCC ~ 2r^2/(1+r^2) = 0.46-0.62 from one of them alone. The control set
-# (visual_features/, key fau) is smooth noise independent of every label: its true CCC is 0, and the
-# chance CCC of such a predictor on the 4 tiny Test recordings (~250 frames, labels smooth over ~2 s)
-# stays within +-0.2 in 95% of draws (`_chance_ccc_quantile` below, computed from the same generator).
-# So: the best eGeMAPS-based run must reach Test arousal CCC >= 0.35 and beat the control by >= 0.25.
-MIN_AROUSAL = 0.35
-MIN_MARGIN = 0.25
+# Thresholds. The generated audio plants arousal in pitch (4 semitones per unit of the standardised
+# latent) and loudness (6 dB per unit); on the tiny corpus single eGeMAPS LLDs averaged per 0.1 s frame
+# correlate with the arousal labels at r = 0.86 (Loudness) and 0.83 (F0 semitones), so a fitted model
+# can reach a CCC of about 2r^2/(1+r^2) = 0.74 from one of them alone. Chance: the 4 tiny Test
+# recordings (~280 frames) are few and their labels smooth, with recording offsets, so an independent
+# predictor as smooth as the labels and scaled like them (the worst case for CCC) reaches
+# |CCC| = 0.53 in 1% of draws (its 99% quantile, checked below against MIN_AROUSAL from the same
+# generator); a white one 0.12 in 5%. The control set (visual_features/, key fau) is white noise
+# independent of every label, but the LSTM's output on it may be smooth, so its chance range is the
+# smooth one. Hence: the best eGeMAPS-based run must reach a Test arousal CCC above that 99% chance
+# quantile (MIN_AROUSAL), and exceed the control's by MIN_MARGIN (clearly better, not a tie).
+MIN_AROUSAL = 0.6
+MIN_MARGIN = 0.2
 
 
-def _chance_ccc_quantile(q: float = 0.95, draws: int = 400) -> float:
-    """|CCC| quantile of an independent predictor, smooth like the labels (same process: recording
-    offset + smooth part) and scaled like them (the worst case for CCC), on the tiny Test arousal."""
+def _chance_ccc_quantile(q: float, *, smooth: bool, draws: int = 400) -> float:
+    """|CCC| quantile of a predictor independent of the tiny Test arousal labels and scaled like them:
+    smooth like the labels (same process: recording offset + smooth part) or white."""
     from emofusion.metrics import ccc
     from emofusion.synth import CorpusGenerator, _process
 
@@ -293,24 +296,28 @@ def _chance_ccc_quantile(q: float = 0.95, draws: int = 400) -> float:
     out = []
     for d in range(draws):
         rng = np.random.default_rng(1000 + d)
-        p = np.concatenate([_process(rng, gen.length(n), 1)[:, 0] for n in tests])
+        if smooth:
+            p = np.concatenate([_process(rng, gen.length(n), 1)[:, 0] for n in tests])
+        else:
+            p = rng.standard_normal(y.size)
         p = y.mean() + y.std() * (p - p.mean()) / p.std()
         out.append(abs(ccc(y, p)))
     return float(np.quantile(out, q))
 
 
-def test_chance_level_of_the_control_is_below_the_margin():
-    assert _chance_ccc_quantile() < MIN_MARGIN
+def test_chance_levels_are_below_the_thresholds():
+    assert _chance_ccc_quantile(0.99, smooth=True) < MIN_AROUSAL
+    assert _chance_ccc_quantile(0.95, smooth=False) < MIN_MARGIN
 
 
 def _e2e_config(root: Path) -> dict:
     c = _audio_config()
     c["data_root"] = str(root)
     c["feature_sets"] = {"egemaps": {"folder": "audio_features_egemaps"},
-                         "egemaps_func": {"folder": "audio_features_egemaps_functionals"},
                          "fau": {"folder": "visual_features"}}  # the user-CSV visual control: no signal
-    c["audio"]["extract"] = ["egemaps", "egemaps_func"]
-    c["train"].update(hidden=[32, 16], epochs=30, batch_size=8)
+    c["audio"]["extract"] = ["egemaps"]
+    # 6 Train recordings: batches of 2 and a larger step, so 40 epochs are 120 updates (seconds on CPU)
+    c["train"].update(hidden=[32, 16], epochs=40, batch_size=2, lr=0.003)
     c["selection"].update(top_unimodal=2, top_fusion=3)
     c["fusion"].update(protocols=["in-sample"], stages=1, ks=[1, 3], Cs=[0.01, 1.0])
     c["tracking"]["experiment"] = "emofusion-audio-test"
@@ -318,7 +325,7 @@ def _e2e_config(root: Path) -> dict:
 
 
 def test_workflow_audio_corpus_end_to_end(tmp_path):
-    """tiny audio corpus -> extraction -> 3 unimodal + 1 bimodal runs -> fusion, real scheduler."""
+    """tiny audio corpus -> eGeMAPS extraction -> 2 unimodal + 1 bimodal runs -> fusion, real scheduler."""
     import json
 
     import yaml
@@ -335,17 +342,15 @@ def test_workflow_audio_corpus_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=900,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-4000:]
-    # the extracted root is a complete AVEC layout; BoAW/MFCC were not asked for and not made
+    # the extracted root is a complete AVEC layout; what was not asked for was not made
     assert len(list((work / "results" / "extracted" / "audio_features_egemaps").glob("*.csv"))) == 16
     assert not (work / "results" / "extracted" / "audio_features_mfcc").exists()
 
     def test_arousal(run: str) -> float:
         return json.loads((work / "results" / "runs" / run / "scores.json").read_text())["test"]["DE+HU"]["arousal"]
 
-    egemaps_runs = ["egemaps", "egemaps_func", "egemaps+egemaps_func"]
-    runs = [r for r in egemaps_runs if (work / "results" / "runs" / r / "scores.json").is_file()]
-    assert "egemaps" in runs and "egemaps_func" in runs
-    best, control = max(test_arousal(r) for r in runs), test_arousal("fau")
+    best = max(test_arousal(r) for r in ("egemaps", "egemaps+fau"))  # the eGeMAPS-based runs
+    control = test_arousal("fau")
     assert best >= MIN_AROUSAL, (best, control)
     assert best - control >= MIN_MARGIN, (best, control)
     fused = json.loads((work / "results" / "fusion" / "in-sample" / "stage1" / "scores.json").read_text())
