@@ -4,6 +4,8 @@
 # Results path scheme (DESIGN.md section 7):
 #   results/corpus/                           generated corpus (only when data_root is null)
 #   results/tracking.json                     MLflow store + experiment, initialised once
+#   results/extracted/                        audio data roots only: sets extracted from WAV (AVEC layout:
+#                                             labels/, audio_features_*/{rec}.csv), codebooks/{lld}.npz
 #   results/features/{set}.npz, labels.npz    binary feature / label cache
 #   results/runs/{run}/seed{seed}/            one training run: predictions/, scores.json, model.ckpt
 #   results/runs/{run}/                       the run over seeds: predictions/, scores.json (mean, sd)
@@ -32,6 +34,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/tracking.smk"
+include: "workflow/rules/audio.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ranking.smk"

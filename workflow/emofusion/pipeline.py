@@ -266,3 +266,42 @@ def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | P
     from .report import write_runs_overview
 
     write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated)
+
+
+# --- audio data roots (emofusion.audio) ---
+
+
+def copy_labels(src_dir: str | Path, out_dir: str | Path) -> None:
+    """The label files of an audio root, copied beside the extracted sets (one atomic folder)."""
+    import shutil
+
+    from .io import atomic_dir
+
+    with atomic_dir(out_dir) as tmp:
+        for f in sorted(Path(src_dir).glob("*.csv")):
+            shutil.copyfile(f, tmp / f.name)
+
+
+def extract_lld(wav: str | Path, out_csv: str | Path, *, lld: str) -> None:
+    from .audio import extract_lld_file
+
+    extract_lld_file(wav, out_csv, lld)
+
+
+def audio_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *, window_s: float) -> None:
+    from .audio import write_functionals
+
+    write_functionals(list(lld_csvs), out_dir, window_s=window_s)
+
+
+def audio_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int, seed: int) -> None:
+    from .audio import write_codebook
+
+    write_codebook(list(lld_csvs), out_npz, lld=lld, size=size, seed=seed)
+
+
+def audio_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
+               window_s: float) -> None:
+    from .audio import write_bags
+
+    write_bags(list(lld_csvs), codebook_npz, out_dir, window_s=window_s)

@@ -72,9 +72,12 @@ def get_labels_input(wildcards):
 
 
 def get_feature_input(wildcards):
-    """What a feature cache is built from: the corpus marker, or the real labels + set folder."""
+    """What a feature cache is built from: the corpus marker, the extracted files of an audio set, or
+    the real labels + set folder."""
     if is_generated():
         return get_corpus_marker()
+    if is_extracted(wildcards.fs):
+        return get_extracted_set_files(wildcards.fs)
     root = Path(config["data_root"])
     return [str(root / "labels"), str(root / config["feature_sets"][wildcards.fs]["folder"])]
 
@@ -285,3 +288,83 @@ def get_search_dir(wildcards):
 
 def get_search_run_name(wildcards):
     return f"search/{wildcards.i}"
+
+
+# --- audio data roots (workflow/rules/audio.smk) ---
+# With audio.extract set, data_root holds audio/<name>.wav beside labels/; the listed sets are
+# extracted into results/extracted/ (a complete AVEC-layout root: labels/ copied, one folder per
+# set), and their caches read it from there. Every other set is read from data_root as usual.
+
+from emofusion.audio import EXTRACTABLE, LLD_SETS, check_audio_root, folder_of
+from emofusion.features import PAD_TOLERANCE
+
+
+def get_pad_tolerance():
+    """data.pad_tolerance, or the library's one default where it is null."""
+    v = config["data"]["pad_tolerance"]
+    return PAD_TOLERANCE if v is None else v
+
+
+EXTRACTED = RESULTS / "extracted"
+AUDIO_EXTRACT = list((config.get("audio") or {}).get("extract") or [])
+# checked when the workflow is parsed: one clear error naming the file before any job starts
+AUDIO_INFO = (check_audio_root(config["data_root"], cultures=config["data"]["cultures"],
+                               tolerance_frames=get_pad_tolerance()) if AUDIO_EXTRACT else {})
+AUDIO_RECORDINGS = sorted(AUDIO_INFO)
+
+
+wildcard_constraints:
+    lld="|".join(LLD_SETS),
+    rec=r"(Train|Devel|Test)_(DE|HU|CN)_\d{2}",
+
+
+def is_extracted(fs):
+    return fs in AUDIO_EXTRACT
+
+
+def is_generated_data():
+    """The generated corpus, or a root written by `emofusion synth` (e.g. the generated audio corpus)."""
+    if is_generated():
+        return True
+    truth = Path(config["data_root"]) / "truth.json"
+    return truth.is_file() and '"emofusion.synth"' in truth.read_text()
+
+
+def get_set_data_root(wildcards):
+    """Where a set's cache reads it: results/extracted for extracted sets, else the data root."""
+    return str(EXTRACTED) if is_extracted(wildcards.fs) else get_data_root()
+
+
+def get_wav(wildcards):
+    return str(Path(config["data_root"]) / "audio" / f"{wildcards.rec}.wav")
+
+
+def get_lld_files(wildcards):
+    return [str(EXTRACTED / folder_of(wildcards.lld) / f"{r}.csv") for r in AUDIO_RECORDINGS]
+
+
+def get_train_lld_files(wildcards):
+    return [f for f in get_lld_files(wildcards) if Path(f).stem.startswith("Train_")]
+
+
+def get_derived_files(kind):
+    """Output files of the functionals / bag-of-words job of one LLD set (one per recording)."""
+    suffix = {"func": "functionals", "boaw": "xbow"}[kind]
+    return [str(EXTRACTED / f"audio_features_{{lld}}_{suffix}" / f"{r}.csv") for r in AUDIO_RECORDINGS]
+
+
+def get_extracted_set_files(fs):
+    """Everything the cache of an extracted set reads: the copied labels and the set's files."""
+    return [str(EXTRACTED / "labels")] + [str(EXTRACTED / folder_of(fs) / f"{r}.csv") for r in AUDIO_RECORDINGS]
+
+
+def get_audio_labels_dir(wildcards):
+    return str(Path(config["data_root"]) / "labels")
+
+
+def get_functionals_dir(wildcards):
+    return str(EXTRACTED / f"audio_features_{wildcards.lld}_functionals")
+
+
+def get_bags_dir(wildcards):
+    return str(EXTRACTED / f"audio_features_{wildcards.lld}_xbow")

@@ -59,7 +59,7 @@ rule cache_features:
     benchmark:
         RESULTS / "benchmarks" / "cache" / "{fs}.tsv"
     params:
-        data_root=get_data_root(),
+        data_root=get_set_data_root,
         settings=get_feature_params,
         code=CODE["cache_features"],
     threads: 1

@@ -20,7 +20,7 @@ rule table3:
         fusion_root=RESULTS / "fusion",
         protocols=PROTOCOLS,
         stages=STAGES,
-        generated=is_generated(),
+        generated=is_generated_data(),
         code=CODE["report_table3"],
     threads: 1
     resources:
@@ -43,7 +43,7 @@ rule fig3:
         fusion_root=RESULTS / "fusion",
         protocols=PROTOCOLS,
         stages=STAGES,
-        generated=is_generated(),
+        generated=is_generated_data(),
         code=CODE["report_fig3"],
     threads: 1
     resources:
@@ -63,7 +63,7 @@ rule runs_overview:
     log:
         RESULTS / "logs" / "report" / "runs_overview.log",
     params:
-        generated=is_generated(),
+        generated=is_generated_data(),
         code=CODE["report_runs_overview"],
     threads: 1
     resources:

@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--complementarity", type=float, default=0.5,
                    help="0..1: how independent the sets' errors are (0: one shared noise, fusion cannot help; "
                         "1: independent); default 0.5")
+    p.add_argument("--audio", action="store_true",
+                   help="write an audio data root instead (audio/*.wav, labels, a no-signal visual control; "
+                        "sizes tiny|demo; see emofusion/audio_synth.py)")
     p.add_argument("--cache-only", metavar="CACHE_DIR", default=None,
                    help="write the feature cache (<key>.npz, labels.npz) to CACHE_DIR instead of feature CSVs")
 
@@ -27,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..synth import generate_corpus
 
     t0 = time.perf_counter()
+    if args.audio:
+        return _run_audio(args, t0)
     truth = generate_corpus(args.out, seed=args.seed, size=args.size, feature_sets=args.feature_sets,
                             complementarity=args.complementarity, cache_dir=args.cache_only)
     dt = time.perf_counter() - t0
@@ -36,4 +41,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"emofusion synth: {args.size} corpus, seed {args.seed}, complementarity {truth['complementarity']:g}: "
           f"{n_rec} recordings, {frames} label frames, {len(truth['feature_sets'])} feature sets -> {where} "
           f"in {dt:.1f} s")
+    return 0
+
+
+def _run_audio(args: argparse.Namespace, t0: float) -> int:
+    import time
+
+    from ..audio_synth import duration_s, generate_audio_corpus
+
+    truth = generate_audio_corpus(args.out, seed=args.seed, size=args.size)
+    print(f"emofusion synth: {args.size} audio corpus, seed {args.seed}: {len(truth['lengths'])} recordings, "
+          f"{duration_s(truth):.1f} s of 16 kHz audio -> {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -43,5 +43,11 @@ def run(args: argparse.Namespace) -> int:
                            partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
                            window_s=args.window_s, pad_tolerance=args.pad_tolerance, max_frames=args.max_frames,
                            label_range=parse_label_range(args.label_range))
+    from ..audio import validate_audio_root  # audio data roots (audio/*.wav): None where there is no audio/
+
+    audio = validate_audio_root(args.data_root, partitions=args.partitions, cultures=args.cultures,
+                                labels_folder=args.labels_folder, tolerance_frames=args.pad_tolerance)
     print(format_report(report))
+    if audio:
+        print(audio)
     return 0
