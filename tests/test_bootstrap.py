@@ -3,11 +3,19 @@ resample equals a CCC computed the long way, stratification, seeding, paired dif
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from emofusion import TARGETS
-from emofusion.metrics import (bootstrap_ccc, ccc, culture_of, paired_bootstrap, resample_counts,
-                               score_recordings)
+from emofusion.metrics import (
+    bootstrap_ccc,
+    ccc,
+    culture_of,
+    paired_bootstrap,
+    resample_counts,
+    score_recordings,
+)
 
 
 def _corpus(seed=0, n_de=5, n_hu=4, noise=1.0):
@@ -90,3 +98,32 @@ def test_bad_input_is_a_clear_error():
         paired_bootstrap(labels, preds, {k: v for k, v in preds.items() if k != "Devel_HU_02"}, n_boot=10)
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_ccc(labels, preds, n_boot=0)
+
+
+def test_compare_cli_on_official_baselines(avec_devel, capsys):
+    """visual-func vs the official SVR fusion: the differences of the official figures, each with an
+    interval, in the table and in --json."""
+    from emofusion.cli import main
+
+    base = avec_devel / "baseline_predictions"
+    a, b = str(base / "predictions_visual-func"), str(base / "predictions_svr")
+    labels = str(avec_devel / "labels_devel")
+    assert main(["compare", "--labels", labels, a, b, "--n-boot", "300"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("DE+HU  arousal"))
+    assert "0.531" in line and "0.614" in line and "+0.083" in line and "[" in line
+    assert main(["compare", "--labels", labels, a, b, "--n-boot", "300", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["comparisons"][b]
+    assert set(res) == {"DE+HU", "DE", "HU"}
+    r = res["DE+HU"]["valence"]
+    assert (round(r["a"], 3), round(r["b"], 3)) == (0.565, 0.615)
+    assert r["lo"] < r["diff"] < r["hi"] and 0.5 < r["p_gt0"] <= 1.0
+
+
+def test_compare_cli_bad_input_is_one_line(avec_devel, tmp_path, capsys):
+    from emofusion.cli import main
+
+    a = str(avec_devel / "baseline_predictions" / "predictions_visual-func")
+    assert main(["compare", "--labels", str(avec_devel / "labels_devel"), a, str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope: predictions folder not found" in err[0]

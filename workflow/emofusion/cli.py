@@ -20,6 +20,7 @@ COMMANDS = {
     "cache": "cache",
     "train": "train",
     "score": "score",
+    "compare": "compare",
     "fuse": "fuse",
     "init-tracking": "init_tracking",
 }

@@ -21,7 +21,6 @@ import numpy as np
 
 from . import TARGETS
 
-
 #: The sufficient statistics of a CCC, in this order along the last-but-one axis of a sums array:
 #: frame count, sum x, sum y, sum x^2, sum y^2, sum x*y.
 SUMS = ("n", "sx", "sy", "sxx", "syy", "sxy")
@@ -249,4 +248,18 @@ def format_scores_table(scores: Mapping[str, Mapping[str, float]], title: str | 
     lines.append(f"{'set':<8}" + "".join(f"{t:>9}" for t in (*TARGETS, "mean")))
     for key, row in scores.items():
         lines.append(f"{key:<8}" + "".join(f"{row[t]:>9.3f}" for t in (*TARGETS, "mean")))
+    return "\n".join(lines)
+
+
+def format_paired_table(result: Mapping[str, Mapping[str, Mapping[str, float]]], title: str | None = None,
+                        level: float = 0.95) -> str:
+    """A fixed-width table of a :func:`paired_bootstrap` result: one line per score set and target."""
+    pct = f"{100 * level:g}%"
+    lines = [title] if title else []
+    lines.append(f"{'set':<7}{'target':<9}{'A':>8}{'B':>8}{'B - A':>9}  {pct + ' interval':<18}{'P(B > A)':>9}")
+    for g, block in result.items():
+        for t, r in block.items():
+            lines.append(f"{g:<7}{t:<9}{r['a']:>8.3f}{r['b']:>8.3f}{r['diff']:>+9.3f}  "
+                         f"{'[' + format(r['lo'], '+.3f') + ', ' + format(r['hi'], '+.3f') + ']':<18}"
+                         f"{r['p_gt0']:>9.3f}")
     return "\n".join(lines)
