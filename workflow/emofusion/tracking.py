@@ -24,6 +24,22 @@ OFF = "off"
 #: experiment in its GenAI view (traces, latency, tokens) and hides the runs table behind a toggle.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
+#: A saved runs-table view (MLflow's shared view state, an experiment tag): sorted by the mean dev
+#: CCC with the dev (and test) CCC columns shown. Open it as ``#/experiments/<id>/runs?viewStateShareKey=ccc``.
+VIEW_KEY = "ccc"
+VIEW_METRICS = [f"{split}_DE_HU_{t}" for split in ("devel", "test") for t in ("mean", "arousal", "valence", "liking")]
+
+
+def runs_view_state() -> dict:
+    """The runs-table view saved under :data:`VIEW_KEY`: MLflow UI's search facets and UI state."""
+    cols = [f"metrics.`{m}`" for m in VIEW_METRICS] + ["tags.`kind`"]
+    return {"orderByKey": cols[0], "orderByAsc": False, "searchFilter": "", "selectedColumns": cols}
+
+
+def runs_view_path(experiment_id: str) -> str:
+    """The UI path (after the server's address) of the experiment's runs table in the saved view."""
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+
 
 def default_tracking_uri(root: str | Path | None = None) -> str:
     """``sqlite:///<abs root>/results/mlflow.db`` (root defaults to the working directory)."""
@@ -124,10 +140,15 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
         exp_id = exp.experiment_id
     for key, val in EXPERIMENT_KIND.items():  # also on an experiment created before the tag existed
         client.set_experiment_tag(exp_id, key, val)
+    import json
+
+    client.set_experiment_tag(exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view_state()))
     if fresh_store and str(exp_id) != "0":
         _drop_empty_default(client)
     atomic_write_json(out_json, {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
-                                 "experiment_id": str(exp_id)})
+                                 "experiment_id": str(exp_id), "runs_view": runs_view_path(str(exp_id))})
+    print(f"experiment {experiment_name!r} (id {exp_id}) ready in {tracking_uri}; runs table sorted by dev CCC: "
+          f"<mlflow ui address>{runs_view_path(str(exp_id))}")
     return str(exp_id)
 
 
