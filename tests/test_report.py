@@ -576,3 +576,27 @@ def test_history_and_ranking_html_errors_name_the_file(tmp_path):
         read_history(bad)
     with pytest.raises(DataError, match="missing.tsv: cannot read"):
         tsv_to_html(tmp_path / "missing.tsv", "t", "n", tmp_path / "o.html")
+
+
+def test_results_block_quotes_the_run_files_and_replaces_the_readme_block(tmp_path, predicted):
+    from emofusion.cli import main
+    from emofusion.report import README_END, README_START, write_comparisons
+
+    root, _, _, _ = predicted
+    args = (root / "ranking" / "runs.tsv", root / "runs", root / "fusion")
+    labels = root / "features" / "labels.npz"
+    write_table3(*args, PROTOCOLS, STAGES, root / "tables" / "table3.md", root / "tables" / "table3.tsv",
+                 generated=True, labels_npz=labels)
+    write_comparisons(*args, labels, PROTOCOLS, STAGES, root / "tables" / "comparisons.md",
+                      root / "tables" / "comparisons.tsv", generated=True)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold numbers 0.999\n{README_END}\n\nafter\n")
+    assert main(["results-block", "--results", str(root), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n\n" + README_START) and text.endswith(README_END + "\n\nafter\n")
+    assert "0.999" not in text and "**Table 3: best per method" in text and "**Paired comparisons" in text
+    table3_row = next(ln for ln in (root / "tables" / "table3.md").read_text().splitlines() if ln.startswith("| Unimodal"))
+    assert table3_row in text  # quoted, not recomputed
+    bad = tmp_path / "NO_MARKERS.md"
+    bad.write_text("nothing\n")
+    assert main(["results-block", "--results", str(root), "--readme", str(bad)]) == 2

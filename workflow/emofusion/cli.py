@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "train",
     "score": "score",
     "compare": "compare",
+    "results-block": "results_block",
     "fuse": "fuse",
     "init-tracking": "init_tracking",
 }
