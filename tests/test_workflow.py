@@ -262,8 +262,9 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
     out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(cfg),
                           "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
     counts = job_counts(out)
-    # the fusion, and what reads it (summary, Table 3, Fig. 3); no training, caches or rankings
-    assert set(counts) <= {"fuse", "fusion_summary", "table3", "fig3", "all"}, counts
+    # the fusion, and what reads it (summary, Table 3, Fig. 3, comparisons, figures); no training, caches or rankings
+    assert set(counts) <= {"fuse", "fusion_summary", "table3", "fig3", "comparisons", "traces", "de_vs_hu",
+                           "report_tables", "all"}, counts
     assert counts.get("fuse") == 2
 
 
