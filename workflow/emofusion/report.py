@@ -887,13 +887,14 @@ def correlation_figure(corr: Mapping, *, generated: bool):
     plt = _pyplot()
     names = corr["names"]
     k = len(names)
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5.2 * len(TARGETS), 0.42 * k + 2.6))
-    for ax, t in zip(axes, TARGETS, strict=True):
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(4.4 * len(TARGETS) + 2.5, 0.36 * k + 3.2),
+                             layout="constrained")
+    for i_ax, (ax, t) in enumerate(zip(axes, TARGETS, strict=True)):
         m = corr[t]
         im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
         im.set_gid(f"corr-{t}")
         ax.set_xticks(range(k), names, rotation=90, fontsize=7)
-        ax.set_yticks(range(k), names, fontsize=7)
+        ax.set_yticks(range(k), names if i_ax == 0 else [""] * k, fontsize=7)  # the names once, on the left
         if k <= 14:
             for i in range(k):
                 for j in range(k):
