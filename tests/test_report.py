@@ -233,10 +233,13 @@ def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
     expect = {("unimodal", ""): run_scores[best_uni], ("bimodal", ""): run_scores[best_bi]}
     for p in PROTOCOLS:
         expect[("late", p)] = fusion[p][1]
-        n_best = max(STAGES, key=lambda n: dev_mean(fusion[p][n]))
+        # in-sample: the paper's choice (best dev mean); grouped-cv: the configured last stage, never
+        # chosen with the held-out labels
+        n_best = max(STAGES, key=lambda n: dev_mean(fusion[p][n])) if p == "in-sample" else STAGES[-1]
         expect[("multistage", p)] = fusion[p][n_best]
         ms = next(r for r in rows if r["method"] == "multistage" and r["protocol"] == p)
-        assert ms["choice"] == f"stage {n_best} of 3 (best dev mean)" and ms["settings"] == "k=3 C=0.01"
+        how = "best dev mean: the paper's choice" if p == "in-sample" else "the configured last stage"
+        assert ms["choice"].startswith(f"stage {n_best} of 3 ({how}") and ms["settings"] == "k=3 C=0.01"
         assert ms["source"].endswith(f"{p}/stage{n_best}/scores.json")
     assert rows[1]["choice"] == best_uni and rows[2]["choice"] == best_bi
     for r in rows:
@@ -334,13 +337,18 @@ def test_runs_overview_bars_equal_the_ranking(tmp_path, results):
     fig = runs_overview_figure(ranking, generated=True)
     try:
         assert len(fig.axes) == 4
+        labels = [t.get_text().split(". ", 1)[1] for t in fig.axes[0].get_yticklabels()]
+        # every panel in the ranking's order (by the mean, best at the top): selection is by the mean
+        assert labels == [r["run"] for r in sorted(ranking, key=lambda r: -r["rank"])]
         for ax, c in zip(fig.axes, COLUMNS, strict=True):
             widths = [p.get_width() for p in ax.patches]
-            labels = [t.get_text() for t in ax.get_yticklabels()]
             assert len(widths) == len(run_scores) == len(labels)
-            assert widths == sorted(widths)  # ranked: best at the top
-            for run, width in zip(labels, widths, strict=True):
+            if c == "mean":
+                assert widths == sorted(widths)
+            for run, width, patch in zip(labels, widths, ax.patches, strict=True):
                 assert width == pytest.approx(run_scores[run]["devel"]["DE+HU"][c], abs=1e-6)
+                selected = next(r["selected"] for r in ranking if r["run"] == run)
+                assert (patch.get_linewidth() > 0 and patch.get_edgecolor()[3] > 0) == selected
     finally:
         import matplotlib.pyplot as plt
 
@@ -393,8 +401,202 @@ def test_default_target_writes_table3_fig3_and_the_runs_overview(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
-    assert counts["table3"] == counts["fig3"] == counts["runs_overview"] == "1"
-    for out in ("results/tables/table3.md", "results/tables/table3.tsv", "results/tables/table3.html",
-                "results/figures/fig3.png", "results/figures/fig3.svg", "results/figures/runs_overview.png",
-                "results/figures/runs_overview.svg"):
+    figures = ("fig3", "runs_overview", "learning_curves", "fusion_correlation", "traces", "de_vs_hu")
+    assert all(counts[r] == "1" for r in ("table3", "comparisons", "report_tables", *figures))
+    outs = [f"results/tables/{t}.{e}" for t in ("table3", "comparisons") for e in ("md", "tsv", "html")]
+    outs += [f"results/tables/{t}.html" for t in ("ranking_unimodal", "ranking_runs", "fusion_summary")]
+    outs += [f"results/figures/{f}.{e}" for f in figures for e in ("png", "svg")]  # >= 5 figures
+    for out in outs:
         assert out in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------ intervals and
+# the figures read from prediction folders
+
+
+@pytest.fixture
+def predicted(tmp_path):
+    """A results/ tree whose scores files are the scores of its prediction folders: labels.npz (dev
+    and test labels, 3 DE + 3 HU recordings each), 4 runs, and fusion stages whose noise shrinks with
+    the stage (in-sample) or is smallest at stage 2 (grouped-cv)."""
+    from emofusion.corpus import write_prediction_dir
+    from emofusion.features import LabelCache, _offsets, save_label_cache
+    from emofusion.metrics import score_recordings
+
+    rng = np.random.default_rng(5)
+    root = tmp_path / "results"
+
+    def part(prefix):
+        names = [f"{prefix}_{c}_{i:02d}" for c in ("DE", "HU") for i in (1, 2, 3)]
+        ys = [np.cumsum(rng.normal(scale=0.1, size=(int(rng.integers(40, 70)), 3)), axis=0) for _ in names]
+        lengths = np.array([len(y) for y in ys])
+        return LabelCache(names, lengths, _offsets(lengths), np.concatenate(ys)), dict(zip(names, ys, strict=True))
+
+    dev_cache, dev = part("Devel")
+    test_cache, test = part("Test")
+    dev_cache.test = test_cache
+    save_label_cache(root / "features" / "labels.npz", dev_cache)
+
+    def system(folder: Path, noise: float) -> dict:
+        preds = {n: y + rng.normal(scale=noise, size=y.shape) for n, y in {**dev, **test}.items()}
+        preds = {n: np.vstack([p, np.zeros((3, 3))]) for n, p in preds.items()}  # longer than labels
+        write_prediction_dir(folder / "predictions", preds)
+        s = {"devel": score_recordings(dev, preds), "test": score_recordings(test, preds)}
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "scores.json").write_text(json.dumps(s))
+        return s
+
+    runs = {"fau_func": 0.3, "egemaps_func": 0.5, "mfcc": 2.0, "egemaps_func+fau_func": 0.25}
+    run_scores = {r: system(root / "runs" / r, noise) for r, noise in runs.items()}
+    for r in runs:
+        (root / "runs" / r / "seed0").mkdir(parents=True)
+        hist = [{"epoch": e, "train_loss": 2.0 / e, **{f"dev_ccc_{c}": 0.1 * e for c in COLUMNS}, "seconds": 0.1}
+                for e in (1, 2, 3)]
+        (root / "runs" / r / "seed0" / "history.json").write_text(json.dumps({"run_name": r, "epochs": hist}))
+    rank_runs({r: root / "runs" / r / "scores.json" for r in runs}, 3, root / "ranking" / "runs.tsv")
+    noise = {"in-sample": {1: 0.2, 2: 0.15, 3: 0.1}, "grouped-cv": {1: 0.2, 2: 0.12, 3: 0.3}}
+    fusion = {p: {n: system(root / "fusion" / p / f"stage{n}", noise[p][n]) for n in STAGES} for p in PROTOCOLS}
+    return root, run_scores, fusion, dev
+
+
+def test_table3_carries_bootstrap_intervals(tmp_path, predicted):
+    root, _, fusion, _ = predicted
+    md, tsv = tmp_path / "table3.md", tmp_path / "table3.tsv"
+    write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES, md, tsv,
+                 generated=True, labels_npz=root / "features" / "labels.npz")
+    rows = read_tsv(tsv)
+    for r in rows[1:]:
+        for pre in ("dev", "test"):
+            for c in COLUMNS:
+                lo, x, hi = (float(r[f"{pre}_{c}{s}"]) for s in ("_lo", "", "_hi"))
+                assert lo <= hi and lo - 0.05 <= x <= hi + 0.05, (r["method"], pre, c)
+    # grouped-cv's multistage row: the configured last stage, although stage 2 scores best on dev
+    gcv = next(r for r in rows if r["method"] == "multistage" and r["protocol"] == "grouped-cv")
+    assert max(STAGES, key=lambda n: fusion["grouped-cv"][n]["devel"]["DE+HU"]["mean"]) == 2
+    assert gcv["source"].endswith("grouped-cv/stage3/scores.json") and "configured last stage" in gcv["choice"]
+    text = md.read_text()
+    assert "recording-level bootstrap" in text and re.search(r"\d\.\d{3} \[-?\d\.\d\d, -?\d\.\d\d\]", text)
+
+
+def test_comparisons_file(tmp_path, predicted):
+    from emofusion.report import write_comparisons
+
+    root, run_scores, fusion, _ = predicted
+    md, tsv, html = tmp_path / "comparisons.md", tmp_path / "comparisons.tsv", tmp_path / "comparisons.html"
+    comps = write_comparisons(root / "ranking" / "runs.tsv", root / "runs", root / "fusion",
+                              root / "features" / "labels.npz", PROTOCOLS, STAGES, md, tsv, generated=True,
+                              out_html=html)
+    names = [c["comparison"] for c in comps]
+    assert names[:2] == ["in-sample: stage 2 vs stage 1", "in-sample: stage 3 vs stage 1"]
+    assert any(n.startswith("grouped-cv: multistage (stage 3") and "egemaps_func+fau_func" in n for n in names)
+    assert "stage 3: grouped-cv vs in-sample" in names and len(names) == 2 * 2 + 2 + 3
+    rows = read_tsv(tsv)
+    assert len(rows) == len(names) * 2 * 3 * 4  # splits x groups x targets
+    r = next(r for r in rows if r["comparison"] == "in-sample: stage 3 vs stage 1" and r["split"] == "devel"
+             and r["group"] == "DE+HU" and r["target"] == "mean")
+    want = fusion["in-sample"][3]["devel"]["DE+HU"]["mean"] - fusion["in-sample"][1]["devel"]["DE+HU"]["mean"]
+    assert float(r["diff"]) == pytest.approx(want, abs=1e-5) and 0.0 <= float(r["p_gt0"]) <= 1.0
+    assert float(r["lo"]) <= float(r["diff"]) <= float(r["hi"])
+    assert len(html_table_rows(html)) == 1 + len(names) * 2
+    assert "P>0" in md.read_text()
+
+
+def test_fig3_bands_are_the_bootstrap_intervals(tmp_path, predicted):
+    from emofusion.report import Scorer
+
+    root, _, _, _ = predicted
+    scorer = Scorer(root / "features" / "labels.npz")
+    series = fig3_series(root / "fusion", PROTOCOLS, STAGES, scorer)
+    iv = scorer.intervals(root / "fusion" / "grouped-cv" / "stage2" / "predictions")
+    s = next(s for s in series if s["protocol"] == "grouped-cv" and s["split"] == "test")
+    assert s["lo"]["valence"][1] == iv["test"]["DE+HU"]["valence"]["lo"]
+    png, svg = tmp_path / "fig3.png", tmp_path / "fig3.svg"
+    write_fig3(root / "fusion", PROTOCOLS, STAGES, png, svg, generated=True, labels_npz=root / "features" / "labels.npz")
+    ids, text = svg_gids_and_text(svg)
+    assert {f"fig3-band-{t}-{p}-{sp}" for t in TARGETS for p in PROTOCOLS for sp in ("devel", "test")} <= ids
+    assert "recording-bootstrap intervals" in text
+
+
+def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
+    from emofusion.report import (
+        Scorer,
+        fused_runs_correlation,
+        read_ranking,
+        write_correlation,
+        write_cultures,
+        write_learning_curves,
+        write_traces,
+    )
+
+    root, run_scores, _, dev = predicted
+    ranking_tsv, labels = root / "ranking" / "runs.tsv", root / "features" / "labels.npz"
+    hist = sorted((root / "runs").glob("*/seed0/history.json"))
+    out = tmp_path / "fig"
+    write_learning_curves(ranking_tsv, hist, out / "lc.png", out / "lc.svg", generated=True)
+    ids, text = svg_gids_and_text(out / "lc.svg")
+    assert {f"curve-{k}-{r}" for k in ("train_loss", "dev_ccc_mean") for r in run_scores} <= ids
+    assert "epoch" in text
+
+    corr = fused_runs_correlation(read_ranking(ranking_tsv), root / "runs", Scorer(labels))
+    selected = [r["run"] for r in read_ranking(ranking_tsv) if r["selected"]]
+    assert corr["names"] == [*selected, "gold"]
+    order = sorted(dev)
+    gold = np.concatenate([dev[n][:, 1] for n in order])
+    from emofusion.corpus import read_prediction_dir
+
+    p0 = read_prediction_dir(root / "runs" / selected[0] / "predictions", {n: len(dev[n]) for n in order})
+    x0 = np.concatenate([p0[n][:, 1] for n in order])
+    assert corr["valence"][0, -1] == pytest.approx(np.corrcoef(x0, gold)[0, 1])
+    write_correlation(ranking_tsv, root / "runs", labels, out / "c.png", out / "c.svg", generated=True)
+    ids, text = svg_gids_and_text(out / "c.svg")
+    assert {f"corr-{t}" for t in TARGETS} <= ids and "gold" in text
+
+    recs = write_traces(ranking_tsv, root / "runs", root / "fusion", labels, PROTOCOLS, STAGES, out / "t.png",
+                        out / "t.svg", generated=True)
+    assert recs == ["Devel_DE_01", "Devel_HU_01"]
+    ids, text = svg_gids_and_text(out / "t.svg")
+    assert "trace-Devel_HU_01-liking-grouped-cv stage 3" in ids and "best single run (egemaps_func+fau_func)" in text
+
+    ivals = write_cultures(ranking_tsv, root / "runs", root / "fusion", labels, PROTOCOLS, STAGES, out / "d.png",
+                           out / "d.svg", generated=True)
+    assert [label for label, _ in ivals][:2] == ["unimodal: fau_func", "bimodal: egemaps_func+fau_func"]
+    assert ivals[0][1]["HU"]["mean"]["ccc"] == pytest.approx(run_scores["fau_func"]["devel"]["HU"]["mean"])
+    ids, _ = svg_gids_and_text(out / "d.svg")
+    assert "culture-mean-DE-unimodal: fau_func" in ids
+    for name in ("lc", "c", "t", "d"):
+        assert png_size(out / f"{name}.png")[0] > 600
+
+
+def test_history_and_ranking_html_errors_name_the_file(tmp_path):
+    from emofusion.report import read_history, tsv_to_html
+
+    bad = tmp_path / "history.json"
+    bad.write_text(json.dumps({"epochs": [{"epoch": 1, "train_loss": "x"}]}))
+    with pytest.raises(DataError, match=r"history.json: key 'epochs\[0\].train_loss'"):
+        read_history(bad)
+    with pytest.raises(DataError, match="missing.tsv: cannot read"):
+        tsv_to_html(tmp_path / "missing.tsv", "t", "n", tmp_path / "o.html")
+
+
+def test_results_block_quotes_the_run_files_and_replaces_the_readme_block(tmp_path, predicted):
+    from emofusion.cli import main
+    from emofusion.report import README_END, README_START, write_comparisons
+
+    root, _, _, _ = predicted
+    args = (root / "ranking" / "runs.tsv", root / "runs", root / "fusion")
+    labels = root / "features" / "labels.npz"
+    write_table3(*args, PROTOCOLS, STAGES, root / "tables" / "table3.md", root / "tables" / "table3.tsv",
+                 generated=True, labels_npz=labels)
+    write_comparisons(*args, labels, PROTOCOLS, STAGES, root / "tables" / "comparisons.md",
+                      root / "tables" / "comparisons.tsv", generated=True)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold numbers 0.999\n{README_END}\n\nafter\n")
+    assert main(["results-block", "--results", str(root), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n\n" + README_START) and text.endswith(README_END + "\n\nafter\n")
+    assert "0.999" not in text and "**Table 3: best per method" in text and "**Paired comparisons" in text
+    table3_row = next(ln for ln in (root / "tables" / "table3.md").read_text().splitlines() if ln.startswith("| Unimodal"))
+    assert table3_row in text  # quoted, not recomputed
+    bad = tmp_path / "NO_MARKERS.md"
+    bad.write_text("nothing\n")
+    assert main(["results-block", "--results", str(root), "--readme", str(bad)]) == 2

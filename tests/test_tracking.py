@@ -52,6 +52,10 @@ def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
     exp = client(uri).get_experiment_by_name("exp")
     assert exp.experiment_id == first["experiment_id"]
     assert exp.artifact_location == (tmp_path / "mlartifacts").resolve().as_uri()
+    # MLflow 3's UI opens a kind-less experiment in its GenAI view: ours says what it holds
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # the store's empty "Default" experiment is not listed beside ours
+    assert [e.name for e in client(uri).search_experiments()] == ["exp"]
 
 
 def test_tracked_run(caches, store, tmp_path):
@@ -72,8 +76,12 @@ def test_tracked_run(caches, store, tmp_path):
     for key in ("train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"):
         assert [m.step for m in c.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
-    assert run.data.metrics["final_devel_DE_HU_valence"] == pytest.approx(scores["devel"]["DE+HU"]["valence"])
-    assert run.data.metrics["final_test_HU_mean"] == pytest.approx(scores["test"]["HU"]["mean"])
+    assert run.data.metrics["devel_DE_HU_valence"] == pytest.approx(scores["devel"]["DE+HU"]["valence"])
+    assert run.data.metrics["test_DE_HU_mean"] == pytest.approx(scores["test"]["DE+HU"]["mean"])
+    # the fusion runs' names (one column ranks both); the curves are not buried under single points
+    curves = {"train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"}
+    assert set(run.data.metrics) == curves | {f"{s}_DE_HU_{t}" for s in ("devel", "test")
+                                              for t in ("arousal", "valence", "liking", "mean")}
     arts = {a.path for a in c.list_artifacts(run.info.run_id)}
     assert {"scores.json", "history.json", "predictions"} <= arts
     n_pred = len(c.list_artifacts(run.info.run_id, "predictions"))
@@ -119,7 +127,7 @@ def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path
     runs = c.search_runs([exp_id], max_results=100)
     assert sorted(r.info.run_name for r in runs) == [f"search/{i}" for i in range(n)]
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert all("final_devel_DE_HU_mean" in r.data.metrics for r in runs)
+    assert all("devel_DE_HU_mean" in r.data.metrics for r in runs)
     assert c.search_runs(["0"]) == []  # nothing in "Default"
 
 

@@ -263,8 +263,9 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
     out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(cfg),
                           "-n", "--cores", "2"], capture_output=True, text=True, timeout=300).stdout
     counts = job_counts(out)
-    # the fusion, and what reads it (summary, Table 3, Fig. 3); no training, caches or rankings
-    assert set(counts) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "all"}, counts
+    # the fusion, and what reads it (summary, Table 3, Fig. 3, comparisons, figures); no training, caches or rankings
+    assert set(counts) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "comparisons", "traces",
+                           "de_vs_hu", "report_tables", "all"}, counts
     assert counts.get("fuse_part") == 2 * (1 + 3) and counts.get("fuse_stage") == 4
 
 
@@ -284,7 +285,8 @@ def test_one_more_stage_plans_only_that_stage(tiny_run, tmp_path):
     assert parts and all("n=3" in w for w in parts), parts
     stages = planned_wildcards(out, "fuse_stage")
     assert len(parts) == 1 + 3 and len(stages) == 2 and all("n=3" in w for w in stages), (parts, stages)
-    assert set(job_counts(out)) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "all"}
+    assert set(job_counts(out)) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "comparisons",
+                                    "traces", "de_vs_hu", "report_tables", "all"}
 
 
 @pytest.mark.parametrize(("edit", "protocols"), [

@@ -20,6 +20,8 @@ COMMANDS = {
     "cache": "cache",
     "train": "train",
     "score": "score",
+    "compare": "compare",
+    "results-block": "results_block",
     "fuse": "fuse",
     "init-tracking": "init_tracking",
 }

@@ -29,6 +29,28 @@ def where_am_i() -> str:
     return " ".join(parts)
 
 
+def _snakemake_job():
+    """The ``snakemake`` object of the Snakemake script this process runs (Snakemake puts it in the
+    script's globals), or None outside Snakemake."""
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    return job if all(hasattr(job, a) for a in ("input", "output", "rule")) else None
+
+
+def _files(names) -> str:
+    """``path (size)`` of each named file or folder, for a job's log."""
+    out = []
+    for f in list(names)[:60]:
+        p = Path(str(f))
+        if p.is_file():
+            out.append(f"{p} ({p.stat().st_size} B)")
+        elif p.is_dir():
+            out.append(f"{p}/ ({sum(1 for _ in p.iterdir())} entries)")
+        else:
+            out.append(f"{p} (missing)")
+    more = len(list(names)) - 60
+    return ", ".join(out) + (f", ... and {more} more" if more > 0 else "") if out else "none"
+
+
 @contextlib.contextmanager
 def log_to(path: str | Path):
     """Send stdout, stderr and logging of this process to ``path`` (the rule's log)."""
@@ -36,6 +58,9 @@ def log_to(path: str | Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", buffering=1) as fh:
         fh.write(f"# {where_am_i()}\n")
+        job = _snakemake_job()
+        if job is not None:
+            fh.write(f"# rule {job.rule}; input: {_files(job.input)}\n")
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = fh
         handler = logging.StreamHandler(fh)
@@ -55,6 +80,9 @@ def log_to(path: str | Path):
 
             traceback.print_exc(file=fh)
             raise
+        else:
+            if job is not None:
+                fh.write(f"# done; output: {_files(job.output)}\n")
         finally:
             root.removeHandler(handler)
             sys.stdout, sys.stderr = old_out, old_err
@@ -139,7 +167,19 @@ def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> 
 def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
     from .ranking import rank_runs
 
-    rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
+    print(f"read {len(score_files)} scores files: {', '.join(map(str, score_files))}")
+    selected = rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
+    lines = Path(out_tsv).read_text().splitlines()
+    header = lines[0].split("\t")
+    print(f"ranked {len(lines) - 1} runs by mean dev CCC (DE+HU: mean of arousal, valence, liking; mean over "
+          f"seeds); selected the top {top}:")
+    for line in lines[1:]:
+        r = dict(zip(header, line.split("\t"), strict=True))
+        print(f"  {r['rank']:>3}. {r['run']:<32} mean {float(r['mean']):.3f}  (arousal {float(r['arousal']):.3f}, "
+              f"valence {float(r['valence']):.3f}, liking {float(r['liking']):.3f})"
+              + ("  SELECTED" if r["selected"] == "1" else ""))
+    print(f"selected: {', '.join(selected)}")
+    print(f"wrote {out_tsv}")
 
 
 def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
@@ -248,18 +288,74 @@ def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str 
 
 def table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, out_md: str | Path,
            out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
-           generated: bool) -> None:
+           generated: bool, labels_cache: str | Path | None = None) -> None:
     from .report import write_table3
 
     write_table3(ranking_tsv, runs_root, fusion_root, protocols, stages, out_md, out_tsv, generated=generated,
-                 out_html=out_html)
+                 out_html=out_html, labels_npz=labels_cache)
 
 
 def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
-         stages: Sequence[int], generated: bool) -> None:
+         stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None) -> None:
     from .report import write_fig3
 
-    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated)
+    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache)
+
+
+def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
+                out_md: str | Path, out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str],
+                stages: Sequence[int], generated: bool) -> None:
+    from .report import write_comparisons
+
+    write_comparisons(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_md, out_tsv,
+                      generated=generated, out_html=out_html)
+
+
+def learning_curves(ranking_tsv: str | Path, history_files: Sequence[str | Path], out_png: str | Path,
+                    out_svg: str | Path, *, generated: bool) -> None:
+    from .report import write_learning_curves
+
+    write_learning_curves(ranking_tsv, history_files, out_png, out_svg, generated=generated)
+
+
+def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, out_png: str | Path,
+                       out_svg: str | Path, *, generated: bool) -> None:
+    from .report import write_correlation
+
+    write_correlation(ranking_tsv, runs_root, labels_cache, out_png, out_svg, generated=generated)
+
+
+def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
+           out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
+           generated: bool) -> None:
+    from .report import write_traces
+
+    write_traces(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
+                 generated=generated)
+
+
+def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
+             out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
+             generated: bool) -> None:
+    from .report import write_cultures
+
+    write_cultures(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
+                   generated=generated)
+
+
+def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: str | Path, out_unimodal: str | Path,
+                  out_runs: str | Path, out_summary: str | Path, *, top_unimodal: int, top_fusion: int) -> None:
+    """The rankings and the fusion summary as HTML tables for `snakemake --report`."""
+    from .report import tsv_to_html
+
+    by = "ranked by mean dev CCC (DE+HU, mean over seeds); 'selected' = 1"
+    tsv_to_html(unimodal_tsv, "Unimodal ranking", f"The 12 unimodal runs, {by}: the top {top_unimodal}, whose "
+                "pairs make the bimodal runs.", out_unimodal)
+    tsv_to_html(runs_tsv, "Ranking of all runs", f"Unimodal and bimodal runs, {by}: the top {top_fusion}, fed "
+                "to the fusion.", out_runs)
+    tsv_to_html(summary_tsv, "Fusion summary", "CCC of every fusion stage, protocol, split and culture "
+                "(in-sample: the paper's protocol, fitted and scored on dev; grouped-cv: held-out recordings).",
+                out_summary)
 
 
 def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool) -> None:

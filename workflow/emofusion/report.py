@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import TARGETS
 from .errors import DataError
 from .io import atomic_write_json, atomic_write_text
@@ -369,6 +371,77 @@ def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequenc
 
 
 # ---------------------------------------------------------------------------------------------
+# uncertainty: recording-level bootstrap of prediction folders (emofusion.metrics)
+
+#: Bootstrap settings of every interval in the tables and figures: resamples of recordings
+#: (stratified by culture), seed, and the interval's level.
+BOOTSTRAP: dict[str, Any] = {"n_boot": 1000, "seed": 0, "level": 0.95}
+SPLITS = ("devel", "test")
+
+
+class Scorer:
+    """Dev (and, where known, test) labels of one label cache, and bootstrap intervals of prediction
+    folders against them. ``folder`` is any AVEC-format prediction folder (a run's or a fusion
+    stage's ``predictions/``); results are cached per folder."""
+
+    def __init__(self, labels_npz: str | Path):
+        from .features import load_label_cache
+
+        cache = load_label_cache(labels_npz)
+        self.path = str(labels_npz)
+        self.labels: dict[str, dict] = {"devel": {n: cache.get(n) for n in cache.names if n.startswith("Devel_")}}
+        if cache.test is not None and cache.test.names:
+            self.labels["test"] = {n: cache.test.get(n) for n in cache.test.names}
+        self._preds: dict[tuple[str, str], dict] = {}
+        self._ivals: dict[str, dict] = {}
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if s in self.labels]
+
+    def preds(self, folder: str | Path, split: str) -> dict:
+        from .corpus import read_prediction_dir
+
+        key = (str(folder), split)
+        if key not in self._preds:
+            lengths = {n: len(v) for n, v in self.labels[split].items()}
+            self._preds[key] = read_prediction_dir(folder, lengths)
+        return self._preds[key]
+
+    def intervals(self, folder: str | Path) -> dict:
+        """``{split: {group: {target: {"ccc", "lo", "hi"}}}}`` (:func:`emofusion.metrics.bootstrap_ccc`)."""
+        from .metrics import bootstrap_ccc
+
+        key = str(folder)
+        if key not in self._ivals:
+            self._ivals[key] = {sp: bootstrap_ccc(self.labels[sp], self.preds(folder, sp), **BOOTSTRAP)
+                                for sp in self.splits}
+        return self._ivals[key]
+
+    def paired(self, folder_a: str | Path, folder_b: str | Path) -> dict:
+        """``{split: {group: {target: {"a", "b", "diff", "lo", "hi", "p_gt0"}}}}``: b against a."""
+        from .metrics import paired_bootstrap
+
+        return {sp: paired_bootstrap(self.labels[sp], self.preds(folder_a, sp), self.preds(folder_b, sp),
+                                     **BOOTSTRAP) for sp in self.splits}
+
+
+def _ci(x: float | None, lo: float | None, hi: float | None) -> str:
+    """``0.531 [0.452, 0.604]`` (or just the number when no interval)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return _f3(x)
+    return f"{x:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def bootstrap_note() -> str:
+    return (f"Intervals: {100 * BOOTSTRAP['level']:g} % percentile intervals of a recording-level bootstrap "
+            f"({BOOTSTRAP['n_boot']} resamples of the scored recordings, drawn with replacement within each "
+            f"culture, seed {BOOTSTRAP['seed']}; CCC recomputed on each resample's concatenated frames).")
+
+
+# ---------------------------------------------------------------------------------------------
 # fusion stages (Table 3 rows, Fig. 3)
 
 
@@ -384,10 +457,28 @@ def best_stage(stage_scores: Mapping[int, Mapping]) -> int:
     return max(sorted(stage_scores), key=lambda n: (dev_scores(stage_scores[n])["mean"], -n))
 
 
+def multistage_stage(protocol: str, stage_scores: Mapping[int, Mapping]) -> tuple[int, str]:
+    """The stage Table 3's "multistage" row reports, and how it was chosen. In-sample keeps the
+    paper's choice (the stage with the best mean dev CCC, chosen on the scored frames); grouped-cv
+    reports the configured last stage, so no held-out label picks it."""
+    last = max(stage_scores)
+    if protocol == "in-sample":
+        n = best_stage(stage_scores)
+        return n, f"stage {n} of {last} (best dev mean: the paper's choice, on the scored frames)"
+    return last, f"stage {last} of {last} (the configured last stage; not chosen on dev)"
+
+
+def best_single_run(ranking: Sequence[dict]) -> dict:
+    """The single (unimodal or bimodal) run ranked first by mean dev CCC."""
+    return min(ranking, key=lambda r: r["rank"])
+
+
 def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
-                protocols: Sequence[str], stages: Sequence[int]) -> list[dict]:
+                protocols: Sequence[str], stages: Sequence[int], scorer: Scorer | None = None) -> list[dict]:
     """Paper Table 3: the best unimodal and bimodal runs (by mean dev CCC, from the ranking, numbers
-    from their scores files), fusion stage 1 and the best stage, each fusion row per protocol."""
+    from their scores files), fusion stage 1 and the multistage row (:func:`multistage_stage`), each
+    fusion row per protocol. With a :class:`Scorer`, each row also carries bootstrap intervals of its
+    prediction folder (``"ci"``: ``{split: {target: (lo, hi)}}``, DE+HU)."""
     ranking = read_ranking(ranking_tsv)
     rows = []
     rows.append({"method": "baseline", "protocol": "", "source": "", "choice": "not re-run (AVEC 2019 baseline)",
@@ -403,10 +494,13 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
     fused = fusion_stage_scores(fusion_root, protocols, stages)
     for method in ("late", "multistage"):
         for p in protocols:
-            n = min(fused[p]) if method == "late" else best_stage(fused[p])
+            if method == "late":
+                n = min(fused[p])
+                choice = f"stage {n}"
+            else:
+                n, choice = multistage_stage(p, fused[p])
             s = fused[p][n]
-            choice = f"stage {n}" if method == "late" else f"stage {n} of {max(fused[p])} (best dev mean)"
-            rows.append({"method": method, "protocol": p,
+            rows.append({"method": method, "protocol": p, "stage": n,
                          "source": str(Path(fusion_root) / p / f"stage{n}" / "scores.json"),
                          "choice": choice, "settings": fusion_choice(s),
                          "dev": dev_scores(s), "test": held_out_scores(s)})
@@ -414,46 +508,133 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
         paper = PAPER_TABLE3["rows"][r["method"]]
         r["label"] = paper["label"]
         r["paper"] = {c: paper[c] for c in TARGETS}
+        r["ci"] = {}
+        if scorer is not None and r["source"]:
+            iv = scorer.intervals(Path(r["source"]).parent / "predictions")
+            r["ci"] = {sp: {c: (iv[sp][GROUP][c]["lo"], iv[sp][GROUP][c]["hi"]) for c in COLUMNS} for sp in iv}
     return rows
 
 
 def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
                  protocols: Sequence[str], stages: Sequence[int], out_md: str | Path, out_tsv: str | Path,
-                 *, generated: bool, out_html: str | Path | None = None) -> list[dict]:
-    """``table3.md`` and ``table3.tsv`` (see :func:`table3_rows`)."""
-    rows = table3_rows(ranking_tsv, runs_root, fusion_root, protocols, stages)
+                 *, generated: bool, out_html: str | Path | None = None,
+                 labels_npz: str | Path | None = None) -> list[dict]:
+    """``table3.md`` and ``table3.tsv`` (see :func:`table3_rows`); with ``labels_npz``, every CCC
+    carries its bootstrap interval (TSV columns ``dev_<target>_lo``/``_hi``, likewise ``test_``)."""
+    scorer = Scorer(labels_npz) if labels_npz is not None else None
+    rows = table3_rows(ranking_tsv, runs_root, fusion_root, protocols, stages, scorer)
     has_test = any(r["test"] for r in rows)
-    header = ["method", "label", "protocol", "choice", *[f"dev_{c}" for c in COLUMNS],
-              *([f"test_{c}" for c in COLUMNS] if has_test else []), *[f"paper_{c}" for c in TARGETS], "settings",
-              "source"]
+    splits = [("dev", "devel")] + ([("test", "test")] if has_test else [])
+    cols = [(pre, sp, c) for pre, sp in splits for c in COLUMNS]
+    header = ["method", "label", "protocol", "choice",
+              *[h for pre, _, c in cols for h in ((f"{pre}_{c}", f"{pre}_{c}_lo", f"{pre}_{c}_hi") if scorer
+                                                   else (f"{pre}_{c}",))],
+              *[f"paper_{c}" for c in TARGETS], "settings", "source"]
     tsv_rows, md_rows = [], []
     for r in rows:
-        nums = [(r["dev"] or {}).get(c) for c in COLUMNS]
-        if has_test:
-            nums += [(r["test"] or {}).get(c) for c in COLUMNS]
+        nums, md_cells = [], []
+        for pre, sp, c in cols:
+            x = (r[pre] or {}).get(c)
+            lo, hi = r["ci"].get(sp, {}).get(c, (None, None))
+            nums += [x, lo, hi] if scorer else [x]
+            md_cells.append(_ci(x, lo, hi) if r["dev"] else "—")
         paper = [r["paper"][c] for c in TARGETS]
         tsv_rows.append([r["method"], r["label"], r["protocol"], r["choice"], *map(_f6, nums), *map(_f6, paper),
                          r["settings"], r["source"]])
-        ours = [_f3(x) if r["dev"] else "—" for x in nums]
-        md_rows.append([r["label"], PROTOCOL_LABELS.get(r["protocol"], "—"), r["choice"], *ours,
+        md_rows.append([r["label"], PROTOCOL_LABELS.get(r["protocol"], "—"), r["choice"], *md_cells,
                         *map(_f3, paper)])
     atomic_write_text(out_tsv, _tsv(header, tsv_rows))
-    md_header = ["Method", "Fusion protocol", "Chosen", *[f"{c.capitalize()} (dev)" for c in COLUMNS],
-                 *([f"{c.capitalize()} (test)" for c in COLUMNS] if has_test else []),
+    md_header = ["Method", "Fusion protocol", "Chosen", *[f"{c.capitalize()} ({pre})" for pre, _, c in cols],
                  *[f"Paper {c}" for c in TARGETS]]
     text = ("# Table 3: best per method, CCC (DE+HU)\n\n"
             "Unimodal / bimodal: the run with the highest mean dev CCC of its kind (results/ranking/runs.tsv). "
-            "Late fusion: fusion stage 1; multistage: the stage with the highest mean dev CCC. "
+            "Late fusion: fusion stage 1. Multistage: under **in-sample**, the stage with the highest mean dev "
+            "CCC (the paper's choice, made on the scored frames); under **grouped-cv**, the configured last "
+            "stage (no held-out label chooses it). "
             "Each fusion row is given under both protocols: **in-sample** (the paper's: the SVR is fitted, "
             "its k and C chosen and its stages picked on the same dev frames that are scored -- optimistic) "
             "and **grouped-cv** (each dev recording is predicted by a model that never saw its labels)."
             + (" Test columns: the test partition, whose labels the generated corpus knows -- never used "
                "for any choice." if has_test else "")
+            + (f" {bootstrap_note()} An interval describes the prediction folder scored (with several "
+               "seeds, a run's folder is their frame-wise mean)." if scorer else "")
             + f" \"Paper\" columns: {PAPER_TABLE3['source']}, copied, not recomputed (the paper gives no mean "
             f"here). The fusion's chosen k and C: the `settings` column of table3.tsv."
             f"\nData: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows))
     _write_md(out_md, text, out_html)
+    print(f"read {ranking_tsv}, {len(rows) - 1} scores files"
+          + (f" and their prediction folders, labels {labels_npz}" if scorer else "")
+          + f"; wrote {out_md}, {out_tsv}" + (f", {out_html}" if out_html else ""))
     return rows
+
+
+def comparison_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
+                    protocols: Sequence[str], stages: Sequence[int], scorer: Scorer) -> list[dict]:
+    """The paired bootstrap comparisons: each stage vs stage 1 (per protocol), Table 3's multistage
+    row vs the best single run (per protocol), and grouped-cv vs in-sample at each stage. Each is
+    ``{"comparison", "a", "b", "result": {split: {group: {target: {...}}}}}`` with b against a."""
+    ranking = read_ranking(ranking_tsv)
+    fused = fusion_stage_scores(fusion_root, protocols, stages)
+    root = Path(fusion_root)
+
+    def stage_dir(p, n):
+        return root / p / f"stage{n}" / "predictions"
+
+    out = []
+    for p in protocols:
+        first = min(fused[p])
+        for n in sorted(fused[p]):
+            if n != first:
+                out.append({"comparison": f"{p}: stage {n} vs stage {first}", "a": f"{p}/stage{first}",
+                            "b": f"{p}/stage{n}", "result": scorer.paired(stage_dir(p, first), stage_dir(p, n))})
+    single = best_single_run(ranking)["run"]
+    for p in protocols:
+        n, _ = multistage_stage(p, fused[p])
+        out.append({"comparison": f"{p}: multistage (stage {n}, as in Table 3) vs best single run ({single})",
+                    "a": single, "b": f"{p}/stage{n}",
+                    "result": scorer.paired(Path(runs_root) / single / "predictions", stage_dir(p, n))})
+    if "in-sample" in protocols and "grouped-cv" in protocols:
+        for n in sorted(set(fused["in-sample"]) & set(fused["grouped-cv"])):
+            out.append({"comparison": f"stage {n}: grouped-cv vs in-sample", "a": f"in-sample/stage{n}",
+                        "b": f"grouped-cv/stage{n}",
+                        "result": scorer.paired(stage_dir("in-sample", n), stage_dir("grouped-cv", n))})
+    return out
+
+
+def write_comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
+                      labels_npz: str | Path, protocols: Sequence[str], stages: Sequence[int],
+                      out_md: str | Path, out_tsv: str | Path, *, generated: bool,
+                      out_html: str | Path | None = None) -> list[dict]:
+    """``comparisons.tsv`` (every split, culture group and target) and ``comparisons.md`` (DE+HU):
+    the paired bootstrap differences of :func:`comparison_rows`."""
+    scorer = Scorer(labels_npz)
+    comps = comparison_rows(ranking_tsv, runs_root, fusion_root, protocols, stages, scorer)
+    header = ["comparison", "a", "b", "split", "group", "target", "ccc_a", "ccc_b", "diff", "lo", "hi", "p_gt0"]
+    tsv_rows, md_rows = [], []
+    for comp in comps:
+        for sp, groups in comp["result"].items():
+            for g, block in groups.items():
+                for t, r in block.items():
+                    tsv_rows.append([comp["comparison"], comp["a"], comp["b"], sp, g, t,
+                                     *map(_f6, (r["a"], r["b"], r["diff"], r["lo"], r["hi"], r["p_gt0"]))])
+            block = groups[GROUP]
+            md_rows.append([comp["comparison"], sp,
+                            *[f"{block[c]['diff']:+.3f} [{block[c]['lo']:+.2f}, {block[c]['hi']:+.2f}] "
+                              f"P>0 {block[c]['p_gt0']:.2f}" for c in COLUMNS]])
+    atomic_write_text(out_tsv, _tsv(header, tsv_rows))
+    text = ("# Paired comparisons: CCC(B) - CCC(A), DE+HU\n\n"
+            "Each cell: the difference of B over A, its interval, and P>0, the share of bootstrap resamples in "
+            "which B beats A. A and B are scored on the same resampled recordings, so the interval is that "
+            f"of the difference itself. {bootstrap_note()} "
+            "In-sample figures are fitted, tuned and scored on the same dev frames: a dev gain of an in-sample "
+            "stage is not evidence that it generalises (compare its test row, where test labels are known). "
+            "Per culture (DE, HU) and every target: comparisons.tsv."
+            f"\nData: {CORPUS_NOTE[generated]}.\n\n"
+            + _md_table(["Comparison (B vs A)", "Split", *[c.capitalize() for c in COLUMNS]], md_rows))
+    _write_md(out_md, text, out_html)
+    print(f"read {ranking_tsv}, {len(scorer._preds)} prediction folder/split pairs, labels {labels_npz}; "
+          f"{len(comps)} comparisons; wrote {out_md}, {out_tsv}" + (f", {out_html}" if out_html else ""))
+    return comps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,9 +679,11 @@ def _save(fig, out_png: str | Path, out_svg: str | Path) -> None:
             raise
 
 
-def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Sequence[int]) -> list[dict]:
+def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Sequence[int],
+                scorer: Scorer | None = None) -> list[dict]:
     """The series of Fig. 3: for each protocol and split (devel; test where known), the CCC per
-    target over the stages. ``[{"protocol", "split", "label", "stages", "values": {target: [...]}}]``."""
+    target over the stages. ``[{"protocol", "split", "label", "stages", "values": {target: [...]}}]``;
+    with a :class:`Scorer`, also ``"lo"``/``"hi"`` (same shape): the bootstrap interval per stage."""
     fused = fusion_stage_scores(fusion_root, protocols, stages)
     series = []
     for split in ("devel", "test"):
@@ -511,21 +694,34 @@ def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Seque
             get = dev_scores if split == "devel" else held_out_scores
             vals = {t: [get(fused[p][n])[t] for n in ns] for t in (*TARGETS, "mean")}
             label = f"{PROTOCOL_LABELS[p] if split == 'devel' else p} {'dev' if split == 'devel' else 'test'}"
-            series.append({"protocol": p, "split": split, "label": label, "stages": ns, "values": vals})
+            row = {"protocol": p, "split": split, "label": label, "stages": ns, "values": vals}
+            if scorer is not None and split in scorer.splits:
+                iv = [scorer.intervals(Path(fusion_root) / p / f"stage{n}" / "predictions")[split][GROUP]
+                      for n in ns]
+                row["lo"] = {t: [i[t]["lo"] for i in iv] for t in COLUMNS}
+                row["hi"] = {t: [i[t]["hi"] for i in iv] for t in COLUMNS}
+            series.append(row)
     return series
 
 
 def fig3_figure(series: Sequence[dict], *, generated: bool):
-    """Fig. 3: one panel per target, CCC vs number of stages, one line per protocol and split."""
+    """Fig. 3: one panel per target, CCC vs number of stages, one line per protocol and split, with
+    the bootstrap interval as a band where the series has one."""
     plt = _pyplot()
     colours = {"in-sample": "tab:blue", "grouped-cv": "tab:orange"}
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(12, 4.2), sharex=True)
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(12, 4.4), sharex=True)
+    banded = any("lo" in s for s in series)
     for ax, target in zip(axes, TARGETS, strict=True):
         for s in series:
+            colour = colours.get(s["protocol"], "tab:gray")
             (line,) = ax.plot(s["stages"], s["values"][target], marker="o" if s["split"] == "devel" else "s",
-                              linestyle="-" if s["split"] == "devel" else "--",
-                              color=colours.get(s["protocol"], "tab:gray"), label=s["label"])
+                              linestyle="-" if s["split"] == "devel" else "--", color=colour, label=s["label"])
             line.set_gid(f"fig3-{target}-{s['protocol']}-{s['split']}")
+            if "lo" in s:
+                band = ax.fill_between(s["stages"], s["lo"][target], s["hi"][target], color=colour,
+                                       alpha=0.15 if s["split"] == "devel" else 0.08, linewidth=0,
+                                       hatch=None if s["split"] == "devel" else "//")
+                band.set_gid(f"fig3-band-{target}-{s['protocol']}-{s['split']}")
         ax.set_title(target.capitalize())
         ax.set_xlabel("number of fusion stages")
         ax.set_xticks(series[0]["stages"] if series else [])
@@ -534,45 +730,55 @@ def fig3_figure(series: Sequence[dict], *, generated: bool):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
+    note = (f"bands: {100 * BOOTSTRAP['level']:g} % recording-bootstrap intervals; " if banded else "")
     fig.suptitle("Fig. 3 (reproduced): CCC vs number of multistage SVR fusion stages\n"
-                 f"({CORPUS_NOTE[generated]})", fontsize=11)
+                 f"({note}{CORPUS_NOTE[generated]})", fontsize=11)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
 def write_fig3(fusion_root: str | Path, protocols: Sequence[str], stages: Sequence[int], out_png: str | Path,
-               out_svg: str | Path, *, generated: bool) -> list[dict]:
-    """``fig3.png`` and ``fig3.svg`` from the fusion stages' scores files; returns the series."""
-    series = fig3_series(fusion_root, protocols, stages)
+               out_svg: str | Path, *, generated: bool, labels_npz: str | Path | None = None) -> list[dict]:
+    """``fig3.png`` and ``fig3.svg`` from the fusion stages' scores files (bands from their
+    prediction folders when ``labels_npz`` is given); returns the series."""
+    scorer = Scorer(labels_npz) if labels_npz is not None else None
+    series = fig3_series(fusion_root, protocols, stages, scorer)
     fig = fig3_figure(series, generated=generated)
     _save_and_close(fig, out_png, out_svg)
+    print(f"read {len(protocols) * len(stages)} fusion scores files under {fusion_root}"
+          + (f" and their predictions, labels {labels_npz}" if scorer else "") + f"; wrote {out_png}, {out_svg}")
     return series
 
 
 def runs_overview_figure(ranking: Sequence[dict], *, generated: bool):
-    """Ranked horizontal bars of every run's dev CCC, one panel per target and the mean; bars
-    coloured by kind, the runs selected for fusion outlined."""
+    """Horizontal bars of every run's dev CCC, one panel per target and the mean, every panel in the
+    ranking's order (by the mean, best at the top), as selection is made; the runs selected for
+    fusion outlined and set apart by a line."""
     plt = _pyplot()
     colours = {"unimodal": "tab:green", "bimodal": "tab:purple"}
     n = len(ranking)
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4.2 * len(COLUMNS), max(3.0, 0.26 * n + 1.6)))
+    rows = sorted(ranking, key=lambda r: -r["rank"])  # best (rank 1) at the top of a barh
+    n_sel = sum(r["selected"] for r in ranking)
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4.2 * len(COLUMNS), max(3.0, 0.26 * n + 1.6)), sharey=True)
     for ax, c in zip(axes, COLUMNS, strict=True):
-        rows = sorted(ranking, key=lambda r: (r[c], r["run"]))  # best at the top of a barh
         bars = ax.barh(range(n), [r[c] for r in rows], color=[colours.get(r["kind"], "tab:gray") for r in rows],
                        edgecolor=["black" if r["selected"] else "none" for r in rows], linewidth=1.2)
         for bar, r in zip(bars, rows, strict=True):
             bar.set_gid(f"runs-{c}-{r['run']}")
-        ax.set_yticks(range(n), [r["run"] for r in rows], fontsize=7)
+        if 0 < n_sel < n:
+            ax.axhline(n - n_sel - 0.5, color="black", linewidth=0.8, linestyle="--")
         ax.set_xlabel(f"dev CCC, {c} (DE+HU)")
-        ax.set_title(c.capitalize())
+        ax.set_title(c.capitalize() + (" (ranks and selects)" if c == "mean" else ""))
         ax.axvline(0, color="black", linewidth=0.6)
         ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(range(n), [f"{r['rank']}. {r['run']}" for r in rows], fontsize=7)
     from matplotlib.patches import Patch
 
     legend = [Patch(color=col, label=k) for k, col in colours.items() if any(r["kind"] == k for r in ranking)]
-    legend.append(Patch(facecolor="white", edgecolor="black", label="selected for fusion"))
+    legend.append(Patch(facecolor="white", edgecolor="black", label=f"selected for fusion (top {n_sel} by mean)"))
     fig.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle(f"Dev CCC of the {n} runs, ranked per target ({CORPUS_NOTE[generated]})", fontsize=11)
+    fig.suptitle(f"Dev CCC of the {n} runs, ranked and selected by the mean over targets ({CORPUS_NOTE[generated]})",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -583,9 +789,335 @@ def write_runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: s
     ranking = read_ranking(ranking_tsv)
     fig = runs_overview_figure(ranking, generated=generated)
     _save_and_close(fig, out_png, out_svg)
+    print(f"read {ranking_tsv} ({len(ranking)} runs); wrote {out_png}, {out_svg}")
     return ranking
+
+
+# ---------------------------------------------------------------------------------------------
+# figures a researcher looks for: learning curves, how alike the fused runs are, traces, DE vs HU
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """The per-epoch rows of a run's ``history.json`` (train loss, dev CCC per target), checked."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise DataError(path, f"cannot read history: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    epochs = data.get("epochs") if isinstance(data, dict) else None
+    if not isinstance(epochs, list) or not epochs:
+        raise DataError(path, "key 'epochs': expected a non-empty list")
+    for i, row in enumerate(epochs):
+        for k in ("epoch", "train_loss", *[f"dev_ccc_{t}" for t in COLUMNS]):
+            if not isinstance(row, dict) or not isinstance(row.get(k), int | float):
+                raise DataError(path, f"key 'epochs[{i}].{k}': expected a number")
+    return epochs
+
+
+CURVES = ("train_loss", *[f"dev_ccc_{t}" for t in COLUMNS])
+
+
+def learning_curves_figure(histories: Mapping[str, list[dict]], ranking: Sequence[dict], *, generated: bool):
+    """One panel per curve (train loss, dev CCC per target and mean), one line per run over epochs:
+    the runs selected for fusion in their kind's colour, the others light grey."""
+    plt = _pyplot()
+    colours = {"unimodal": "tab:green", "bimodal": "tab:purple"}
+    info = {r["run"]: r for r in ranking}
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(3.6 * len(CURVES), 3.8), sharex=True)
+    order = sorted(histories, key=lambda run: info.get(run, {}).get("selected", False))  # selected drawn last
+    for ax, key in zip(axes, CURVES, strict=True):
+        for run in order:
+            r = info.get(run, {"kind": "", "selected": False})
+            rows = histories[run]
+            (line,) = ax.plot([h["epoch"] for h in rows], [h[key] for h in rows], linewidth=1.2 if r["selected"] else 0.8,
+                              color=colours.get(r["kind"], "tab:gray") if r["selected"] else "0.75",
+                              alpha=0.9 if r["selected"] else 0.7)
+            line.set_gid(f"curve-{key}-{run}")
+        ax.set_title("train loss (weighted 1 - CCC)" if key == "train_loss" else key.replace("dev_ccc_", "dev CCC, "))
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    from matplotlib.lines import Line2D
+
+    legend = [Line2D([], [], color=col, label=f"{k} (selected for fusion)") for k, col in colours.items()
+              if any(r["kind"] == k and r["selected"] for r in ranking)]
+    legend.append(Line2D([], [], color="0.75", label="not selected"))
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(f"Learning curves of the {len(histories)} runs (dev CCC: DE+HU, per epoch) "
+                 f"({CORPUS_NOTE[generated]})", fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def write_learning_curves(ranking_tsv: str | Path, history_files: Sequence[str | Path], out_png: str | Path,
+                          out_svg: str | Path, *, generated: bool) -> dict[str, list[dict]]:
+    """``learning_curves.png`` / ``.svg`` from the runs' ``history.json`` files (a run's folder is
+    ``results/runs/{run}/seed{N}/``; with several seeds each seed is drawn)."""
+    ranking = read_ranking(ranking_tsv)
+    histories = {}
+    for f in history_files:
+        f = Path(f)
+        run = f.parent.parent.name if f.parent.name.startswith("seed") else f.parent.name
+        key = run if run not in histories else f"{run} ({f.parent.name})"
+        histories[key] = read_history(f)
+    fig = learning_curves_figure(histories, ranking, generated=generated)
+    _save_and_close(fig, out_png, out_svg)
+    print(f"read {ranking_tsv} and {len(history_files)} history files; wrote {out_png}, {out_svg}")
+    return histories
+
+
+def fused_runs_correlation(ranking: Sequence[dict], runs_root: str | Path, scorer: Scorer) -> dict:
+    """Pearson correlation between the fused (selected) runs' dev predictions and the gold labels,
+    per target, over all dev frames: ``{"names": [...runs, "gold"], target: (k, k) array}``."""
+    runs = [r["run"] for r in sorted(ranking, key=lambda r: r["rank"]) if r["selected"]]
+    dev = scorer.labels["devel"]
+    order = sorted(dev)
+    out: dict[str, Any] = {"names": [*runs, "gold"]}
+    preds = [scorer.preds(Path(runs_root) / run / "predictions", "devel") for run in runs]
+    for j, t in enumerate(TARGETS):
+        cols = [np.concatenate([p[n][:, j] for n in order]) for p in preds]
+        cols.append(np.concatenate([dev[n][:, j] for n in order]))
+        out[t] = np.corrcoef(np.vstack(cols))
+    return out
+
+
+def correlation_figure(corr: Mapping, *, generated: bool):
+    """One heat map per target: correlations among the fused runs' dev predictions and with gold."""
+    plt = _pyplot()
+    names = corr["names"]
+    k = len(names)
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(4.4 * len(TARGETS) + 2.5, 0.36 * k + 3.2),
+                             layout="constrained")
+    for i_ax, (ax, t) in enumerate(zip(axes, TARGETS, strict=True)):
+        m = corr[t]
+        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
+        im.set_gid(f"corr-{t}")
+        ax.set_xticks(range(k), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(k), names if i_ax == 0 else [""] * k, fontsize=7)  # the names once, on the left
+        if k <= 14:
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                            color="white" if abs(m[i, j]) > 0.6 else "black")
+        off = m[:-1, :-1][~np.eye(k - 1, dtype=bool)] if k > 2 else m[:1, 1:]
+        ax.set_title(f"{t.capitalize()}: mean r between runs {off.mean():.2f}", fontsize=10)
+    fig.colorbar(im, ax=axes, shrink=0.7, label="Pearson r (dev frames, DE+HU)")
+    fig.suptitle("How alike are the fused runs? Correlation of their dev predictions (last row/column: gold)\n"
+                 f"({CORPUS_NOTE[generated]})", fontsize=11)
+    return fig
+
+
+def write_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_npz: str | Path, out_png: str | Path,
+                      out_svg: str | Path, *, generated: bool) -> dict:
+    """``fusion_correlation.png`` / ``.svg``: :func:`fused_runs_correlation` drawn."""
+    ranking = read_ranking(ranking_tsv)
+    scorer = Scorer(labels_npz)
+    corr = fused_runs_correlation(ranking, runs_root, scorer)
+    _save_and_close(correlation_figure(corr, generated=generated), out_png, out_svg)
+    print(f"read {ranking_tsv}, the dev predictions of {len(corr['names']) - 1} fused runs under {runs_root}, "
+          f"labels {labels_npz}; wrote {out_png}, {out_svg}")
+    return corr
+
+
+def trace_systems(ranking: Sequence[dict], runs_root: str | Path, fusion_root: str | Path,
+                  protocols: Sequence[str], stages: Sequence[int]) -> list[tuple[str, Path, dict]]:
+    """(label, prediction folder, line style) of the systems drawn in the traces: the best single run,
+    fusion stage 1 and the last stage (grouped-cv, else the first protocol), and the last in-sample
+    stage."""
+    single = best_single_run(ranking)["run"]
+    root = Path(fusion_root)
+    first, last = min(stages), max(stages)
+    p = "grouped-cv" if "grouped-cv" in protocols else protocols[0]
+    out = [(f"best single run ({single})", Path(runs_root) / single / "predictions",
+            {"color": "tab:green", "linewidth": 1.0}),
+           (f"{p} stage {first}", root / p / f"stage{first}" / "predictions",
+            {"color": "tab:orange", "linewidth": 1.0, "linestyle": ":"}),
+           (f"{p} stage {last}", root / p / f"stage{last}" / "predictions", {"color": "tab:orange", "linewidth": 1.2})]
+    if "in-sample" in protocols and p != "in-sample":
+        out.append((f"in-sample stage {last} (fitted on these frames)", root / "in-sample" / f"stage{last}" / "predictions",
+                    {"color": "tab:blue", "linewidth": 0.9, "linestyle": "--"}))
+    return out
+
+
+def trace_recordings(names: Sequence[str], per_culture: int = 1) -> list[str]:
+    """The first ``per_culture`` dev recordings of each culture (sorted names)."""
+    from .metrics import culture_of
+
+    out = []
+    for c in sorted({culture_of(n) for n in names}):
+        out += [n for n in sorted(names) if culture_of(n) == c][:per_culture]
+    return out
+
+
+def traces_figure(labels: Mapping, systems: Sequence[tuple[str, Mapping, dict]], recordings: Sequence[str], *,
+                  generated: bool):
+    """Predicted vs gold over time: one row per recording, one column per target."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(recordings), len(TARGETS), figsize=(5 * len(TARGETS), 2.6 * len(recordings)),
+                             squeeze=False)
+    for i, name in enumerate(recordings):
+        y = labels[name]
+        tt = np.arange(len(y)) * 0.1
+        for j, t in enumerate(TARGETS):
+            ax = axes[i, j]
+            ax.plot(tt, y[:, j], color="black", linewidth=1.6, label="gold")
+            for label, preds, style in systems:
+                (line,) = ax.plot(tt, preds[name][: len(y), j], label=label, **style)
+                line.set_gid(f"trace-{name}-{t}-{label.split(' (')[0]}")
+            ax.set_title(f"{name}: {t}", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            if i == len(recordings) - 1:
+                ax.set_xlabel("time (s)")
+    handles, lbls = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, lbls, loc="lower center", ncol=len(lbls), frameon=False, bbox_to_anchor=(0.5, -0.01),
+               fontsize=8)
+    fig.suptitle(f"Predicted vs gold on dev recordings ({CORPUS_NOTE[generated]})", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def write_traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_npz: str | Path,
+                 protocols: Sequence[str], stages: Sequence[int], out_png: str | Path, out_svg: str | Path, *,
+                 generated: bool) -> list[str]:
+    """``traces.png`` / ``.svg``: one DE and one HU dev recording (:func:`trace_recordings`), gold vs
+    :func:`trace_systems`. Returns the recordings drawn."""
+    ranking = read_ranking(ranking_tsv)
+    scorer = Scorer(labels_npz)
+    systems = trace_systems(ranking, runs_root, fusion_root, protocols, stages)
+    recs = trace_recordings(list(scorer.labels["devel"]))
+    drawn = [(label, scorer.preds(folder, "devel"), style) for label, folder, style in systems]
+    _save_and_close(traces_figure(scorer.labels["devel"], drawn, recs, generated=generated), out_png, out_svg)
+    print(f"read {ranking_tsv}, labels {labels_npz} and the dev predictions of "
+          + ", ".join(str(f) for _, f, _ in systems) + f"; drew {', '.join(recs)}; wrote {out_png}, {out_svg}")
+    return recs
+
+
+def culture_systems(ranking: Sequence[dict], runs_root: str | Path, fusion_root: str | Path,
+                    protocols: Sequence[str], stages: Sequence[int]) -> list[tuple[str, Path]]:
+    """The systems of the DE-vs-HU figure, as Table 3 picks them (best unimodal, best bimodal,
+    fusion stage 1 and the multistage stage per protocol): (label, prediction folder)."""
+    out = []
+    for kind in ("unimodal", "bimodal"):
+        best = [r for r in sorted(ranking, key=lambda r: r["rank"]) if r["kind"] == kind]
+        if best:
+            out.append((f"{kind}: {best[0]['run']}", Path(runs_root) / best[0]["run"] / "predictions"))
+    fused = fusion_stage_scores(fusion_root, protocols, stages)
+    for p in protocols:
+        first = min(fused[p])
+        n, _ = multistage_stage(p, fused[p])
+        out.append((f"{p} stage {first}", Path(fusion_root) / p / f"stage{first}" / "predictions"))
+        if n != first:
+            out.append((f"{p} stage {n}", Path(fusion_root) / p / f"stage{n}" / "predictions"))
+    return out
+
+
+def cultures_figure(intervals: Sequence[tuple[str, Mapping]], cultures: Sequence[str], *, generated: bool):
+    """Grouped bars: dev CCC per culture for each system, with bootstrap intervals; one panel per
+    target and the mean."""
+    plt = _pyplot()
+    colours = dict(zip(cultures, ("tab:red", "tab:cyan", "tab:olive"), strict=False))
+    k = len(intervals)
+    width = 0.8 / max(1, len(cultures))
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4.3 * len(COLUMNS), 0.3 * k + 3.4), sharey=True)
+    for ax, t in zip(axes, COLUMNS, strict=True):
+        for ci, c in enumerate(cultures):
+            ys = np.arange(k) + (ci - (len(cultures) - 1) / 2) * width
+            vals = [iv[c][t] for _, iv in intervals]
+            x = np.array([v["ccc"] for v in vals])
+            err = np.array([[v["ccc"] - v["lo"] for v in vals], [v["hi"] - v["ccc"] for v in vals]])
+            bars = ax.barh(ys, x, height=width, color=colours[c], label=c, xerr=err,
+                           error_kw={"elinewidth": 0.8, "capsize": 2})
+            for bar, (label, _) in zip(bars, intervals, strict=True):
+                bar.set_gid(f"culture-{t}-{c}-{label}")
+        ax.set_title(t.capitalize())
+        ax.set_xlabel("dev CCC")
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(range(k), [label for label, _ in intervals], fontsize=8)
+    axes[0].invert_yaxis()
+    handles, lbls = axes[0].get_legend_handles_labels()
+    fig.legend(handles, lbls, loc="lower center", ncol=len(lbls), frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(f"DE vs HU: dev CCC per culture, {100 * BOOTSTRAP['level']:g} % recording-bootstrap intervals "
+                 f"({CORPUS_NOTE[generated]})", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def write_cultures(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_npz: str | Path,
+                   protocols: Sequence[str], stages: Sequence[int], out_png: str | Path, out_svg: str | Path, *,
+                   generated: bool) -> list[tuple[str, dict]]:
+    """``de_vs_hu.png`` / ``.svg`` (:func:`cultures_figure` of :func:`culture_systems`)."""
+    ranking = read_ranking(ranking_tsv)
+    scorer = Scorer(labels_npz)
+    systems = culture_systems(ranking, runs_root, fusion_root, protocols, stages)
+    ivals = [(label, scorer.intervals(folder)["devel"]) for label, folder in systems]
+    cultures = [g for g in ivals[0][1] if "+" not in g] or list(ivals[0][1])
+    _save_and_close(cultures_figure(ivals, cultures, generated=generated), out_png, out_svg)
+    print(f"read {ranking_tsv}, labels {labels_npz} and the dev predictions of "
+          + ", ".join(str(f) for _, f in systems) + f"; wrote {out_png}, {out_svg}")
+    return ivals
+
+
+def tsv_to_html(tsv: str | Path, title: str, note: str, out_html: str | Path) -> None:
+    """A TSV (a ranking, the fusion summary) as a standalone HTML table for `snakemake --report`."""
+    tsv = Path(tsv)
+    try:
+        lines = [ln.split("\t") for ln in tsv.read_text().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise DataError(tsv, f"cannot read: {exc.strerror or exc}") from None
+    if not lines:
+        raise DataError(tsv, "empty file")
+    text = f"# {title}\n\n{note} Source: `{tsv}`.\n\n" + _md_table(lines[0], lines[1:])
+    atomic_write_text(out_html, md_to_html(text))
+    print(f"read {tsv} ({len(lines) - 1} rows); wrote {out_html}")
 
 
 def write_weights(out_json: str | Path, weights: Mapping[str, float]) -> None:
     """The weights a search run was trained with, beside its scores (read by the search table)."""
     atomic_write_json(out_json, {k: float(weights[k]) for k in ("alpha", "beta", "gamma")})
+
+
+# ---------------------------------------------------------------------------------------------
+# the README's results block, regenerated from a run's files
+
+README_START = "<!-- results-block:start (generated by `emofusion results-block`; do not edit by hand) -->"
+README_END = "<!-- results-block:end -->"
+
+
+def results_block(results_dir: str | Path) -> str:
+    """Markdown quoting a finished run's files only: the planted-truth agreement of the unimodal
+    ranking (generated corpus), Table 3 with intervals and the paired comparisons (DE+HU)."""
+    from .ranking import planted_agreement
+
+    root = Path(results_dir)
+    parts = []
+    truth = root / "corpus" / "truth.json"
+    uni = root / "ranking" / "unimodal.tsv"
+    if truth.is_file() and uni.is_file():
+        a = planted_agreement(uni, truth)
+        noise = ", ".join(f"`{s}` {v:.3f}" for s, v in a["noise_mean"].items()) or "none"
+        parts.append(f"Unimodal ranking against the planted truth (`{uni}` vs `{truth}`): Spearman "
+                     f"{a['spearman']:.3f} over {a['n_sets']} sets between each set's mean dev CCC and its planted "
+                     f"mean informativeness; best set `{a['best']}` {a['best_mean']:.3f}; noise-only: {noise}.")
+    for name in ("table3.md", "comparisons.md"):
+        f = root / "tables" / name
+        try:
+            text = f.read_text()
+        except OSError as exc:
+            raise DataError(f, f"cannot read: {exc.strerror or exc}") from None
+        lines = text.splitlines()
+        if lines and lines[0].startswith("# "):
+            lines[0] = "**" + lines[0][2:] + "**"
+        parts.append("\n".join(lines).strip())
+    return f"{README_START}\n\n" + "\n\n".join(parts) + f"\n\n{README_END}\n"
+
+
+def update_readme(readme: str | Path, block: str) -> None:
+    """Replace the text between :data:`README_START` and :data:`README_END` (markers included)."""
+    readme = Path(readme)
+    text = readme.read_text()
+    i, j = text.find(README_START), text.find(README_END)
+    if i < 0 or j < i:
+        raise DataError(readme, f"no results block: expected a line {README_START!r} and, after it, {README_END!r}")
+    atomic_write_text(readme, text[:i] + block + text[j + len(README_END) + 1:])

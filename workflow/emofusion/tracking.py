@@ -20,6 +20,26 @@ from .io import atomic_write_json
 
 OFF = "off"
 
+#: Experiment tag that tells MLflow 3's UI what the experiment holds: without it the UI opens the
+#: experiment in its GenAI view (traces, latency, tokens) and hides the runs table behind a toggle.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+#: A saved runs-table view (MLflow's shared view state, an experiment tag): sorted by the mean dev
+#: CCC with the dev (and test) CCC columns shown. Open it as ``#/experiments/<id>/runs?viewStateShareKey=ccc``.
+VIEW_KEY = "ccc"
+VIEW_METRICS = [f"{split}_DE_HU_{t}" for split in ("devel", "test") for t in ("mean", "arousal", "valence", "liking")]
+
+
+def runs_view_state() -> dict:
+    """The runs-table view saved under :data:`VIEW_KEY`: MLflow UI's search facets and UI state."""
+    cols = [f"metrics.`{m}`" for m in VIEW_METRICS] + ["tags.`kind`"]
+    return {"orderByKey": cols[0], "orderByAsc": False, "searchFilter": "", "selectedColumns": cols}
+
+
+def runs_view_path(experiment_id: str) -> str:
+    """The UI path (after the server's address) of the experiment's runs table in the saved view."""
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+
 
 def default_tracking_uri(root: str | Path | None = None) -> str:
     """``sqlite:///<abs root>/results/mlflow.db`` (root defaults to the working directory)."""
@@ -116,13 +136,15 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
     if artifact_location is not None and urlparse(artifact_location).scheme in ("", "file"):
         p = urlparse(artifact_location).path if artifact_location.startswith("file:") else artifact_location
         Path(p).mkdir(parents=True, exist_ok=True)
+    fresh_store = db is not None and not db.exists()
     client = MlflowClient(tracking_uri=tracking_uri)  # a fresh sqlite db gets its schema here
     exp = client.get_experiment_by_name(experiment_name)
     if exp is not None and exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
     if exp is None:
         try:
-            exp_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+            exp_id = client.create_experiment(experiment_name, artifact_location=artifact_location,
+                                              tags=EXPERIMENT_KIND)
         except MlflowException:  # created meanwhile by another process
             exp = client.get_experiment_by_name(experiment_name)
             if exp is None:
@@ -130,9 +152,30 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
             exp_id = exp.experiment_id
     else:
         exp_id = exp.experiment_id
+    for key, val in EXPERIMENT_KIND.items():  # also on an experiment created before the tag existed
+        client.set_experiment_tag(exp_id, key, val)
+    import json
+
+    client.set_experiment_tag(exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view_state()))
+    if fresh_store and str(exp_id) != "0":
+        _drop_empty_default(client)
     atomic_write_json(out_json, {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
-                                 "experiment_id": str(exp_id)})
+                                 "experiment_id": str(exp_id), "runs_view": runs_view_path(str(exp_id))})
+    print(f"experiment {experiment_name!r} (id {exp_id}) ready in {tracking_uri}; runs table sorted by dev CCC: "
+          f"<mlflow ui address>{runs_view_path(str(exp_id))}")
     return str(exp_id)
+
+
+def _drop_empty_default(client) -> None:
+    """A fresh sqlite store comes with MLflow's empty "Default" experiment (id 0); delete it (moved
+    to MLflow's trash, not listed by the UI) so the UI lists our experiment only. Only called for a
+    store this function just created, and only while Default holds no run."""
+    try:
+        default = client.get_experiment("0")
+    except Exception:  # noqa: BLE001 -- no Default experiment: nothing to do
+        return
+    if default.lifecycle_stage == "active" and not client.search_runs(["0"], max_results=1):
+        client.delete_experiment("0")
 
 
 def close_stale_runs(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]) -> list[str]:
@@ -176,10 +219,13 @@ def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: di
             super().finalize(status)
 
         def log_metrics(self, metrics, step=None):
-            # curves by epoch (1-based, as the log lines count), not by optimiser step
+            # curves by epoch (1-based, as the log lines count), not by optimiser step; the epoch
+            # itself is the x axis, not one more chart
             if "epoch" in metrics:
-                step = int(metrics["epoch"]) + 1
-            super().log_metrics(metrics, step)
+                metrics = dict(metrics)
+                step = int(metrics.pop("epoch")) + 1
+            if metrics:
+                super().log_metrics(metrics, step)
 
     return _DeferredFinishLogger(experiment_name=experiment_name, run_name=run_name, tracking_uri=tracking_uri,
                                  tags=dict(tags), artifact_location=default_artifact_location(tracking_uri))

@@ -225,9 +225,11 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         seconds = time.perf_counter() - t_start
         run_id = None
         if logger:
-            final = {**_flat_scores("final_devel", scores["devel"]), "seconds": seconds}
-            if "test" in scores:
-                final.update(_flat_scores("final_test", scores["test"]))
+            # the pooled (DE+HU) scores only, named as the fusion runs name theirs, so one column
+            # ranks both; per-culture scores are in the scores.json artifact
+            pooled = {split: {k: v for k, v in block.items() if k == next(iter(block))}
+                      for split, block in scores.items()}
+            final = {k: v for split, block in pooled.items() for k, v in _flat_scores(split, block).items()}
             import tempfile
 
             with tempfile.TemporaryDirectory(dir=out_dir) as tmp:

@@ -219,11 +219,27 @@ ABLATION_MODES = list(config["ablation"]["modes"])
 SEARCH_WEIGHTS = sample_search_weights(config["search"]["n"], config["search"]["seed"])
 
 
+FIGURE_NAMES = ["fig3", "runs_overview", "learning_curves", "fusion_correlation", "traces", "de_vs_hu"]
+
+
 def get_report_outputs(wildcards):
-    """What the default target adds: Table 3, Fig. 3 and the runs overview."""
-    tables = [str(TABLES / f"table3.{ext}") for ext in ("md", "tsv", "html")]
-    figures = [str(FIGURES / f"{name}.{ext}") for name in ("fig3", "runs_overview") for ext in ("png", "svg")]
+    """What the default target adds: Table 3, the paired comparisons, the figures and the HTML
+    copies of the rankings and the fusion summary (for `snakemake --report`)."""
+    tables = [str(TABLES / f"{t}.{ext}") for t in ("table3", "comparisons") for ext in ("md", "tsv", "html")]
+    tables += [str(TABLES / f"{t}.html") for t in ("ranking_unimodal", "ranking_runs", "fusion_summary")]
+    figures = [str(FIGURES / f"{name}.{ext}") for name in FIGURE_NAMES for ext in ("png", "svg")]
     return tables + figures
+
+
+def get_all_run_seed_scores(wildcards):
+    """Every seed folder's scores.json (written last, after its history.json) of every DAG run."""
+    runs = SETS + get_bimodal_runs(wildcards)
+    return [str(RESULTS / "runs" / r / f"seed{s}" / "scores.json") for r in runs for s in SEEDS]
+
+
+def get_all_run_histories(wildcards, input):
+    """The history.json beside each seed scores.json of the learning-curves rule's input."""
+    return [str(Path(f).parent / "history.json") for f in input.seeds]
 
 
 def get_extra_set(section):

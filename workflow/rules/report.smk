@@ -1,7 +1,10 @@
 # Results people read, written by the default target: paper Table 3 (best per method, both fusion
-# protocols), Fig. 3 (CCC vs number of fusion stages) and the runs overview. Every number comes
-# from a scores file; the paper's figures only from emofusion.report.PAPER_TABLE3. Marked report()
-# so `snakemake --report results/report.html` shows them with the captions in workflow/report/.
+# protocols, with bootstrap intervals), the paired comparisons, Fig. 3 (CCC vs number of fusion
+# stages, with bands), the runs overview, learning curves, the fused runs' correlation, traces of
+# dev recordings, DE vs HU, and HTML copies of the rankings and the fusion summary. Every number
+# comes from a scores file or a prediction folder; the paper's figures only from
+# emofusion.report.PAPER_TABLE3. Marked report() so `snakemake --report results/report.html` shows
+# them with the captions in workflow/report/.
 
 
 rule table3:
@@ -9,6 +12,7 @@ rule table3:
         ranking=RESULTS / "ranking" / "runs.tsv",
         runs=get_all_run_scores,
         fusion=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
     output:
         md=TABLES / "table3.md",
         tsv=TABLES / "table3.tsv",
@@ -33,7 +37,8 @@ rule table3:
 
 rule fig3:
     input:
-        get_fusion_outputs,
+        fusion=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
     output:
         png=report(FIGURES / "fig3.png", caption="../report/fig3.rst", category="Figures"),
         svg=FIGURES / "fig3.svg",
@@ -72,3 +77,155 @@ rule runs_overview:
         "../../envs/emofusion.yaml"
     script:
         "../scripts/report_runs_overview.py"
+
+
+rule comparisons:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        runs=get_all_run_scores,
+        fusion=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
+    output:
+        md=TABLES / "comparisons.md",
+        tsv=TABLES / "comparisons.tsv",
+        html=report(TABLES / "comparisons.html", caption="../report/comparisons.rst", category="Tables"),
+    log:
+        RESULTS / "logs" / "report" / "comparisons.log",
+    params:
+        runs_root=RESULTS / "runs",
+        fusion_root=RESULTS / "fusion",
+        protocols=PROTOCOLS,
+        stages=STAGES,
+        generated=is_generated(),
+        code=CODE["report_comparisons"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_comparisons.py"
+
+
+rule learning_curves:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        seeds=get_all_run_seed_scores,
+    output:
+        png=report(FIGURES / "learning_curves.png", caption="../report/learning_curves.rst", category="Figures"),
+        svg=FIGURES / "learning_curves.svg",
+    log:
+        RESULTS / "logs" / "report" / "learning_curves.log",
+    params:
+        histories=get_all_run_histories,
+        generated=is_generated(),
+        code=CODE["report_learning_curves"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_learning_curves.py"
+
+
+rule fusion_correlation:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        runs=get_all_run_scores,
+        labels=RESULTS / "features" / "labels.npz",
+    output:
+        png=report(FIGURES / "fusion_correlation.png", caption="../report/fusion_correlation.rst",
+                   category="Figures"),
+        svg=FIGURES / "fusion_correlation.svg",
+    log:
+        RESULTS / "logs" / "report" / "fusion_correlation.log",
+    params:
+        runs_root=RESULTS / "runs",
+        generated=is_generated(),
+        code=CODE["report_fusion_correlation"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_fusion_correlation.py"
+
+
+rule traces:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        runs=get_all_run_scores,
+        fusion=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
+    output:
+        png=report(FIGURES / "traces.png", caption="../report/traces.rst", category="Figures"),
+        svg=FIGURES / "traces.svg",
+    log:
+        RESULTS / "logs" / "report" / "traces.log",
+    params:
+        runs_root=RESULTS / "runs",
+        fusion_root=RESULTS / "fusion",
+        protocols=PROTOCOLS,
+        stages=STAGES,
+        generated=is_generated(),
+        code=CODE["report_traces"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_traces.py"
+
+
+rule de_vs_hu:
+    input:
+        ranking=RESULTS / "ranking" / "runs.tsv",
+        runs=get_all_run_scores,
+        fusion=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
+    output:
+        png=report(FIGURES / "de_vs_hu.png", caption="../report/de_vs_hu.rst", category="Figures"),
+        svg=FIGURES / "de_vs_hu.svg",
+    log:
+        RESULTS / "logs" / "report" / "de_vs_hu.log",
+    params:
+        runs_root=RESULTS / "runs",
+        fusion_root=RESULTS / "fusion",
+        protocols=PROTOCOLS,
+        stages=STAGES,
+        generated=is_generated(),
+        code=CODE["report_de_vs_hu"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_de_vs_hu.py"
+
+
+rule report_tables:
+    input:
+        unimodal=RESULTS / "ranking" / "unimodal.tsv",
+        runs=RESULTS / "ranking" / "runs.tsv",
+        summary=RESULTS / "fusion" / "summary.tsv",
+    output:
+        unimodal=report(TABLES / "ranking_unimodal.html", caption="../report/rankings.rst", category="Rankings"),
+        runs=report(TABLES / "ranking_runs.html", caption="../report/rankings.rst", category="Rankings"),
+        summary=report(TABLES / "fusion_summary.html", caption="../report/fusion_summary.rst", category="Tables"),
+    log:
+        RESULTS / "logs" / "report" / "report_tables.log",
+    params:
+        top_unimodal=config["selection"]["top_unimodal"],
+        top_fusion=config["selection"]["top_fusion"],
+        code=CODE["report_tables"],
+    threads: 1
+    resources:
+        mem_mb=500,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/report_tables.py"

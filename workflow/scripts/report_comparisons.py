@@ -1,0 +1,7 @@
+from emofusion.pipeline import comparisons, log_to
+
+with log_to(snakemake.log[0]):
+    comparisons(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
+                snakemake.input.labels, snakemake.output.md, snakemake.output.tsv, snakemake.output.html,
+                protocols=snakemake.params.protocols, stages=snakemake.params.stages,
+                generated=snakemake.params.generated)

@@ -1,0 +1,7 @@
+from emofusion.pipeline import de_vs_hu, log_to
+
+with log_to(snakemake.log[0]):
+    de_vs_hu(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
+             snakemake.input.labels, snakemake.output.png, snakemake.output.svg,
+             protocols=snakemake.params.protocols, stages=snakemake.params.stages,
+             generated=snakemake.params.generated)

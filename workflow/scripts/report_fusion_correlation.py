@@ -1,0 +1,5 @@
+from emofusion.pipeline import fusion_correlation, log_to
+
+with log_to(snakemake.log[0]):
+    fusion_correlation(snakemake.input.ranking, snakemake.params.runs_root, snakemake.input.labels,
+                       snakemake.output.png, snakemake.output.svg, generated=snakemake.params.generated)
