@@ -296,12 +296,16 @@ def test_fuse_grouped_cv_and_summary(tmp_path):
     files = [root / p / f"stage{n}" / "scores.json" for p in ("grouped-cv", "in-sample") for n in (2, 1)]
     # a leftover protocol folder is not read: only the files given
     (root / "stale-protocol" / "stage1").mkdir(parents=True)
-    df = summarise(files)
-    assert list(df.columns) == ["protocol", "stage", "split", "culture", *TARGETS, "mean", "solver_max_gap",
-                                "converged"]
+    df = summarise(files, labels, test_labels)
+    assert list(df.columns[:8]) == ["protocol", "stage", "split", "culture", *TARGETS, "mean"]
+    assert list(df.columns[-2:]) == ["solver_max_gap", "converged"] and "arousal_lo" in df and "mean_hi" in df
+    dev = df[df["split"] == "devel"]
+    for t in (*TARGETS, "mean"):  # a real interval on dev (8 recordings), near its point estimate
+        assert (dev[f"{t}_lo"] < dev[f"{t}_hi"]).all()
+        assert ((dev[f"{t}_lo"] - 0.1 <= dev[t]) & (dev[t] <= dev[f"{t}_hi"] + 0.1)).all()
     assert len(df) == 2 * 2 * (3 + 1)  # protocols x stages x (3 devel cultures + 1 test)
     assert list(df["stage"][:8]) == [1] * 4 + [2] * 4 and df["converged"].all()
-    write_summary(files, tmp_path / "summary.tsv")
+    write_summary(files, labels, test_labels, tmp_path / "summary.tsv")
     assert (tmp_path / "summary.tsv").read_text().startswith("protocol\tstage\tsplit\tculture\tarousal")
 
 

@@ -245,11 +245,15 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)
 
 
-def fusion_summary(score_files: Sequence[str | Path], out_tsv: str | Path) -> None:
+def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
+    from .features import load_label_cache
     from .fusion import write_summary
 
-    write_summary(list(score_files), Path(out_tsv))
-    print(f"read: {len(score_files)} stage scores; wrote: {out_tsv}", flush=True)
+    labels = load_label_cache(labels_cache)
+    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
+    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    write_summary(list(score_files), devel, test, Path(out_tsv))
+    print(f"read: {len(score_files)} stage scores and their predictions; wrote: {out_tsv}", flush=True)
 
 
 # --- reports, ablation, search (issue 6) ---

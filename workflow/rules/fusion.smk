@@ -54,7 +54,8 @@ rule fuse_stage:
 
 rule fusion_summary:
     input:
-        get_fusion_outputs,
+        scores=get_fusion_outputs,
+        labels=RESULTS / "features" / "labels.npz",
     output:
         tsv=RESULTS / "fusion" / "summary.tsv",
     log:

@@ -1,4 +1,4 @@
 from emofusion.pipeline import fusion_summary, log_to
 
 with log_to(snakemake.log[0]):
-    fusion_summary(list(snakemake.input), snakemake.output.tsv)
+    fusion_summary(list(snakemake.input.scores), snakemake.input.labels, snakemake.output.tsv)
