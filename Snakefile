@@ -1,7 +1,7 @@
 # emofusion: Atmaja & Akagi (ICASSP 2020) as a workflow. Declarations only; helpers in
 # workflow/rules/common.smk, logic in the emofusion library (workflow/emofusion/).
 #
-# Results path scheme (DESIGN.md section 7):
+# Results path scheme (docs/contracts.md):
 #   results/corpus/                           generated corpus (only when data_root is null)
 #   results/tracking.json                     MLflow store + experiment, initialised once
 #   results/extracted/                        audio data roots only: sets extracted from WAV (AVEC layout:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 # Official DE+HU dev CCCs of the AVEC 2019 CES baselines (arousal, valence, liking),
-# as published with the challenge data (../shared/README.md).
+# as published with the challenge data.
 OFFICIAL = {
     "deepspectrum": (0.312, 0.233, 0.142),
     "egemaps-func_STD": (0.371, 0.286, 0.159),

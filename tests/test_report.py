@@ -47,7 +47,7 @@ def _block(rng) -> dict:
 
 
 def fake_scores(path: Path, rng, *, test: bool = True, **extra) -> dict:
-    """A scores.json in the DESIGN.md section 7 shape with random (but consistent) numbers."""
+    """A scores.json in the docs/contracts.md shape with random (but consistent) numbers."""
     s = {"devel": {g: _block(rng) for g in ("DE+HU", "DE", "HU")}}
     if test:
         s["test"] = {g: _block(rng) for g in ("DE+HU", "DE", "HU")}

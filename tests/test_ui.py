@@ -24,7 +24,7 @@ import pytest
 
 pytestmark = pytest.mark.ui
 
-#: run names as the DAG, the ablation and the search write them (DESIGN.md section 7)
+#: run names as the DAG, the ablation and the search write them (docs/contracts.md)
 RUNS = {
     "fau_func": {"kind": "unimodal", "mean": 0.41},
     "egemaps_func": {"kind": "unimodal", "mean": 0.33},

@@ -1,4 +1,4 @@
-"""Read and write the AVEC 2019 CES on-disk layout (DESIGN.md section 2 and 7).
+"""Read and write the AVEC 2019 CES on-disk layout (docs/data.md, docs/contracts.md).
 
 Layout::
 

@@ -1,6 +1,6 @@
 """Feature sets: alignment to the 0.1 s label frames, Train-only z-normalisation, the binary cache.
 
-Alignment (DESIGN.md section 2). Label frame ``i`` sits at ``start + i * 0.1`` s (``start`` is the
+Alignment (docs/data.md). Label frame ``i`` sits at ``start + i * 0.1`` s (``start`` is the
 first label timestamp, 0.0 on AVEC data). Every set is placed on the label frames by its time
 column, never by row count:
 

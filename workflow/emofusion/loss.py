@@ -4,7 +4,7 @@ CCC = 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), population moments (1
 definition as the numpy metric :func:`emofusion.metrics.ccc`, against which this form is tested.
 Padded frames never enter the statistics: every function takes a boolean ``mask`` of valid frames.
 
-Pooling (DESIGN.md section 3):
+Pooling (docs/data.md):
 
 - ``"batch"`` (default): moments over all valid frames of the batch, as if the batch's recordings
   were concatenated -- the same statistic the AVEC scoring computes over a whole partition;

@@ -1,4 +1,4 @@
-"""The paper's network as a pure ``nn.Module`` (paper section 4.1; DESIGN.md section 3).
+"""The paper's network as a pure ``nn.Module`` (paper section 4.1; docs/data.md).
 
 Stacked unidirectional LSTMs (256 -> 128 -> 64 units in the paper), dropout after each LSTM layer
 (0.4), and three linear heads of one unit each (arousal, valence, liking) applied at every frame.

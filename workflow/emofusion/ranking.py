@@ -1,8 +1,8 @@
-"""Run ranking and seed aggregation. Reads the runs' scores files, never MLflow (DESIGN.md section 5).
+"""Run ranking and seed aggregation. Reads the runs' scores files, never MLflow (docs/pipeline.md).
 
 A run folder ``results/runs/{run}/`` holds one ``seed{N}/`` folder per seed (predictions/,
 scores.json, model.ckpt) and the run's aggregate: ``scores.json`` (per-seed-mean CCCs in the
-DESIGN.md section 7 shape, plus ``sd`` and ``seeds``) and ``predictions/`` (with one seed, that
+docs/contracts.md shape, plus ``sd`` and ``seeds``) and ``predictions/`` (with one seed, that
 seed's predictions; with several, their frame-wise mean -- a seed ensemble, which the fusion uses).
 """
 
@@ -22,7 +22,7 @@ COLUMNS = (*TARGETS, "mean")
 
 
 def run_name(sets: Sequence[str]) -> str:
-    """Feature-set keys joined by '+' in sorted order (DESIGN.md section 7)."""
+    """Feature-set keys joined by '+' in sorted order (docs/contracts.md)."""
     return "+".join(sorted(sets))
 
 

@@ -1,7 +1,7 @@
 """Tables and figures people read: the paper's Table 2 (loss ablation), Table 3 (best per method),
 Fig. 3 (CCC vs number of fusion stages), the runs overview and the loss-weight search table.
 
-Every number in an output comes from a scores file (DESIGN.md section 7: ``results/runs/{run}/``,
+Every number in an output comes from a scores file (docs/contracts.md: ``results/runs/{run}/``,
 ``results/ablation/{loss_mode}/``, ``results/search/{i}/``, ``results/fusion/{protocol}/stage{n}/``)
 or from the ranking TSV built from them. The paper's own figures live in :data:`PAPER_TABLE2` and
 :data:`PAPER_TABLE3` and nowhere else; they are printed beside ours, never mixed into them.
@@ -70,7 +70,7 @@ CORPUS_NOTE = {True: "generated corpus: these numbers demonstrate the machinery,
 
 
 def read_scores(path: str | Path) -> dict:
-    """A scores.json (DESIGN.md section 7), checked: ``devel`` with the DE+HU block and the four
+    """A scores.json (docs/contracts.md), checked: ``devel`` with the DE+HU block and the four
     numbers; ``test`` (when present) the same. A bad file is a DataError naming it (and the line)."""
     path = Path(path)
     try:

@@ -14,7 +14,7 @@ size    Train DE+HU   Devel DE+HU   Test DE+HU    label frames       dims
 ======  ============  ============  ============  =================  ===========================
 tiny    3 + 3         3 + 3         2 + 2         40 .. 80           deep sets 32, others real
 demo    8 + 8         6 + 6         4 + 4         150 .. 300         deep sets 256, others real
-full    34 + 34       14 + 14       16 + 18       900 .. 1768        real (DESIGN.md section 2)
+full    34 + 34       14 + 14       16 + 18       900 .. 1768        real (docs/data.md)
 ======  ============  ============  ============  =================  ===========================
 
 Lengths are uniform in the range; ``Train_DE_01`` always has the longest (1768 at ``full``). The

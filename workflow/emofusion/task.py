@@ -86,7 +86,7 @@ class EmotionTask(pl.LightningModule):
 
     def configure_optimizers(self):
         h = self.hparams
-        # Keras RMSprop parity: rho 0.9 (torch's `alpha`), eps 1e-7 (DESIGN.md section 3).
+        # Keras RMSprop parity: rho 0.9 (torch's `alpha`), eps 1e-7 (docs/data.md).
         return torch.optim.RMSprop(self.parameters(), lr=h["lr"], alpha=h["rho"], eps=h["eps"])
 
     @torch.no_grad()

@@ -1,7 +1,7 @@
 """MLflow tracking: store initialisation (once, before parallel runs) and the per-run logger.
 
 Default store: ``sqlite:///<abs>/results/mlflow.db`` with artifacts under ``results/mlartifacts``
-(DESIGN.md section 5). ``tracking.uri`` may instead name an MLflow server (``http://host:port``,
+(docs/pipeline.md). ``tracking.uri`` may instead name an MLflow server (``http://host:port``,
 e.g. on PostgreSQL for a cluster); the server then decides where artifacts go. The tracking URI is always passed explicitly (never read from the
 environment at import). :func:`init_tracking` must run once before runs fan out: it creates or
 upgrades the schema of a fresh sqlite store and creates the experiment; without it, parallel first

@@ -1,7 +1,7 @@
 """One training run: fit the multitask LSTM, predict Devel and Test, score, write, track.
 
 :func:`train_run` is THE entry point (the Snakemake script and ``emofusion train`` both call it).
-Outputs in ``out_dir`` (DESIGN.md section 7)::
+Outputs in ``out_dir`` (docs/contracts.md)::
 
     predictions/<name>.csv   AVEC format, every Devel and Test recording of the caches
                              (Test without labels: one row per cached frame)
@@ -31,7 +31,7 @@ from .devices import trainer_devices
 from .errors import ConfigError, DataError
 from .spec import TrainSpec
 
-#: environment variable: torch intra-op threads of a run (default 1, DESIGN.md section 6)
+#: environment variable: torch intra-op threads of a run (default 1, docs/pipeline.md)
 THREADS_ENV = "EMOFUSION_THREADS"
 
 

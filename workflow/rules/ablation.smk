@@ -1,4 +1,4 @@
-# Extra runs beside the main DAG (DESIGN.md section 7): paper Table 2's loss ablation
+# Extra runs beside the main DAG (docs/contracts.md): paper Table 2's loss ablation
 # (`snakemake ablation`) and the section 5 random search over the MTL2 weights (`snakemake search`).
 # Same train_run as the DAG's runs, kept apart under results/ablation/ and results/search/, with
 # MLflow run names prefixed ablation/ and search/. One seed each: the first of config.seeds.

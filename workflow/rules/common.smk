@@ -211,7 +211,7 @@ def get_prev_fusion_part(wildcards):
 
 # --- reports, ablation, search ---
 # Tables and figures (workflow/rules/report.smk) and the extra runs of paper Table 2 and section 5
-# (workflow/rules/ablation.smk): results/ablation/{loss_mode}/, results/search/{i}/ (DESIGN.md 7).
+# (workflow/rules/ablation.smk): results/ablation/{loss_mode}/, results/search/{i}/ (docs/contracts.md).
 
 TABLES = RESULTS / "tables"
 FIGURES = RESULTS / "figures"

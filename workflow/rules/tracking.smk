@@ -1,5 +1,5 @@
 # MLflow: initialise the store and create the experiment once, before any tracked job
-# (DESIGN.md section 5); its output is an input of every tracked rule.
+# (docs/pipeline.md); its output is an input of every tracked rule.
 
 
 rule init_tracking:

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", choices=("tiny", "demo", "full"), default="demo",
                    help="tiny: unit tests; demo: the default pipeline (minutes); full: the real counts, lengths, dims")
     p.add_argument("--feature-sets", nargs="+", metavar="KEY", default=None,
-                   help="write only these feature sets (keys as in DESIGN.md section 2; default all 12)")
+                   help="write only these feature sets (keys as in config.yaml; default all 12)")
     p.add_argument("--complementarity", type=float, default=0.5,
                    help="0..1: how independent the sets' errors are (0: one shared noise, fusion cannot help; "
                         "1: independent); default 0.5")
