@@ -149,16 +149,25 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
     G = X.T @ X if G is None else np.asarray(G, dtype=np.float64)
     mask = (np.arange(P)[:, None] < ps[None, :]).astype(np.float64)  # (P, n)
     Yc = np.ascontiguousarray(Y[:, [q.target for q in problems]])  # (N, n)
+    # ridge least squares: the cold start (its residuals have no spike at 0, which stalls the Newton
+    # steps from w = 0 on labels with runs of exact zeros)
+    W = np.zeros((P, n))
+    XtY = X.T @ Yc
+    for p in np.unique(ps):
+        c = np.flatnonzero(ps == p)
+        A = G[:p, :p].copy()
+        A[np.diag_indices(p)] += 1.0
+        W[:p, c] = sla.cho_solve(sla.cho_factor(A, check_finite=False), XtY[:p, c], check_finite=False)
     if W0 is not None:
-        W = np.asarray(W0, dtype=np.float64) * mask
-    else:  # cold: start from ridge least squares, whose residuals have no spike at 0
-        W = np.zeros((P, n))
-        XtY = X.T @ Yc
-        for p in np.unique(ps):
-            c = np.flatnonzero(ps == p)
-            A = G[:p, :p].copy()
-            A[np.diag_indices(p)] += 1.0
-            W[:p, c] = sla.cho_solve(sla.cho_factor(A, check_finite=False), XtY[:p, c], check_finite=False)
+        # a warm start (a neighbouring fold's or stage's fit) is taken where its objective is lower
+        # than the ridge start's: one that interpolates other frames can be far worse
+        Wc = np.asarray(W0, dtype=np.float64) * mask
+
+        def pobj0(Wx):
+            return 0.5 * np.einsum("pc,pc->c", Wx, Wx) + Cs * np.abs(Yc - X @ Wx).sum(axis=0)
+
+        warm = pobj0(Wc) < pobj0(W)
+        W[:, warm] = Wc[:, warm]
     lam = np.zeros((N, n)) if lam0 is None else np.clip(np.asarray(lam0, dtype=np.float64), -Cs, Cs)
     R = Yc - X @ W
     # initial penalty: the quadratic zone |v| < C / sigma holds a share ZONE0 of the residuals
