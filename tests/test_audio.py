@@ -88,7 +88,7 @@ def test_mfcc_config_gives_the_avec_columns(extracted):
 @pytest.mark.parametrize("key", audio.EXTRACTABLE)
 def test_extracted_sets_cover_the_label_frames(extracted, key):
     """Every extracted set goes through the existing cache unchanged: one row per 0.1 s label frame."""
-    cache = build_feature_cache(extracted, key, None, cultures=("DE", "HU"), pad_tolerance=0)
+    cache = build_feature_cache(extracted, key, None, cultures=("DE", "HU"))
     for n in ("Train_DE_01", "Train_HU_01", "Devel_DE_01"):
         labels = read_feature_file(extracted / "labels" / f"{n}.csv")[0]
         assert cache.get(n).shape[0] == labels.size
@@ -151,7 +151,7 @@ def test_user_visual_csv_is_read_by_the_same_alignment(tmp_path):
         V = np.column_stack([t * 10, np.ones_like(t)])  # AU_a grows 10/s, AU_b constant
         (tmp_path / "visual_features" / f"{n}.csv").write_text(
             audio.format_feature_csv(n, t, V, ["AU_a", "AU_b"]))
-    cache = build_feature_cache(tmp_path, "fau", None, cultures=("DE",), pad_tolerance=0)
+    cache = build_feature_cache(tmp_path, "fau", None, cultures=("DE",))
     assert cache.dim == 2 and cache.get("Train_DE_01").shape == (50, 2)
     raw = cache.get("Devel_DE_01") * cache.std + cache.mean
     # frame i averages the video frames in [0.1 i - 0.05, 0.1 i + 0.05): the ramp's value ~ i
@@ -239,15 +239,20 @@ def test_stereo_and_other_rates_are_downmixed_and_resampled(tmp_path):
 # configuration
 
 
-def _audio_config() -> dict:
+@pytest.fixture
+def _audio_config(tmp_path):
+    """workflow/configs/audio.yaml with a data root that exists (check_config requires one)."""
     import yaml
 
-    c = yaml.safe_load((REPO / "workflow" / "configs" / "audio.yaml").read_text())
-    c["data_root"] = "/data"
-    return c
+    def make() -> dict:
+        c = yaml.safe_load((REPO / "workflow" / "configs" / "audio.yaml").read_text())
+        c["data_root"] = str(tmp_path)
+        return c
+
+    return make
 
 
-def test_audio_config_is_valid():
+def test_audio_config_is_valid(_audio_config):
     check_config(_audio_config())
 
 
@@ -259,7 +264,7 @@ def test_audio_config_is_valid():
     (lambda c: c["selection"].update(top_fusion=13), "selection.top_fusion"),  # 6 sets, top 4: 12 runs
     (lambda c: c["selection"].update(top_unimodal=7), "selection.top_unimodal"),
 ])
-def test_audio_config_errors_name_the_key(edit, key):
+def test_audio_config_errors_name_the_key(_audio_config, edit, key):
     c = _audio_config()
     edit(c)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
