@@ -239,17 +239,18 @@ def test_stereo_and_other_rates_are_downmixed_and_resampled(tmp_path):
 # configuration
 
 
-@pytest.fixture
-def _audio_config(tmp_path):
-    """workflow/configs/audio.yaml with a data root that exists (check_config requires one)."""
+def _audio_yaml(data_root: Path) -> dict:
+    """workflow/configs/audio.yaml with ``data_root`` (check_config requires a folder that exists)."""
     import yaml
 
-    def make() -> dict:
-        c = yaml.safe_load((REPO / "workflow" / "configs" / "audio.yaml").read_text())
-        c["data_root"] = str(tmp_path)
-        return c
+    c = yaml.safe_load((REPO / "workflow" / "configs" / "audio.yaml").read_text())
+    c["data_root"] = str(data_root)
+    return c
 
-    return make
+
+@pytest.fixture
+def _audio_config(tmp_path):
+    return lambda: _audio_yaml(tmp_path)
 
 
 def test_audio_config_is_valid(_audio_config):
@@ -316,8 +317,7 @@ def test_chance_levels_are_below_the_thresholds():
 
 
 def _e2e_config(root: Path) -> dict:
-    c = _audio_config()
-    c["data_root"] = str(root)
+    c = _audio_yaml(root)
     c["feature_sets"] = {"egemaps": {"folder": "audio_features_egemaps"},
                          "fau": {"folder": "visual_features"}}  # the user-CSV visual control: no signal
     c["audio"]["extract"] = ["egemaps"]
