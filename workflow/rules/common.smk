@@ -91,8 +91,11 @@ def get_inputs_input(wildcards):
 
 
 def get_feature_folders():
-    """``{set key: folder}`` of the configured feature sets."""
-    return {k: v["folder"] for k, v in config["feature_sets"].items()}
+    """``{set key: folder}`` of the configured feature sets read from the data root. Sets extracted
+    from audio (``audio.extract``) are left out: they are made from the WAVs, whose recordings were
+    checked against the labels when the workflow was parsed (``check_audio_root``)."""
+    extracted = set((config.get("audio") or {}).get("extract") or [])
+    return {k: v["folder"] for k, v in config["feature_sets"].items() if k not in extracted}
 
 
 def get_feature_params(wildcards):
