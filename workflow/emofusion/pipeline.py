@@ -182,16 +182,22 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
     print(f"wrote {out_tsv}")
 
 
-def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
-    """Devel labels, test labels (or None) and the run folders of the selected runs."""
+def _fusion_labels(labels_cache):
+    """Devel labels and test labels (None where unknown) from the label cache."""
     from .features import load_label_cache
-    from .ranking import read_selected
 
-    selected = read_selected(ranking_tsv)
     labels = load_label_cache(labels_cache)
     devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
     test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
-    return devel, test, {r: Path(runs_root) / r / "predictions" for r in selected}
+    return devel, test
+
+
+def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
+    """Devel labels, test labels (or None) and the run folders of the selected runs."""
+    from .ranking import read_selected
+
+    devel, test = _fusion_labels(labels_cache)
+    return devel, test, {r: Path(runs_root) / r / "predictions" for r in read_selected(ranking_tsv)}
 
 
 def _fusion_spec(settings: Mapping):
@@ -225,14 +231,11 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     """Join a stage's parts: predictions/, scores.json, and the stage's MLflow run."""
     import os
 
-    from .features import load_label_cache
     from .fusion import PartState, format_stage_table, gather_stage, log_stage_run
     from .ranking import read_selected
 
     spec = _fusion_spec(settings)
-    labels = load_label_cache(labels_cache)
-    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
-    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    devel, test = _fusion_labels(labels_cache)
     states = {Path(p).stem: PartState.load(p) for p in part_states}
     print(f"read: parts {', '.join(str(p) for p in part_states)}", flush=True)
     doc = gather_stage(protocol, int(stage), states, devel, test, read_selected(ranking_tsv),
@@ -246,12 +249,9 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
 
 
 def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
-    from .features import load_label_cache
     from .fusion import write_summary
 
-    labels = load_label_cache(labels_cache)
-    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
-    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    devel, test = _fusion_labels(labels_cache)
     write_summary(list(score_files), devel, test, Path(out_tsv))
     print(f"read: {len(score_files)} stage scores and their predictions; wrote: {out_tsv}", flush=True)
 
