@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from emofusion import SCORE_COLUMNS as COLUMNS
 from emofusion import TARGETS
 from emofusion.errors import DataError
+from emofusion.formats import read_ranking
 from emofusion.ranking import rank_runs
 from emofusion.report import (
     PAPER_TABLE2,
     PAPER_TABLE3,
     fig3_figure,
     fig3_series,
-    read_ranking,
-    read_scores,
     runs_overview_figure,
     sample_search_weights,
     write_fig3,
@@ -35,7 +35,6 @@ from emofusion.report import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = (*TARGETS, "mean")
 PROTOCOLS = ["in-sample", "grouped-cv"]
 STAGES = [1, 2, 3]
 
@@ -81,32 +80,6 @@ def svg_gids_and_text(path: Path) -> tuple[set[str], str]:
     ids = {el.get("id") for el in root.iter() if el.get("id")}
     text = " ".join(t.strip() for el in root.iter() if el.tag.endswith("text") for t in el.itertext())
     return ids, text
-
-
-# ------------------------------------------------------------------------------------------ scores
-
-
-def test_read_scores_names_the_bad_file_and_key(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"devel":\n  {"DE+HU": }\n}')
-    with pytest.raises(DataError, match=r"bad\.json:2: not valid JSON"):
-        read_scores(bad)
-    bad.write_text(json.dumps({"test": {}}))
-    with pytest.raises(DataError, match="key 'devel' is missing"):
-        read_scores(bad)
-    bad.write_text(json.dumps({"devel": {"DE+HU": {"arousal": 0.1, "valence": "x", "liking": 0, "mean": 0}}}))
-    with pytest.raises(DataError, match=r"devel\.DE\+HU\.valence': expected a number"):
-        read_scores(bad)
-    with pytest.raises(DataError, match="cannot read scores file"):
-        read_scores(tmp_path / "missing.json")
-
-
-def test_read_ranking_rejects_a_short_row(tmp_path):
-    tsv = tmp_path / "runs.tsv"
-    tsv.write_text("rank\trun\tkind\tarousal\tvalence\tliking\tmean\tmean_sd\tseeds\tselected\n"
-                   "1\ta\tunimodal\t0.1\t0.2\t0.3\t0.2\t0\t1\t1\n2\tb\tunimodal\t0.1\n")
-    with pytest.raises(DataError, match=r"runs\.tsv:3: expected 10 tab-separated fields"):
-        read_ranking(tsv)
 
 
 # ------------------------------------------------------------------------------------------ Table 2
@@ -521,7 +494,6 @@ def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
     from emofusion.report import (
         Scorer,
         fused_runs_correlation,
-        read_ranking,
         write_correlation,
         write_cultures,
         write_learning_curves,

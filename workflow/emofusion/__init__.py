@@ -9,3 +9,6 @@ __version__ = "0.1.0"
 
 #: The three emotion dimensions, in the order used by every array in this package.
 TARGETS: tuple[str, str, str] = ("arousal", "valence", "liking")
+
+#: The columns of every score row (a scores.json group, the ranking TSV, the tables): the targets, then their mean.
+SCORE_COLUMNS: tuple[str, ...] = (*TARGETS, "mean")

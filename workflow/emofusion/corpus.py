@@ -281,8 +281,9 @@ def read_label_dir(folder: str | Path, partitions: Iterable[str] | None = None,
     return {n: read_label_file(Path(folder) / f"{n}.csv")[1] for n in names}
 
 
-def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int]) -> dict[str, np.ndarray]:
-    """Read AVEC-format predictions for the recordings in ``lengths``, cropped to those lengths.
+def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Read AVEC-format predictions for the recordings in ``lengths``, cropped to those lengths
+    (``lengths`` None: every file of the folder, by name, whole).
 
     Files longer than the labels are accepted (the official ones are padded to 1768 rows);
     a shorter or missing file is a DataError naming it.
@@ -290,6 +291,8 @@ def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int]) -> dict[
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, "predictions folder not found")
+    if lengths is None:
+        return {f.stem: read_label_file(f)[1] for f in sorted(folder.glob("*.csv"))}
     out = {}
     for name, n in lengths.items():
         f = folder / f"{name}.csv"

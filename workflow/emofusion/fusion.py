@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import TARGETS
+from . import SCORE_COLUMNS, TARGETS
 from .corpus import list_recordings, read_label_file, read_prediction_dir, write_prediction_dir
 from .errors import ConfigError, DataError
 from .fusion_solver import Problem, Solution, solve
@@ -598,7 +598,6 @@ def _part_job(job):
 
 # --------------------------------------------------------------------------------------------- tables
 
-SCORE_COLUMNS = (*TARGETS, "mean")
 SUMMARY_COLUMNS = ["protocol", "stage", "split", "culture", *SCORE_COLUMNS,
                    *(f"{t}_{e}" for t in SCORE_COLUMNS for e in ("lo", "hi")), "solver_max_gap", "converged"]
 BOOTSTRAP = {"n_boot": 1000, "seed": 0, "level": 0.95}  # the intervals of summary.tsv
@@ -611,15 +610,13 @@ def summarise(score_files: Sequence[str | Path], labels: Mapping[str, np.ndarray
     CCC, from the stage's ``predictions/`` beside its ``scores.json``."""
     import pandas as pd
 
+    from .formats import read_scores
     from .metrics import bootstrap_ccc
 
     rows = []
     for f in score_files:
         f = Path(f)
-        try:
-            doc = json.loads(f.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+        doc = read_scores(f)
         for key in ("protocol", "stage", "solver"):
             if key not in doc:
                 raise DataError(f, f"not a fusion stage's scores.json (no {key!r})")
@@ -630,9 +627,6 @@ def summarise(score_files: Sequence[str | Path], labels: Mapping[str, np.ndarray
             preds = read_prediction_dir(f.parent / "predictions", {n: len(v) for n, v in lab.items()})
             ci = bootstrap_ccc(lab, preds, **BOOTSTRAP)
             for cult, row in doc[split].items():
-                missing = [t for t in SCORE_COLUMNS if t not in row]
-                if missing:
-                    raise DataError(f, f"{split}.{cult} lacks {missing[0]!r}")
                 bounds = {f"{t}_{e}": ci[cult][t][e] for t in SCORE_COLUMNS for e in ("lo", "hi")}
                 rows.append({"protocol": doc["protocol"], "stage": int(doc["stage"]), "split": split,
                              "culture": cult, **{t: row[t] for t in SCORE_COLUMNS}, **bounds,
@@ -649,15 +643,17 @@ def write_summary(score_files: Sequence[str | Path], labels: Mapping[str, np.nda
 
 
 def format_stage_table(protocol: str, docs: Sequence[dict]) -> str:
-    """Stage x target CCC (devel, first culture group) of one protocol, with the protocol named and
-    the solver's largest gap."""
+    """Stage x target CCC (devel, the pooled culture group) of one protocol, with the protocol named
+    and the solver's largest gap."""
+    from .formats import pooled_group
+
     title = IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL
     lines = [f"fusion {title}",
-             f"{'stage':<7}" + "".join(f"{t:>9}" for t in (*TARGETS, "mean")) + f"{'max gap':>10}"]
+             f"{'stage':<7}" + "".join(f"{t:>9}" for t in SCORE_COLUMNS) + f"{'max gap':>10}"]
     for doc in docs:
-        row = next(iter(doc["devel"].values()))
+        row = doc["devel"][pooled_group(doc["devel"])]
         flag = "" if doc["solver"]["converged"] else "  NOT CONVERGED"
-        lines.append(f"{doc['stage']:<7}" + "".join(f"{row[t]:>9.3f}" for t in (*TARGETS, "mean"))
+        lines.append(f"{doc['stage']:<7}" + "".join(f"{row[t]:>9.3f}" for t in SCORE_COLUMNS)
                      + (f"{doc['solver']['max_gap']:>10.1e}" if doc["solver"]["max_gap"] is not None else f"{'-':>10}")
                      + flag)
     return "\n".join(lines)

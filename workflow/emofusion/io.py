@@ -46,28 +46,45 @@ def glob_escape(s: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in s)
 
 
+def fsync_file(path: str | Path) -> None:
+    """fsync a written file's data (through a fresh descriptor: the writer may have closed its own)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", **kwargs):
-    """``open()`` for writing ``path`` atomically and durably: yields the temp file's handle; on
-    success the data is fsync'ed, renamed over ``path`` and the folder fsync'ed; on failure the temp
-    file is removed and ``path`` is untouched."""
-    if "w" not in mode:
-        raise ValueError(f"atomic_open writes: mode {mode!r}")
+def atomic_path(path: str | Path):
+    """THE atomic, durable write (every other helper here builds on it): yields the path of a temp
+    file beside ``path`` for any writer that takes a file name (a figure, a checkpoint); on success
+    the data is fsync'ed, renamed over ``path`` and the folder fsync'ed; on failure the temp file is
+    removed and ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path, folders=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        fsync_file(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for reading
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs):
+    """``open()`` for writing ``path`` atomically and durably (:func:`atomic_path`): yields the temp
+    file's handle."""
+    if "w" not in mode:
+        raise ValueError(f"atomic_open writes: mode {mode!r}")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -105,11 +122,7 @@ class _AtomicDir:
         os.chmod(self.tmp, 0o755)  # mkdtemp makes 0700
         for dirpath, _, files in os.walk(self.tmp):
             for f in files:
-                fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_file(os.path.join(dirpath, f))
             fsync_dir(dirpath)
         if self.final.exists():
             old = self.final.with_name(f".{self.final.name}.old")

@@ -8,7 +8,6 @@ Heavy imports happen inside the functions.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -141,9 +140,10 @@ def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, sett
 
 def _train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
            out_dir: str | Path, *, run_name: str, seed: int, kind: str, spec, tags: Mapping[str, str]) -> None:
+    from .formats import read_tracking
     from .train import train_run
 
-    tracking = json.loads(Path(tracking_json).read_text())
+    tracking = read_tracking(tracking_json)
     train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
               params=spec, seed=int(seed), tracking_uri=tracking["tracking_uri"],
               experiment_name=tracking["experiment_name"], tags=dict(tags))
@@ -165,19 +165,17 @@ def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> 
 
 
 def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
+    from .formats import read_ranking
     from .ranking import rank_runs
 
     print(f"read {len(score_files)} scores files: {', '.join(map(str, score_files))}")
     selected = rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
-    lines = Path(out_tsv).read_text().splitlines()
-    header = lines[0].split("\t")
-    print(f"ranked {len(lines) - 1} runs by mean dev CCC (DE+HU: mean of arousal, valence, liking; mean over "
+    rows = read_ranking(out_tsv)
+    print(f"ranked {len(rows)} runs by mean dev CCC (DE+HU: mean of arousal, valence, liking; mean over "
           f"seeds); selected the top {top}:")
-    for line in lines[1:]:
-        r = dict(zip(header, line.split("\t"), strict=True))
-        print(f"  {r['rank']:>3}. {r['run']:<32} mean {float(r['mean']):.3f}  (arousal {float(r['arousal']):.3f}, "
-              f"valence {float(r['valence']):.3f}, liking {float(r['liking']):.3f})"
-              + ("  SELECTED" if r["selected"] == "1" else ""))
+    for r in rows:
+        print(f"  {r['rank']:>3}. {r['run']:<32} mean {r['mean']:.3f}  (arousal {r['arousal']:.3f}, "
+              f"valence {r['valence']:.3f}, liking {r['liking']:.3f})" + ("  SELECTED" if r["selected"] else ""))
     print(f"selected: {', '.join(selected)}")
     print(f"wrote {out_tsv}")
 
@@ -194,7 +192,7 @@ def _fusion_labels(labels_cache):
 
 def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
     """Devel labels, test labels (or None) and the run folders of the selected runs."""
-    from .ranking import read_selected
+    from .formats import read_selected
 
     devel, test = _fusion_labels(labels_cache)
     return devel, test, {r: Path(runs_root) / r / "predictions" for r in read_selected(ranking_tsv)}
@@ -231,8 +229,8 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     """Join a stage's parts: predictions/, scores.json, and the stage's MLflow run."""
     import os
 
+    from .formats import read_selected, read_tracking
     from .fusion import PartState, format_stage_table, gather_stage, log_stage_run
-    from .ranking import read_selected
 
     spec = _fusion_spec(settings)
     devel, test = _fusion_labels(labels_cache)
@@ -241,8 +239,8 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     doc = gather_stage(protocol, int(stage), states, devel, test, read_selected(ranking_tsv),
                        Path(out_scores).parent, spec, states[next(iter(states))].report.get("test_cropped"))
     print(format_stage_table(protocol, [doc]), flush=True)
-    tracking = json.loads(Path(tracking_json).read_text())
-    if tracking.get("tracking_uri"):
+    tracking = read_tracking(tracking_json)
+    if tracking["tracking_uri"]:
         log_stage_run(tracking["tracking_uri"], tracking["experiment_name"], f"fusion/{protocol}/stage{stage}", doc,
                       Path(out_scores), workdir=os.getcwd())
     print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import TARGETS
-from .io import atomic_dir, atomic_write_json, atomic_write_text
-
-COLUMNS = (*TARGETS, "mean")
+from . import SCORE_COLUMNS, TARGETS
+from .errors import DataError
+from .formats import pooled_group, read_ranking, read_scores, write_ranking, write_scores
 
 
 def run_name(sets: Sequence[str]) -> str:
@@ -34,31 +33,35 @@ def pairs(sets: Sequence[str]) -> list[str]:
 def _mean_sd(blocks: list[Mapping]) -> tuple[dict, dict]:
     mean, sd = {}, {}
     for group in blocks[0]:
-        mean[group] = {c: float(np.mean([b[group][c] for b in blocks])) for c in COLUMNS}
-        sd[group] = {c: float(np.std([b[group][c] for b in blocks])) for c in COLUMNS}
+        mean[group] = {c: float(np.mean([b[group][c] for b in blocks])) for c in SCORE_COLUMNS}
+        sd[group] = {c: float(np.std([b[group][c] for b in blocks])) for c in SCORE_COLUMNS}
     return mean, sd
 
 
 def aggregate_seeds(seed_dirs: Sequence[str | Path], out_dir: str | Path) -> dict:
     """Write ``out_dir/predictions/`` and ``out_dir/scores.json`` from per-seed run folders."""
-    from .corpus import format_avec_csv, read_label_file
+    from .corpus import read_prediction_dir, write_prediction_dir
 
     seed_dirs = [Path(d) for d in seed_dirs]
     out_dir = Path(out_dir)
-    scores = [json.loads((d / "scores.json").read_text()) for d in seed_dirs]
+    scores = [read_scores(d / "scores.json") for d in seed_dirs]
     result: dict = {"seeds": [d.name for d in seed_dirs]}
     sd: dict = {}
     for split in ("devel", "test"):
         if all(split in s for s in scores):
             result[split], sd[split] = _mean_sd([s[split] for s in scores])
     result["sd"] = sd
-    names = sorted(p.stem for p in (seed_dirs[0] / "predictions").glob("*.csv"))
-    with atomic_dir(out_dir / "predictions") as tmp:
-        for name in names:
-            arrays = [read_label_file(d / "predictions" / f"{name}.csv")[1] for d in seed_dirs]
-            n = min(a.shape[0] for a in arrays)
-            (tmp / f"{name}.csv").write_text(format_avec_csv(name, np.mean([a[:n] for a in arrays], axis=0)))
-    atomic_write_json(out_dir / "scores.json", result)
+    preds = [read_prediction_dir(d / "predictions") for d in seed_dirs]
+    mean = {}
+    for name in preds[0]:
+        lacking = [d for d, p in zip(seed_dirs, preds, strict=True) if name not in p]
+        if lacking:
+            raise DataError(lacking[0] / "predictions" / f"{name}.csv", "prediction file missing")
+        arrays = [p[name] for p in preds]
+        n = min(a.shape[0] for a in arrays)
+        mean[name] = np.mean([a[:n] for a in arrays], axis=0)
+    write_prediction_dir(out_dir / "predictions", mean)
+    write_scores(out_dir / "scores.json", result)
     return result
 
 
@@ -70,29 +73,19 @@ def rank_runs(score_files: Mapping[str, str | Path], top: int, out_tsv: str | Pa
     """
     rows = []
     for run, path in score_files.items():
-        s = json.loads(Path(path).read_text())
+        s = read_scores(path)
         dev = s["devel"]
-        key = next(iter(dev))  # the all-cultures group ("DE+HU") comes first
+        key = pooled_group(dev)
         sd = s.get("sd", {}).get("devel", {}).get(key, {})
-        rows.append((run, dev[key], sd.get("mean", 0.0), len(s.get("seeds", [1]))))
+        rows.append({"run": run, "kind": (kinds or {}).get(run, "bimodal" if "+" in run else "unimodal"),
+                     "dev": dev[key], "mean_sd": sd.get("mean", 0.0), "seeds": len(s.get("seeds", [1]))})
     if top > len(rows):
         raise ValueError(f"top {top} is larger than the {len(rows)} runs available")
-    rows.sort(key=lambda r: (-r[1]["mean"], r[0]))
-    lines = ["rank\trun\tkind\tarousal\tvalence\tliking\tmean\tmean_sd\tseeds\tselected"]
-    for i, (run, dev, sd, nseeds) in enumerate(rows, start=1):
-        kind = (kinds or {}).get(run, "bimodal" if "+" in run else "unimodal")
-        vals = "\t".join(f"{dev[c]:.6f}" for c in COLUMNS)
-        lines.append(f"{i}\t{run}\t{kind}\t{vals}\t{sd:.6f}\t{nseeds}\t{int(i <= top)}")
-    atomic_write_text(out_tsv, "\n".join(lines) + "\n")
-    return [r[0] for r in rows[:top]]
-
-
-def read_selected(tsv: str | Path) -> list[str]:
-    """The runs marked selected in a ranking TSV, in rank order."""
-    lines = Path(tsv).read_text().splitlines()
-    header = lines[0].split("\t")
-    i_run, i_sel = header.index("run"), header.index("selected")
-    return [f[i_run] for f in (ln.split("\t") for ln in lines[1:] if ln) if f[i_sel] == "1"]
+    rows.sort(key=lambda r: (-r["dev"]["mean"], r["run"]))
+    for i, r in enumerate(rows, start=1):
+        r["selected"] = i <= top
+    write_ranking(out_tsv, rows)
+    return [r["run"] for r in rows[:top]]
 
 
 def planted_agreement(unimodal_tsv: str | Path, truth_json: str | Path) -> dict:
@@ -105,10 +98,7 @@ def planted_agreement(unimodal_tsv: str | Path, truth_json: str | Path) -> dict:
     from scipy.stats import spearmanr
 
     truth = json.loads(Path(truth_json).read_text())["informativeness"]
-    lines = Path(unimodal_tsv).read_text().splitlines()
-    header = lines[0].split("\t")
-    rows = [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:] if ln]
-    measured = {r["run"]: float(r["mean"]) for r in rows}
+    measured = {r["run"]: r["mean"] for r in read_ranking(unimodal_tsv)}
     sets = [s for s in measured if s in truth]
     planted = {s: float(np.mean([truth[s][t] for t in TARGETS])) for s in sets}
     rho = spearmanr([measured[s] for s in sets], [planted[s] for s in sets]).statistic

@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from . import TARGETS
+from . import SCORE_COLUMNS, TARGETS
 from .errors import DataError
-from .io import atomic_write_json, atomic_write_text
+from .formats import pooled_group, read_ranking, read_scores
+from .io import atomic_path, atomic_write_json, atomic_write_text
 
-COLUMNS = (*TARGETS, "mean")
-GROUP = "DE+HU"  # the paper reports the bilingual (DE+HU) development CCC
 PROTOCOL_LABELS = {"in-sample": "in-sample (paper's protocol)", "grouped-cv": "grouped-cv"}
 
 #: Atmaja & Akagi, ICASSP 2020, Table 2: dev CCC (DE+HU) of the "FAUs" feature set by loss.
@@ -69,45 +68,21 @@ CORPUS_NOTE = {True: "generated corpus: these numbers demonstrate the machinery,
 # reading scores files
 
 
-def read_scores(path: str | Path) -> dict:
-    """A scores.json (docs/contracts.md), checked: ``devel`` with the DE+HU block and the four
-    numbers; ``test`` (when present) the same. A bad file is a DataError naming it (and the line)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DataError(path, f"cannot read scores file: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
-    if not isinstance(data, dict):
-        raise DataError(path, "expected a JSON object with a 'devel' key")
-    for split in ("devel", "test"):
-        if split not in data:
-            if split == "devel":
-                raise DataError(path, "key 'devel' is missing")
-            continue
-        block = data[split]
-        if not isinstance(block, dict) or GROUP not in block or not isinstance(block[GROUP], dict):
-            raise DataError(path, f"key '{split}.{GROUP}' is missing")
-        for c in COLUMNS:
-            v = block[GROUP].get(c)
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise DataError(path, f"key '{split}.{GROUP}.{c}': expected a number, got {v!r}")
-    return data
+def pooled(block: Mapping) -> dict:
+    """The all-cultures (DE+HU) row of a block of scores or intervals (:func:`emofusion.formats.pooled_group`)."""
+    return block[pooled_group(block)]
 
 
 def dev_scores(scores: Mapping) -> dict[str, float]:
     """The DE+HU development CCCs of a (checked) scores mapping."""
-    return {c: float(scores["devel"][GROUP][c]) for c in COLUMNS}
+    return {c: float(pooled(scores["devel"])[c]) for c in SCORE_COLUMNS}
 
 
 def held_out_scores(scores: Mapping) -> dict[str, float] | None:
     """The DE+HU test CCCs, or None when the scores file has no test block (no test labels)."""
     if "test" not in scores:
         return None
-    return {c: float(scores["test"][GROUP][c]) for c in COLUMNS}
+    return {c: float(pooled(scores["test"])[c]) for c in SCORE_COLUMNS}
 
 
 def _kc(sel: Mapping) -> str:
@@ -141,42 +116,6 @@ def fusion_choice(scores: Mapping) -> str:
         elif isinstance(val, str) and len(val) <= 30:
             parts.append(f"{key}={val}")
     return " ".join(parts)
-
-
-def read_ranking(tsv: str | Path) -> list[dict]:
-    """Rows of a ranking TSV (results/ranking/runs.tsv) as dicts, numbers parsed; checked."""
-    tsv = Path(tsv)
-    try:
-        lines = tsv.read_text().splitlines()
-    except OSError as exc:
-        raise DataError(tsv, f"cannot read ranking: {exc.strerror or exc}") from None
-    if not lines:
-        raise DataError(tsv, "empty ranking file")
-    header = lines[0].split("\t")
-    need = ("rank", "run", "kind", *COLUMNS, "selected")
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(tsv, f"header lacks column {missing[0]!r}", line=1)
-    rows = []
-    for i, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise DataError(tsv, f"expected {len(header)} tab-separated fields, got {len(fields)}", line=i)
-        row: dict[str, Any] = dict(zip(header, fields, strict=True))
-        for c in (*COLUMNS, "mean_sd"):
-            if c in row:
-                try:
-                    row[c] = float(row[c])
-                except ValueError:
-                    raise DataError(tsv, f"not a number: {row[c]!r}", line=i, column=c) from None
-        row["rank"] = int(row["rank"])
-        row["selected"] = row["selected"] == "1"
-        rows.append(row)
-    if not rows:
-        raise DataError(tsv, "no runs in the ranking")
-    return sorted(rows, key=lambda r: r["rank"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +206,7 @@ def table2_rows(mode_scores: Mapping[str, str | Path]) -> list[dict]:
         paper = PAPER_TABLE2["rows"].get(mode)
         rows.append({"mode": mode, "label": MODE_LABELS.get(mode, mode), "source": str(path),
                      "dev": dev_scores(s), "test": held_out_scores(s),
-                     "paper": None if paper is None else {c: paper[c] for c in COLUMNS}})
+                     "paper": None if paper is None else {c: paper[c] for c in SCORE_COLUMNS}})
     return rows
 
 
@@ -277,19 +216,19 @@ def write_table2(mode_scores: Mapping[str, str | Path], feature_set: str, out_md
     """Paper Table 2 from the ablation runs' scores files: ``table2.md`` and ``table2.tsv``."""
     rows = table2_rows(mode_scores)
     has_test = any(r["test"] for r in rows)
-    cols_ours = [f"dev_{c}" for c in COLUMNS] + ([f"test_{c}" for c in COLUMNS] if has_test else [])
-    header = ["loss_mode", "label", "feature_set", *cols_ours, *[f"paper_{c}" for c in COLUMNS]]
+    cols_ours = [f"dev_{c}" for c in SCORE_COLUMNS] + ([f"test_{c}" for c in SCORE_COLUMNS] if has_test else [])
+    header = ["loss_mode", "label", "feature_set", *cols_ours, *[f"paper_{c}" for c in SCORE_COLUMNS]]
     tsv_rows, md_rows = [], []
     for r in rows:
-        ours = [r["dev"][c] for c in COLUMNS] + ([(r["test"] or {}).get(c) for c in COLUMNS] if has_test else [])
-        paper = [(r["paper"] or {}).get(c) for c in COLUMNS]
+        ours = [r["dev"][c] for c in SCORE_COLUMNS] + ([(r["test"] or {}).get(c) for c in SCORE_COLUMNS] if has_test else [])
+        paper = [(r["paper"] or {}).get(c) for c in SCORE_COLUMNS]
         tsv_rows.append([r["mode"], r["label"], feature_set, *map(_f6, ours), *map(_f6, paper)])
         md_rows.append([r["label"], *map(_f3, ours), *map(_f3, paper)])
     atomic_write_text(out_tsv, _tsv(header, tsv_rows))
-    md_header = ["Loss", *[f"{c.capitalize()} (dev)" for c in COLUMNS]]
+    md_header = ["Loss", *[f"{c.capitalize()} (dev)" for c in SCORE_COLUMNS]]
     if has_test:
-        md_header += [f"{c.capitalize()} (test)" for c in COLUMNS]
-    md_header += [f"Paper {c}" for c in COLUMNS]
+        md_header += [f"{c.capitalize()} (test)" for c in SCORE_COLUMNS]
+    md_header += [f"Paper {c}" for c in SCORE_COLUMNS]
     w = ""
     if weights:
         w = (f" MTL2 weights: alpha={weights['alpha']:g}, beta={weights['beta']:g}, gamma={weights['gamma']:g}"
@@ -343,18 +282,18 @@ def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequenc
     ``weight_search.md`` with the caveat spelled out."""
     rows = weight_search_rows(score_files, weight_files)
     has_test = any(r["test"] for r in rows)
-    header = ["rank", "search", "alpha", "beta", "gamma", *[f"dev_{c}" for c in COLUMNS],
-              *([f"test_{c}" for c in COLUMNS] if has_test else []), "label"]
+    header = ["rank", "search", "alpha", "beta", "gamma", *[f"dev_{c}" for c in SCORE_COLUMNS],
+              *([f"test_{c}" for c in SCORE_COLUMNS] if has_test else []), "label"]
     tsv_rows, md_rows = [], []
     for i, r in enumerate(rows, start=1):
         label = "dev-selected (chosen and scored on the same dev frames)" if i == 1 else ""
-        nums = [r["dev"][c] for c in COLUMNS] + ([(r["test"] or {}).get(c) for c in COLUMNS] if has_test else [])
+        nums = [r["dev"][c] for c in SCORE_COLUMNS] + ([(r["test"] or {}).get(c) for c in SCORE_COLUMNS] if has_test else [])
         w = [f"{r['weights'][k]:g}" for k in ("alpha", "beta", "gamma")]
         tsv_rows.append([str(i), r["search"], *w, *map(_f6, nums), label])
         md_rows.append([str(i), r["search"], *w, *map(_f3, nums), "**dev-selected**" if i == 1 else ""])
     atomic_write_text(out_tsv, _tsv(header, tsv_rows))
-    md_header = ["Rank", "Run", "alpha", "beta", "gamma", *[f"{c.capitalize()} (dev)" for c in COLUMNS],
-                 *([f"{c.capitalize()} (test)" for c in COLUMNS] if has_test else []), ""]
+    md_header = ["Rank", "Run", "alpha", "beta", "gamma", *[f"{c.capitalize()} (dev)" for c in SCORE_COLUMNS],
+                 *([f"{c.capitalize()} (test)" for c in SCORE_COLUMNS] if has_test else []), ""]
     caveat = ("The winner is **dev-selected**: its weights were chosen on the same development frames "
               "that score it, so its dev CCC is optimistic")
     caveat += (" -- its test CCC (test labels known on the generated corpus) is the honest figure.\n"
@@ -511,7 +450,7 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
         r["ci"] = {}
         if scorer is not None and r["source"]:
             iv = scorer.intervals(Path(r["source"]).parent / "predictions")
-            r["ci"] = {sp: {c: (iv[sp][GROUP][c]["lo"], iv[sp][GROUP][c]["hi"]) for c in COLUMNS} for sp in iv}
+            r["ci"] = {sp: {c: (pooled(iv[sp])[c]["lo"], pooled(iv[sp])[c]["hi"]) for c in SCORE_COLUMNS} for sp in iv}
     return rows
 
 
@@ -525,7 +464,7 @@ def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: st
     rows = table3_rows(ranking_tsv, runs_root, fusion_root, protocols, stages, scorer)
     has_test = any(r["test"] for r in rows)
     splits = [("dev", "devel")] + ([("test", "test")] if has_test else [])
-    cols = [(pre, sp, c) for pre, sp in splits for c in COLUMNS]
+    cols = [(pre, sp, c) for pre, sp in splits for c in SCORE_COLUMNS]
     header = ["method", "label", "protocol", "choice",
               *[h for pre, _, c in cols for h in ((f"{pre}_{c}", f"{pre}_{c}_lo", f"{pre}_{c}_hi") if scorer
                                                    else (f"{pre}_{c}",))],
@@ -617,10 +556,10 @@ def write_comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_roo
                 for t, r in block.items():
                     tsv_rows.append([comp["comparison"], comp["a"], comp["b"], sp, g, t,
                                      *map(_f6, (r["a"], r["b"], r["diff"], r["lo"], r["hi"], r["p_gt0"]))])
-            block = groups[GROUP]
+            block = pooled(groups)
             md_rows.append([comp["comparison"], sp,
                             *[f"{block[c]['diff']:+.3f} [{block[c]['lo']:+.2f}, {block[c]['hi']:+.2f}] "
-                              f"P>0 {block[c]['p_gt0']:.2f}" for c in COLUMNS]])
+                              f"P>0 {block[c]['p_gt0']:.2f}" for c in SCORE_COLUMNS]])
     atomic_write_text(out_tsv, _tsv(header, tsv_rows))
     text = ("# Paired comparisons: CCC(B) - CCC(A), DE+HU\n\n"
             "Each cell: the difference of B over A, its interval, and P>0, the share of bootstrap resamples in "
@@ -630,7 +569,7 @@ def write_comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_roo
             "stage is not evidence that it generalises (compare its test row, where test labels are known). "
             "Per culture (DE, HU) and every target: comparisons.tsv."
             f"\nData: {CORPUS_NOTE[generated]}.\n\n"
-            + _md_table(["Comparison (B vs A)", "Split", *[c.capitalize() for c in COLUMNS]], md_rows))
+            + _md_table(["Comparison (B vs A)", "Split", *[c.capitalize() for c in SCORE_COLUMNS]], md_rows))
     _write_md(out_md, text, out_html)
     print(f"read {ranking_tsv}, {len(scorer._preds)} prediction folder/split pairs, labels {labels_npz}; "
           f"{len(comps)} comparisons; wrote {out_md}, {out_tsv}" + (f", {out_html}" if out_html else ""))
@@ -659,24 +598,12 @@ def _save_and_close(fig, out_png: str | Path, out_svg: str | Path) -> None:
 
 
 def _save(fig, out_png: str | Path, out_svg: str | Path) -> None:
-    import os
-    import tempfile
-
     import matplotlib
 
     for out, kw in ((Path(out_png), {"dpi": 150}), (Path(out_svg), {})):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
-        os.close(fd)
-        try:
-            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "emofusion"}):
-                fig.savefig(tmp, format=out.suffix.lstrip("."), bbox_inches="tight",
-                            metadata={"Date": None} if out.suffix == ".svg" else None, **kw)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a figure is for reading
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(out) as tmp, matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "emofusion"}):
+            fig.savefig(tmp, format=out.suffix.lstrip("."), bbox_inches="tight",
+                        metadata={"Date": None} if out.suffix == ".svg" else None, **kw)
 
 
 def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Sequence[int],
@@ -696,10 +623,10 @@ def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Seque
             label = f"{PROTOCOL_LABELS[p] if split == 'devel' else p} {'dev' if split == 'devel' else 'test'}"
             row = {"protocol": p, "split": split, "label": label, "stages": ns, "values": vals}
             if scorer is not None and split in scorer.splits:
-                iv = [scorer.intervals(Path(fusion_root) / p / f"stage{n}" / "predictions")[split][GROUP]
+                iv = [pooled(scorer.intervals(Path(fusion_root) / p / f"stage{n}" / "predictions")[split])
                       for n in ns]
-                row["lo"] = {t: [i[t]["lo"] for i in iv] for t in COLUMNS}
-                row["hi"] = {t: [i[t]["hi"] for i in iv] for t in COLUMNS}
+                row["lo"] = {t: [i[t]["lo"] for i in iv] for t in SCORE_COLUMNS}
+                row["hi"] = {t: [i[t]["hi"] for i in iv] for t in SCORE_COLUMNS}
             series.append(row)
     return series
 
@@ -759,8 +686,8 @@ def runs_overview_figure(ranking: Sequence[dict], *, generated: bool):
     n = len(ranking)
     rows = sorted(ranking, key=lambda r: -r["rank"])  # best (rank 1) at the top of a barh
     n_sel = sum(r["selected"] for r in ranking)
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4.2 * len(COLUMNS), max(3.0, 0.26 * n + 1.6)), sharey=True)
-    for ax, c in zip(axes, COLUMNS, strict=True):
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.2 * len(SCORE_COLUMNS), max(3.0, 0.26 * n + 1.6)), sharey=True)
+    for ax, c in zip(axes, SCORE_COLUMNS, strict=True):
         bars = ax.barh(range(n), [r[c] for r in rows], color=[colours.get(r["kind"], "tab:gray") for r in rows],
                        edgecolor=["black" if r["selected"] else "none" for r in rows], linewidth=1.2)
         for bar, r in zip(bars, rows, strict=True):
@@ -810,13 +737,13 @@ def read_history(path: str | Path) -> list[dict]:
     if not isinstance(epochs, list) or not epochs:
         raise DataError(path, "key 'epochs': expected a non-empty list")
     for i, row in enumerate(epochs):
-        for k in ("epoch", "train_loss", *[f"dev_ccc_{t}" for t in COLUMNS]):
+        for k in ("epoch", "train_loss", *[f"dev_ccc_{t}" for t in SCORE_COLUMNS]):
             if not isinstance(row, dict) or not isinstance(row.get(k), int | float):
                 raise DataError(path, f"key 'epochs[{i}].{k}': expected a number")
     return epochs
 
 
-CURVES = ("train_loss", *[f"dev_ccc_{t}" for t in COLUMNS])
+CURVES = ("train_loss", *[f"dev_ccc_{t}" for t in SCORE_COLUMNS])
 
 
 def learning_curves_figure(histories: Mapping[str, list[dict]], ranking: Sequence[dict], *, generated: bool):
@@ -1019,8 +946,8 @@ def cultures_figure(intervals: Sequence[tuple[str, Mapping]], cultures: Sequence
     colours = dict(zip(cultures, ("tab:red", "tab:cyan", "tab:olive"), strict=False))
     k = len(intervals)
     width = 0.8 / max(1, len(cultures))
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4.3 * len(COLUMNS), 0.3 * k + 3.4), sharey=True)
-    for ax, t in zip(axes, COLUMNS, strict=True):
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.3 * len(SCORE_COLUMNS), 0.3 * k + 3.4), sharey=True)
+    for ax, t in zip(axes, SCORE_COLUMNS, strict=True):
         for ci, c in enumerate(cultures):
             ys = np.arange(k) + (ci - (len(cultures) - 1) / 2) * width
             vals = [iv[c][t] for _, iv in intervals]

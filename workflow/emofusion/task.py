@@ -17,7 +17,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from . import TARGETS
+from . import SCORE_COLUMNS, TARGETS
+from .formats import pooled_group
 from .loss import weighted_ccc_loss
 from .model import EmotionLSTM
 from .spec import TrainSpec
@@ -78,8 +79,8 @@ class EmotionTask(pl.LightningModule):
         preds = {self.dev_names[i]: unshift_predictions(p, shift) for i, p in self._dev_out.items()}
         labels = {n: self.dev_labels[n] for n in preds}
         self.dev_scores = score_recordings(labels, preds)
-        top = next(iter(self.dev_scores.values()))  # the pooled set (DE+HU)
-        for t in (*TARGETS, "mean"):
+        top = self.dev_scores[pooled_group(self.dev_scores)]
+        for t in SCORE_COLUMNS:
             v = top[t]
             self.log(f"dev_ccc_{t}", float(v) if np.isfinite(v) else 0.0, prog_bar=t == "mean")
         self._dev_out = {}

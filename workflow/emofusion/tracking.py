@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .io import atomic_write_json
+from .formats import write_tracking
 
 OFF = "off"
 
@@ -120,7 +120,7 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
                   out_json: str | Path) -> str:
     """Initialise the store and create the experiment once (idempotent); return its id.
 
-    Writes ``{"tracking_uri", "experiment_name", "experiment_id"}`` to ``out_json`` atomically.
+    Writes the tracking file ``out_json`` (:func:`emofusion.formats.write_tracking`).
     ``artifact_location`` None means :func:`default_artifact_location`.
     """
     from mlflow.exceptions import MlflowException
@@ -159,8 +159,7 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
     client.set_experiment_tag(exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view_state()))
     if fresh_store and str(exp_id) != "0":
         _drop_empty_default(client)
-    atomic_write_json(out_json, {"tracking_uri": tracking_uri, "experiment_name": experiment_name,
-                                 "experiment_id": str(exp_id), "runs_view": runs_view_path(str(exp_id))})
+    write_tracking(out_json, tracking_uri, experiment_name, str(exp_id), runs_view_path(str(exp_id)))
     print(f"experiment {experiment_name!r} (id {exp_id}) ready in {tracking_uri}; runs table sorted by dev CCC: "
           f"<mlflow ui address>{runs_view_path(str(exp_id))}")
     return str(exp_id)

@@ -26,9 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import TARGETS
+from . import SCORE_COLUMNS
 from .devices import trainer_devices
 from .errors import ConfigError, DataError
+from .formats import pooled_group
 from .spec import TrainSpec
 
 #: environment variable: torch intra-op threads of a run (default 1, docs/pipeline.md)
@@ -81,7 +82,7 @@ def _callbacks(params: TrainSpec, log):
             m = {k: float(v) for k, v in trainer.callback_metrics.items()}
             sec = time.perf_counter() - self.t0
             row = {"epoch": trainer.current_epoch + 1, "train_loss": m.get("train_loss", float("nan")),
-                   **{f"dev_ccc_{t}": m.get(f"dev_ccc_{t}", float("nan")) for t in (*TARGETS, "mean")},
+                   **{f"dev_ccc_{t}": m.get(f"dev_ccc_{t}", float("nan")) for t in SCORE_COLUMNS},
                    "seconds": round(sec, 3)}
             self.history.append(row)
             log(f"epoch {row['epoch']:>3}/{params.epochs}  loss {row['train_loss']:.4f}  dev CCC "
@@ -97,20 +98,11 @@ def _callbacks(params: TrainSpec, log):
 
 
 def _save_checkpoint(trainer, path: Path) -> None:
-    from .io import fsync_dir
+    """The checkpoint, atomically and durably (README, power loss)."""
+    from .io import atomic_path
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         trainer.save_checkpoint(tmp, weights_only=True)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # durable before the rename (README, power loss)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _flat_scores(prefix: str, scores: dict) -> dict[str, float]:
@@ -146,6 +138,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
 
     from .corpus import write_prediction_dir
     from .data import SequenceDataset, collate, load_corpus, unshift_predictions
+    from .formats import write_scores
     from .io import atomic_write_json
     from .metrics import score_recordings
     from .task import EmotionTask
@@ -227,19 +220,19 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         if logger:
             # the pooled (DE+HU) scores only, named as the fusion runs name theirs, so one column
             # ranks both; per-culture scores are in the scores.json artifact
-            pooled = {split: {k: v for k, v in block.items() if k == next(iter(block))}
+            pooled = {split: {k: v for k, v in block.items() if k == pooled_group(block)}
                       for split, block in scores.items()}
             final = {k: v for split, block in pooled.items() for k, v in _flat_scores(split, block).items()}
             import tempfile
 
             with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
                 staged = Path(tmp) / "scores.json"
-                staged.write_text(json.dumps(scores, indent=2) + "\n")
+                write_scores(staged, scores)
                 log_outputs(logger, final, [staged, out_dir / "history.json"],
                             {"predictions": out_dir / "predictions"})
             finish_run(logger)
             run_id = logger.run_id
-        atomic_write_json(out_dir / "scores.json", scores)  # LAST: the completion marker
+        write_scores(out_dir / "scores.json", scores)  # LAST: the completion marker
     except BaseException:
         if logger and logger._initialized:
             try:
@@ -247,8 +240,8 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
             except Exception:  # noqa: BLE001 -- the original error matters more
                 pass
         raise
-    top = scores["devel"][next(iter(scores["devel"]))]
-    log(f"{run_name}: dev CCC " + " ".join(f"{t} {top[t]:.3f}" for t in (*TARGETS, "mean"))
+    top = scores["devel"][pooled_group(scores["devel"])]
+    log(f"{run_name}: dev CCC " + " ".join(f"{t} {top[t]:.3f}" for t in SCORE_COLUMNS)
         + f"  ({seconds:.1f} s)")
     return {"scores": scores, "run_id": run_id, "out_dir": str(out_dir), "epochs": p.epochs,
             "seconds": seconds, "best_epoch": best_epoch}

@@ -9,7 +9,8 @@ from emofusion.code_version import code_versions
 from emofusion.config import (ablation_train_config, check_config, extra_run_set, machine_mem_mb,
                               search_train_config)
 from emofusion.errors import ConfigError
-from emofusion.ranking import pairs, read_selected
+from emofusion.formats import read_selected
+from emofusion.ranking import pairs
 from emofusion.report import sample_search_weights
 
 
