@@ -93,7 +93,7 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     assert {"train.py", "task.py", "model.py", "loss.py", "devices.py", "tracking.py", "pipeline.py",
             "__init__.py"} <= train
     assert not {"fusion.py", "fusion_solver.py", "report.py", "synth.py"} & train
-    assert {"fusion.py", "fusion_solver.py", "metrics.py", "ranking.py", "pipeline.py"} <= fuse
+    assert {"fusion.py", "fusion_solver.py", "metrics.py", "formats.py", "pipeline.py"} <= fuse
     assert not {"train.py", "model.py", "task.py", "synth.py"} & fuse
 
 

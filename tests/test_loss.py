@@ -7,8 +7,9 @@ import pytest
 import torch
 from emofusion.corpus import read_label_dir, read_prediction_dir
 from emofusion.errors import ConfigError
-from emofusion.loss import ccc_masked, resolve_weights, weighted_ccc_loss
+from emofusion.loss import ccc_masked, weighted_ccc_loss
 from emofusion.metrics import ccc, score_recordings
+from emofusion.spec import resolve_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -84,6 +84,11 @@ def test_default_and_paper_configs_are_valid(config, tmp_path):
         (lambda c: c["selection"].update(top_unimodal=13), "selection.top_unimodal: 13 is larger than the 12"),
         (lambda c: c["selection"].update(pair_sets=["fau", "nope"]), "'nope' is not one of feature_sets"),
         (lambda c: c["train"].update(loss_mode="mtl3"), "train.loss_mode"),
+        # the loss weights: checked by emofusion.spec.resolve_weights alone, named as the schema names keys
+        (lambda c: c["train"].update(weights={"alpha": -1}), "config key train.weights.alpha: expected a finite"),
+        (lambda c: c["train"].update(weights=[1, 2, 3]), "config key train.weights: expected a mapping"),
+        (lambda c: c["train"].update(loss_mode="mtl1", weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0}),
+         "config key train.weights.gamma: mtl1 sets gamma"),
     ],
 )
 def test_bad_config_names_the_key(config, edit, message):
@@ -104,7 +109,7 @@ def test_extra_runs_config(config):
     with pytest.raises(ConfigError, match=r"config key search\.feature_set: 'fau_func' is not one of feature_sets"):
         extra_run_set(few, "search")
     train = config["train"]
-    assert ablation_train_config(train, "mtl2") == {**train, "loss_mode": "mtl2", "weights": dict(train["weights"])}
+    assert ablation_train_config(train, "mtl2") == {**train, "loss_mode": "mtl2", "weights": train["weights"]}
     assert ablation_train_config(train, "mtl1") == {**train, "loss_mode": "mtl1", "weights": {}}
     w = {"alpha": 0.1, "beta": 0.2, "gamma": 0.3}
     assert search_train_config(train, w) == {**train, "loss_mode": "mtl2", "weights": w}

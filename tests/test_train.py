@@ -106,6 +106,13 @@ def test_paper_config_is_the_spec_defaults():
     and the same schema checks both (the CLI and the workflow accept the same values)."""
     paper = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "configs" / "paper.yaml").read_text())
     assert TrainSpec.from_dict(paper["train"]) == PAPER_SPEC
+    # the loss weights have one default, the spec's: every shipped config leaves them null
+    for name in ("config.yaml", "workflow/configs/paper.yaml", "workflow/configs/audio.yaml"):
+        shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / name).read_text())
+        assert shipped["train"]["weights"] is None, name
+    assert TrainSpec.from_dict({"weights": None}) == PAPER_SPEC
+    assert TrainSpec.from_dict({"loss_mode": "mtl1", "weights": None}).weights == {"alpha": 0.7, "beta": 0.3,
+                                                                                  "gamma": None}
     with pytest.raises(ConfigError, match=r"^params\.accelerator:"):
         TrainSpec.from_dict({"accelerator": "tpu"})  # the schema's enum, for the CLI too
     with pytest.raises(ConfigError, match=r"^params\.lr: expected a finite number"):

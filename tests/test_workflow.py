@@ -91,6 +91,15 @@ def test_lint_is_clean():
     assert "Lints for" not in text, text
 
 
+def test_train_rule_passes_every_train_key_as_its_own_param():
+    """One param per key of the spec (the script builds its TrainSpec from them), none left out."""
+    from emofusion.spec import TRAIN_KEYS
+
+    passed = re.findall(r'^ +(\w+)=TRAIN\["(\w+)"\],$', (REPO / "workflow" / "rules" / "train.smk").read_text(), re.M)
+    assert all(name == key for name, key in passed), passed
+    assert [name for name, _ in passed] == list(TRAIN_KEYS)
+
+
 # ---------------------------------------------------------------- level 2: dry-runs
 
 
@@ -350,6 +359,28 @@ def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path,
     for rule, rs in reasons.items():
         if rule not in reached_by and rule != "all":
             assert all("Input files updated by another job" in r for r in rs), (rule, rs)
+
+
+@pytest.mark.parametrize(("edit", "by_params"), [
+    # one train key: the training jobs re-run for their params; what reads them only as downstream
+    (lambda c: c["train"].update(epochs=13), {"train"}),
+    # the loss weights stated as the spec's defaults (the config leaves them null): no change at all
+    (lambda c: c["train"].update(weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0}), set()),
+])
+def test_one_train_key_reruns_only_what_reads_it(tiny_run, tmp_path, edit, by_params):
+    work, _ = tiny_run
+    out = _plan(work, tmp_path, edit)
+    reasons = planned_reasons(out)
+    assert {rule for rule, rs in reasons.items() if any("Params have changed" in r for r in rs)} == by_params, reasons
+    assert not {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "check_inputs"} & set(reasons)
+    for rule, rs in reasons.items():
+        if rule not in by_params and rule != "all":
+            assert all("Input files updated by another job" in r for r in rs), (rule, rs)
+    if by_params:
+        trained = {re.search(r"run=([^,]+)", w).group(1) for w in planned_wildcards(out, "train")}
+        assert set(tiny_config()["feature_sets"]) <= trained, trained
+    else:
+        assert "Nothing to be done" in out, out[-2000:]
 
 
 def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):

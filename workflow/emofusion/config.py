@@ -57,6 +57,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
                               "corpus.generate_full: true if that is what you want")
     elif not Path(config["data_root"]).is_dir():
         raise ConfigError(f"config key data_root: folder {config['data_root']} not found")
+    from .spec import TrainSpec
+
+    TrainSpec.from_dict(config["train"], where="config key train")  # the loss weights' one check
     lr = config["data"]["label_range"]
     if lr is not None and not lr[0] < lr[1]:
         raise ConfigError(f"config key data.label_range: {lr}: the first value must be below the second")
@@ -98,7 +101,7 @@ def extra_run_set(config: Mapping[str, Any], section: str) -> str:
 def ablation_train_config(train: Mapping[str, Any], loss_mode: str) -> dict[str, Any]:
     """``train`` with the loss mode of one ablation run: only MTL2 takes the configured weights
     (MTL1 uses its own defaults, alpha + beta + gamma = 1; STL and equal weights are fixed)."""
-    weights = dict(train["weights"]) if loss_mode == "mtl2" else {}
+    weights = train["weights"] if loss_mode == "mtl2" else {}
     return {**train, "loss_mode": loss_mode, "weights": weights}
 
 

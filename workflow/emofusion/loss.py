@@ -12,68 +12,17 @@ Pooling (docs/data.md):
   the Keras loss of the paper does per sample, minus its padded frames).
 
 Loss modes resolve to weights ``(alpha, beta, gamma)`` for (arousal, valence, liking) in ONE place,
-:func:`resolve_weights`; the total loss is ``alpha*(1-CCC_a) + beta*(1-CCC_v) + gamma*(1-CCC_l)``.
+:func:`emofusion.spec.resolve_weights` (which also holds their defaults and their check); the total loss is ``alpha*(1-CCC_a) + beta*(1-CCC_v) + gamma*(1-CCC_l)``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-
 import torch
 
 from .errors import ConfigError
-from .spec import MODE_DEFAULTS
 
-#: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
-LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
-    "stl_arousal": (1.0, 0.0, 0.0),
-    "stl_valence": (0.0, 1.0, 0.0),
-    "stl_liking": (0.0, 0.0, 1.0),
-    "mtl_equal": (1.0, 1.0, 1.0),
-    "mtl1": None,  # alpha, beta, 1 - alpha - beta (Parthasarathy & Busso)
-    "mtl2": None,  # free alpha, beta, gamma (the paper's)
-}
 POOLINGS = ("batch", "sequence")
 _TINY = 1e-12
-
-
-def resolve_weights(mode: str, weights: Mapping[str, float | None] | None = None) -> tuple[float, float, float]:
-    """``(alpha, beta, gamma)`` of a loss mode.
-
-    ``stl_*`` and ``mtl_equal`` have fixed weights (``weights`` is ignored). ``mtl1`` takes alpha and
-    beta from ``weights`` (default 0.7, 0.3) and sets gamma = 1 - alpha - beta; a gamma given
-    beside them must equal that. ``mtl2`` takes all three (default 0.7, 0.2, 1.0). Weights must be
-    finite and >= 0; a bad one is a ConfigError naming ``weights.<key>``.
-    """
-    if mode not in LOSS_MODES:
-        raise ConfigError(f"loss_mode: unknown mode {mode!r}; expected one of {', '.join(LOSS_MODES)}")
-    fixed = LOSS_MODES[mode]
-    if fixed is not None:
-        return fixed
-    w = dict(weights or {})
-    unknown = sorted(set(w) - {"alpha", "beta", "gamma"})
-    if unknown:
-        raise ConfigError(f"weights.{unknown[0]}: unknown key; expected alpha, beta, gamma")
-    defaults = MODE_DEFAULTS[mode]
-    vals = {}
-    for i, key in enumerate(("alpha", "beta", "gamma")[: len(defaults)]):
-        v = w.get(key)
-        v = defaults[i] if v is None else v
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise ConfigError(f"weights.{key}: expected a finite number >= 0, got {v!r}")
-        vals[key] = float(v)
-    if mode == "mtl1":
-        gamma = 1.0 - vals["alpha"] - vals["beta"]
-        if gamma < -1e-9:
-            raise ConfigError(f"weights: mtl1 needs alpha + beta <= 1, got {vals['alpha']} + {vals['beta']}")
-        gamma = max(gamma, 0.0)
-        g = w.get("gamma")
-        if g is not None and abs(float(g) - gamma) > 1e-9:
-            raise ConfigError(f"weights.gamma: mtl1 sets gamma = 1 - alpha - beta = {gamma:g}, got {g!r} "
-                              f"(leave it null, or use loss_mode mtl2 for a free gamma)")
-        return vals["alpha"], vals["beta"], gamma
-    return vals["alpha"], vals["beta"], vals["gamma"]
 
 
 def ccc_masked(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,

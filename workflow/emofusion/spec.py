@@ -2,11 +2,13 @@
 
 :class:`TrainSpec` is the ``train`` section: the hyper-parameters of one training run. Its field
 defaults are the paper's values and the only defaults there are (the loss, the LightningModule and
-the CLI take theirs from here; ``config.yaml`` and ``workflow/configs/paper.yaml`` state values).
-It is checked against the ``train`` block of ``workflow/schemas/config.schema.yaml``, the same
-check the workflow's config gets, so the CLI, the workflow and the tests accept the same values;
-the loss weights are checked by :func:`emofusion.loss.resolve_weights`, which holds each loss
-mode's rule. Light to import (no torch).
+the CLI take theirs from here; ``config.yaml`` and ``workflow/configs/paper.yaml`` state values,
+and leave the loss weights null: :data:`MODE_DEFAULTS`, here only). :meth:`TrainSpec.from_dict`
+is the one check of a ``train`` section: the ``train`` block of
+``workflow/schemas/config.schema.yaml`` for every key but the weights, and
+:func:`resolve_weights` (each loss mode's rule) for the weights. The workflow's config check,
+the training job and the CLI all go through it, so they accept the same values. Light to import
+(no torch: the workflow checks its config with it while it is parsed).
 """
 
 from __future__ import annotations
@@ -18,11 +20,62 @@ from typing import Any
 
 from .errors import ConfigError
 
+#: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
+LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
+    "stl_arousal": (1.0, 0.0, 0.0),
+    "stl_valence": (0.0, 1.0, 0.0),
+    "stl_liking": (0.0, 0.0, 1.0),
+    "mtl_equal": (1.0, 1.0, 1.0),
+    "mtl1": None,  # alpha, beta, 1 - alpha - beta (Parthasarathy & Busso)
+    "mtl2": None,  # free alpha, beta, gamma (the paper's)
+}
+
 #: Default weights of the loss modes whose weights are configurable (their papers' best values):
 #: mtl1 takes (alpha, beta) and sets gamma = 1 - alpha - beta; mtl2 takes all three.
 MODE_DEFAULTS: dict[str, tuple[float, ...]] = {"mtl1": (0.7, 0.3), "mtl2": (0.7, 0.2, 1.0)}
 
 WEIGHT_KEYS = ("alpha", "beta", "gamma")
+
+
+def resolve_weights(mode: str, weights: Mapping[str, float | None] | None = None) -> tuple[float, float, float]:
+    """``(alpha, beta, gamma)`` of a loss mode, and THE check of the weights.
+
+    ``stl_*`` and ``mtl_equal`` have fixed weights (``weights`` is ignored). ``mtl1`` takes alpha and
+    beta from ``weights`` and sets gamma = 1 - alpha - beta; a gamma given beside them must equal
+    that. ``mtl2`` takes all three. A weight left out or null takes the mode's default
+    (:data:`MODE_DEFAULTS`). Weights must be finite and >= 0; a bad one is a ConfigError naming
+    ``weights.<key>``.
+    """
+    if mode not in LOSS_MODES:
+        raise ConfigError(f"loss_mode: unknown mode {mode!r}; expected one of {', '.join(LOSS_MODES)}")
+    if weights is not None and not isinstance(weights, Mapping):
+        raise ConfigError(f"weights: expected a mapping of alpha, beta, gamma (or null), got {weights!r}")
+    fixed = LOSS_MODES[mode]
+    if fixed is not None:
+        return fixed
+    w = dict(weights or {})
+    unknown = sorted(set(w) - set(WEIGHT_KEYS))
+    if unknown:
+        raise ConfigError(f"weights.{unknown[0]}: unknown key; expected alpha, beta, gamma")
+    defaults = MODE_DEFAULTS[mode]
+    vals = {}
+    for i, key in enumerate(WEIGHT_KEYS[: len(defaults)]):
+        v = w.get(key)
+        v = defaults[i] if v is None else v
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"weights.{key}: expected a finite number >= 0, got {v!r}")
+        vals[key] = float(v)
+    if mode == "mtl1":
+        gamma = 1.0 - vals["alpha"] - vals["beta"]
+        if gamma < -1e-9:
+            raise ConfigError(f"weights: mtl1 needs alpha + beta <= 1, got {vals['alpha']} + {vals['beta']}")
+        gamma = max(gamma, 0.0)
+        g = w.get("gamma")
+        if g is not None and abs(float(g) - gamma) > 1e-9:
+            raise ConfigError(f"weights.gamma: mtl1 sets gamma = 1 - alpha - beta = {gamma:g}, got {g!r} "
+                              f"(leave it null, or use loss_mode mtl2 for a free gamma)")
+        return vals["alpha"], vals["beta"], gamma
+    return vals["alpha"], vals["beta"], vals["gamma"]
 
 
 def default_weights(loss_mode: str) -> dict[str, float | None]:
@@ -51,21 +104,23 @@ class TrainSpec:
     accelerator: str = "auto"  # Lightning accelerator: auto picks a GPU where there is one
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, base: TrainSpec | None = None) -> TrainSpec:
+    def from_dict(cls, d: Mapping[str, Any] | None, base: TrainSpec | None = None, *,
+                  where: str = "params") -> TrainSpec:
         """Check ``d`` and build the spec; keys it does not give come from ``base`` (default: the
-        paper's), except that a ``loss_mode`` given without ``weights`` takes that mode's default
-        weights. An unknown key or a bad value is one ConfigError naming ``params.<key>``."""
+        paper's), except that a ``loss_mode`` given without ``weights``, and ``weights`` null, take
+        the loss mode's default weights. An unknown key or a bad value is one ConfigError naming
+        ``<where>.<key>``."""
         d = dict(d or {})
         v = {**(base or cls()).to_dict(), **d}
         if "loss_mode" in d and "weights" not in d:
             v["weights"] = default_weights(d["loss_mode"])
-        _check(v)
-        from .loss import resolve_weights
-
+        _check(v, where)
         try:
             resolve_weights(v["loss_mode"], v["weights"])
         except ConfigError as exc:
-            raise ConfigError(f"params.{exc}") from None
+            raise ConfigError(f"{where}.{exc}") from None
+        if v["weights"] is None:
+            v["weights"] = default_weights(v["loss_mode"])
         w = v["weights"]
         v["weights"] = {k: (None if w.get(k) is None else float(w[k])) for k in WEIGHT_KEYS}
         v["hidden"] = tuple(int(h) for h in v["hidden"])
@@ -83,40 +138,38 @@ class TrainSpec:
         return d
 
     def resolved_weights(self) -> tuple[float, float, float]:
-        """``(alpha, beta, gamma)`` of the loss (:func:`emofusion.loss.resolve_weights`)."""
-        from .loss import resolve_weights
-
+        """``(alpha, beta, gamma)`` of the loss (:func:`resolve_weights`)."""
         return resolve_weights(self.loss_mode, self.weights)
 
 
 #: The paper's configuration.
 PAPER_SPEC = TrainSpec()
 
+#: The keys of a ``train`` section (the spec's fields): the train rule passes each as its own param.
+TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainSpec))
+
 
 def _train_schema() -> dict:
-    """The ``train`` block of the config schema; its ``weights`` are left to resolve_weights,
-    which allows what a mode does not use to be null or absent (mtl1's gamma, STL's weights)."""
+    """The ``train`` block of the config schema (its ``weights`` are left to :func:`resolve_weights`)."""
     import yaml
 
     from .config import SCHEMA_PATH
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]
-    schema["properties"]["weights"] = {"type": "object"}
-    return schema
+    return yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]
 
 
-def _check(v: Mapping[str, Any]) -> None:
+def _check(v: Mapping[str, Any], where: str) -> None:
     import jsonschema
 
     names = [f.name for f in fields(TrainSpec)]
     unknown = [k for k in v if k not in names]
     if unknown:
-        raise ConfigError(f"params.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
     err = next(iter(sorted(jsonschema.Draft202012Validator(_train_schema()).iter_errors(dict(v)),
                            key=lambda e: list(map(str, e.absolute_path)))), None)
     if err is not None:
         key = err.absolute_path[0] if err.absolute_path else "<train>"
-        raise ConfigError(f"params.{key}: {err.message}")
+        raise ConfigError(f"{where}.{key}: {err.message}")
     for key, x in v.items():
         if isinstance(x, float) and not math.isfinite(x):
-            raise ConfigError(f"params.{key}: expected a finite number, got {x!r}")
+            raise ConfigError(f"{where}.{key}: expected a finite number, got {x!r}")

@@ -47,7 +47,7 @@ rule table2:
     params:
         modes=ABLATION_MODES,
         feature_set=config["ablation"]["feature_set"],
-        weights=config["train"]["weights"],
+        weights=get_ablation_mtl2_weights(),
         generated=is_generated(),
         code=CODE["report_table2"],
     threads: 1

@@ -12,6 +12,7 @@ from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
 from emofusion.ranking import pairs
 from emofusion.report import sample_search_weights
+from emofusion.spec import TrainSpec
 
 
 try:
@@ -121,6 +122,12 @@ def get_tracking_uri():
 def get_artifact_location():
     """The configured artifact location, or None (beside the default store: results/mlartifacts)."""
     return config["tracking"]["artifact_location"]
+
+
+# The train section as the training job reads it: the spec's values (its defaults filled in, e.g. the
+# loss weights, which the config leaves null). The train rule passes them one key each (emofusion.spec.TRAIN_KEYS),
+# so stating a default changes no param, and a changed key re-runs the jobs whose param it is.
+TRAIN = TrainSpec.from_dict(config["train"]).to_dict()
 
 
 def get_run_caches(wildcards):
@@ -257,6 +264,11 @@ def get_ablation_caches(wildcards):
 
 def get_search_caches(wildcards):
     return [str(RESULTS / "features" / f"{get_extra_set('search')}.npz")]
+
+
+def get_ablation_mtl2_weights():
+    """The (alpha, beta, gamma) the ablation's MTL2 run trains with (Table 2 prints them)."""
+    return TrainSpec.from_dict(ablation_train_config(config["train"], "mtl2")).weights
 
 
 def get_ablation_params(wildcards):

@@ -1,5 +1,6 @@
 # One multitask-LSTM training run per run and seed (PyTorch Lightning, tracked in MLflow), then the
-# run aggregated over seeds.
+# run aggregated over seeds. The train settings are passed one key each (the spec's values, TRAIN in
+# common.smk; the script builds its TrainSpec from them): every key of emofusion.spec.TRAIN_KEYS, no other.
 
 
 rule train:
@@ -18,7 +19,20 @@ rule train:
     params:
         out_dir=get_run_dir,
         kind=get_run_kind,
-        train=config["train"],
+        hidden=TRAIN["hidden"],
+        dropout=TRAIN["dropout"],
+        loss_mode=TRAIN["loss_mode"],
+        weights=TRAIN["weights"],
+        loss_pooling=TRAIN["loss_pooling"],
+        lr=TRAIN["lr"],
+        rho=TRAIN["rho"],
+        eps=TRAIN["eps"],
+        batch_size=TRAIN["batch_size"],
+        epochs=TRAIN["epochs"],
+        label_shift=TRAIN["label_shift"],
+        predict_with=TRAIN["predict_with"],
+        max_train_frames=TRAIN["max_train_frames"],
+        accelerator=TRAIN["accelerator"],
         code=CODE["train"],
     threads: 1
     resources:

@@ -1,6 +1,7 @@
 from emofusion.pipeline import log_to, train
+from emofusion.spec import TRAIN_KEYS
 
 with log_to(snakemake.log[0]):
     train(snakemake.input.features, snakemake.input.labels, snakemake.input.tracking, snakemake.params.out_dir,
           run=snakemake.wildcards.run, seed=snakemake.wildcards.seed, kind=snakemake.params.kind,
-          params=snakemake.params.train)
+          params={k: snakemake.params[k] for k in TRAIN_KEYS})
