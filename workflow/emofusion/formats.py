@@ -27,6 +27,18 @@ from . import SCORE_COLUMNS
 from .errors import DataError
 from .io import atomic_write_json, atomic_write_text
 
+
+def read_json(path: str | Path, what: str) -> Any:
+    """A JSON file's content; unreadable or not JSON is a DataError naming ``what``, the file and the line."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise DataError(path, f"cannot read {what}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+
+
 # --------------------------------------------------------------------------------------------- scores.json
 
 
@@ -47,14 +59,7 @@ def read_scores(path: str | Path) -> dict:
     """A scores.json, checked: ``devel`` (and ``test`` when present) map each culture group, the
     pooled one first, to the four numbers. A bad file is a DataError naming it (and the line)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DataError(path, f"cannot read scores file: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    data = read_json(path, "scores file")
     if not isinstance(data, dict):
         raise DataError(path, "expected a JSON object with a 'devel' key")
     for split in ("devel", "test"):
@@ -148,12 +153,7 @@ def write_tracking(path: str | Path, tracking_uri: str, experiment_name: str, ex
 def read_tracking(path: str | Path) -> dict:
     """The tracking file, checked: ``tracking_uri``, ``experiment_name`` and ``experiment_id``."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise DataError(path, f"cannot read tracking file: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    data = read_json(path, "tracking file")
     missing = [k for k in TRACKING_KEYS if not isinstance(data, dict) or k not in data]
     if missing:
         raise DataError(path, f"not a tracking file (no {missing[0]!r}; run init-tracking first)")

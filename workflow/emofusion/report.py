@@ -23,7 +23,7 @@ import numpy as np
 
 from . import SCORE_COLUMNS, TARGETS
 from .errors import DataError
-from .formats import pooled_group, read_ranking, read_scores
+from .formats import pooled_group, read_json, read_ranking, read_scores
 from .io import atomic_path, atomic_write_json, atomic_write_text
 
 PROTOCOL_LABELS = {"in-sample": "in-sample (paper's protocol)", "grouped-cv": "grouped-cv"}
@@ -727,12 +727,7 @@ def write_runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: s
 def read_history(path: str | Path) -> list[dict]:
     """The per-epoch rows of a run's ``history.json`` (train loss, dev CCC per target), checked."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise DataError(path, f"cannot read history: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+    data = read_json(path, "history")
     epochs = data.get("epochs") if isinstance(data, dict) else None
     if not isinstance(epochs, list) or not epochs:
         raise DataError(path, "key 'epochs': expected a non-empty list")
