@@ -18,7 +18,7 @@ from __future__ import annotations
 import io as _io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,9 +281,10 @@ def read_label_dir(folder: str | Path, partitions: Iterable[str] | None = None,
     return {n: read_label_file(Path(folder) / f"{n}.csv")[1] for n in names}
 
 
-def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int] | None = None,
+                        names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Read AVEC-format predictions for the recordings in ``lengths``, cropped to those lengths
-    (``lengths`` None: every file of the folder, by name, whole).
+    (``lengths`` None: the files of ``names``, or every file of the folder, by name, whole).
 
     Files longer than the labels are accepted (the official ones are padded to 1768 rows);
     a shorter or missing file is a DataError naming it.
@@ -292,7 +293,8 @@ def read_prediction_dir(folder: str | Path, lengths: Mapping[str, int] | None = 
     if not folder.is_dir():
         raise DataError(folder, "predictions folder not found")
     if lengths is None:
-        return {f.stem: read_label_file(f)[1] for f in sorted(folder.glob("*.csv"))}
+        files = sorted(folder.glob("*.csv")) if names is None else [folder / f"{n}.csv" for n in names]
+        return {f.stem: read_label_file(f)[1] for f in files}
     out = {}
     for name, n in lengths.items():
         f = folder / f"{name}.csv"

@@ -41,10 +41,11 @@ from pathlib import Path
 import numpy as np
 
 from . import SCORE_COLUMNS, TARGETS
-from .corpus import list_recordings, read_label_file, read_prediction_dir, write_prediction_dir
+from .corpus import list_recordings, read_prediction_dir, write_prediction_dir
 from .errors import ConfigError, DataError
+from .formats import write_scores
 from .fusion_solver import Problem, Solution, solve
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .io import atomic_write_bytes, atomic_write_text
 from .metrics import ccc, culture_of, score_recordings
 
 PROTOCOLS = ("in-sample", "grouped-cv")
@@ -152,8 +153,9 @@ def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
     dev = {n: np.concatenate([dev_tables[r][n] for r in runs], axis=1).astype(np.float32) for n in sorted(lengths)}
     test: dict[str, np.ndarray] = {}
     notes: dict = {"test_cropped": {}}
+    test_tables = {r: read_prediction_dir(run_dirs[r], names=sorted(ref_test)) for r in runs}
     for name in sorted(ref_test):
-        vals = [read_label_file(Path(run_dirs[r]) / f"{name}.csv")[1] for r in runs]
+        vals = [test_tables[r][name] for r in runs]
         n = min(v.shape[0] for v in vals)
         if max(v.shape[0] for v in vals) != n:
             notes["test_cropped"][name] = n
@@ -493,7 +495,7 @@ def gather_stage(protocol: str, stage: int, states: Mapping[str, PartState], lab
     if test_cropped:
         doc["test_cropped_to_shortest_run"] = dict(test_cropped)
     write_prediction_dir(out_dir / "predictions", {**dev, **test})
-    atomic_write_json(out_dir / "scores.json", doc)
+    write_scores(out_dir / "scores.json", doc)
     return doc
 
 
@@ -549,45 +551,82 @@ def run_chain(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], ch
               tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
               n_jobs: int = 1, first_stage: int = 1, log: Log = _quiet) -> list[dict]:
     """Stages ``first_stage``..``stages`` of one protocol exactly as the workflow's chain of rules
-    computes them (the same part files, the same order), into ``chain_dir/stage{n}/``; returns each
-    stage's doc. From ``first_stage`` > 1 on, the chain resumes from stage ``first_stage - 1``'s files.
+    computes them (the same part files), into ``chain_dir/stage{n}/``; returns each stage's doc. From
+    ``first_stage`` > 1 on, the chain resumes from stage ``first_stage - 1``'s files.
 
-    ``n_jobs`` > 1 runs a stage's parts in that many processes (the results do not depend on it)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    chain_dir = Path(chain_dir)
+    ``n_jobs`` > 1 runs parts in that many processes (the results do not depend on it)."""
+    return run_chains(labels, run_dirs, {protocol: chain_dir}, stages=stages, spec=spec, test_labels=test_labels,
+                      tracking_uri=tracking_uri, experiment_name=experiment_name, run_prefix=run_prefix,
+                      n_jobs=n_jobs, first_stage=first_stage, log=log)[protocol]
+
+
+def run_chains(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], chain_dirs: Mapping[str, str | Path],
+               *, stages: int, spec: FusionSpec, test_labels: Mapping[str, np.ndarray] | None = None,
+               tracking_uri: str | None = None, experiment_name: str | None = None, run_prefix: str = "",
+               n_jobs: int = 1, first_stage: int = 1, log: Log = _quiet) -> dict[str, list[dict]]:
+    """The chains of several protocols (``chain_dirs``: protocol -> its folder), scheduled as the
+    workflow's DAG is: a part of stage n starts as soon as the same part of stage n - 1 is done, in
+    ``n_jobs`` processes, and a stage is joined (``gather_stage``, its MLflow run) as soon as all its
+    parts are. Returns each protocol's stage docs in stage order."""
+    for proto in chain_dirs:
+        if proto not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
+    dirs = {proto: Path(d) for proto, d in chain_dirs.items()}
     labels = {n: np.asarray(v, dtype=np.float64) for n, v in labels.items()}
     base_dev, base_test, notes = load_runs(labels, run_dirs)
-    names = parts(protocol, spec.outer_folds)
-    docs = []
-    prev: dict[str, PartState | None] = dict.fromkeys(names)
-    if first_stage > 1:
-        prev = {p: PartState.load(chain_dir / f"stage{first_stage - 1}" / f"{p}.npz") for p in names}
-    for s in range(first_stage, stages + 1):
-        jobs = [(protocol, p, s, base_dev, base_test, labels, prev[p], spec) for p in names]
-        if n_jobs > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
+    names = {proto: parts(proto, spec.outer_folds) for proto in dirs}
+    docs: dict[str, list[dict]] = {proto: [] for proto in dirs}
+    done: dict[tuple[str, int], dict[str, PartState]] = {}
+    ready = []  # (stage, protocol, part, previous state)
+    for proto in dirs:
+        for p in names[proto]:
+            prev = None if first_stage == 1 else PartState.load(dirs[proto] / f"stage{first_stage - 1}" / f"{p}.npz")
+            ready.append((first_stage, proto, p, prev))
 
-            with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=mp.get_context("fork")) as ex:
-                futs = [ex.submit(_part_job, j) for j in jobs]
-                states = {}
-                for p, fut in zip(names, futs, strict=True):
-                    states[p], lines = fut.result()
-                    for line in lines:
-                        log(line)
-        else:
-            states = {p: part_stage(*j, log=log) for p, j in zip(names, jobs, strict=True)}
-        sdir = chain_dir / f"stage{s}"
-        for p, st in states.items():
-            st.save(sdir / f"{p}.npz")
-        doc = gather_stage(protocol, s, states, labels, test_labels, list(run_dirs), sdir, spec,
-                           notes["test_cropped"])
-        if tracking_uri:
-            log_stage_run(tracking_uri, experiment_name or "Default", f"{run_prefix}fusion/{protocol}/stage{s}",
-                          doc, sdir / "scores.json")
-        docs.append(doc)
-        prev = dict(states)
+    def finish(s: int, proto: str, p: str, st: PartState, lines: list[str]) -> None:
+        for line in lines:
+            log(line)
+        st.save(dirs[proto] / f"stage{s}" / f"{p}.npz")
+        states = done.setdefault((proto, s), {})
+        states[p] = st
+        if s < stages:
+            ready.append((s + 1, proto, p, st))
+        if len(states) == len(names[proto]):
+            states = {q: states[q] for q in names[proto]}
+            sdir = dirs[proto] / f"stage{s}"
+            doc = gather_stage(proto, s, states, labels, test_labels, list(run_dirs), sdir, spec,
+                               notes["test_cropped"])
+            if tracking_uri:
+                log_stage_run(tracking_uri, experiment_name or "Default", f"{run_prefix}fusion/{proto}/stage{s}",
+                              doc, sdir / "scores.json")
+            docs[proto].append(doc)
+            del done[(proto, s)]
+
+    def job(item):
+        s, proto, p, prev = item
+        return (proto, p, s, base_dev, base_test, labels, prev, spec)
+
+    if n_jobs <= 1:
+        while ready:
+            item = ready.pop(0)
+            st, lines = _part_job(job(item))
+            finish(item[0], item[1], item[2], st, lines)
+        return docs
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork")) as ex:
+        running = {}
+        while ready or running:
+            ready.sort(key=lambda it: (it[0], it[1] == "in-sample", it[2]))  # earliest stage first
+            while ready and len(running) < n_jobs:
+                item = ready.pop(0)
+                running[ex.submit(_part_job, job(item))] = item
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: running[f][:3]):
+                s, proto, p, _ = running.pop(fut)
+                st, lines = fut.result()
+                finish(s, proto, p, st, lines)
     return docs
 
 

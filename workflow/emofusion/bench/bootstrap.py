@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from .. import TARGETS
+    from ..formats import pooled_group
     from ..metrics import bootstrap_ccc, ccc, paired_bootstrap, resample_counts
 
     labels, a, b = _data(args.recordings, args.frames)
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                     ccc(x[:, j], y[:, j])
 
     loop = _median_s(naive, repeats=1) * args.resamples / args.loop
-    res = paired_bootstrap(labels, a, b, n_boot=args.resamples)["DE+HU"]["mean"]
+    res = paired_bootstrap(labels, a, b, n_boot=args.resamples)
+    res = res[pooled_group(res)]["mean"]
     print(f"data: {args.recordings} recordings, {frames} frames, 3 targets; {args.resamples} resamples "
           "(stratified by culture)")
     print(f"bootstrap_ccc (one system):     {one:.3f} s")

@@ -2,10 +2,13 @@
 
 Runs both fusion protocols x N stages on the 9 official AVEC 2019 runs (``--avec DIR`` holding
 ``labels_devel/`` and ``baseline_predictions/``; default: ``shared/avec2019_ces_devel`` beside the
-repo root) exactly as the workflow's chain does, a stage's parts in ``--jobs`` processes, and prints
-per stage and protocol: wall seconds, Newton steps, fits, the largest duality gap; then the total,
-and the ratio of one scikit-learn ``LinearSVR`` fit (C=1, k=19, arousal, its defaults) to our solver
-on the same problem, measured in the same run.
+repo root) exactly as the workflow's chain does, its parts scheduled in ``--jobs`` processes as
+``snakemake --cores N`` schedules the ``fuse_part`` jobs (a part starts when its predecessor is
+done, both protocols at once), and prints per stage and protocol: the span from its first part's
+start to its last part's end, the part-seconds (sum over its parts), Newton steps, fits, the
+largest duality gap and the dev CCCs; then the total wall time, and the ratio of one scikit-learn
+``LinearSVR`` fit (C=1, k=19, arousal, its defaults) to our solver on the same problem, measured in
+the same run.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from ..corpus import read_label_dir
-    from ..fusion import PROTOCOLS, FusionSpec, PartState, context_design, load_runs, n_columns, run_chain
+    from ..formats import pooled_group
+    from ..fusion import PROTOCOLS, FusionSpec, PartState, context_design, load_runs, n_columns, run_chains
     from ..fusion_solver import Problem, objective, solve
     from ..metrics import ccc
 
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", type=int, default=5)
     ap.add_argument("--avec", type=Path,
                     default=Path(__file__).resolve().parents[3].parent / "shared" / "avec2019_ces_devel")
-    ap.add_argument("--jobs", type=int, default=2, help="processes for a stage's parts")
+    ap.add_argument("--jobs", type=int, default=2, help="processes for the parts (as snakemake --cores)")
     ap.add_argument("--tol", type=float, default=FusionSpec().tol)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--skip-sklearn", action="store_true")
@@ -41,28 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs, {len(labels)} Devel recordings, {sum(len(v) for v in labels.values())} frames; "
           f"tol {args.tol:g}, {args.jobs} processes; load average {os.getloadavg()[0]:.1f}", flush=True)
     spec = FusionSpec(tol=args.tol)
-    total = 0.0
-    print(f"{'protocol':<11}{'stage':>6}{'wall s':>9}{'newton':>9}{'fits':>6}{'max gap':>10}"
-          f"{'arousal':>9}{'valence':>9}{'liking':>9}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        docs = run_chains(labels, runs, {p: Path(tmp) / p for p in args.protocols}, stages=args.stages, spec=spec,
+                          n_jobs=args.jobs)
+        total = time.perf_counter() - t0
+        print(f"{'protocol':<11}{'stage':>6}{'span s':>8}{'part s':>8}{'newton':>8}{'fits':>6}{'max gap':>10}"
+              f"{'arousal':>9}{'valence':>9}{'liking':>9}", flush=True)
         for proto in args.protocols:
-            t0 = time.perf_counter()
-            for s in range(1, args.stages + 1):
-                # one stage at a time, so each row is that stage's wall time (the chain is resumed from files)
-                ts = time.perf_counter()
-                (doc,) = run_chain(labels, runs, Path(tmp) / proto, protocol=proto, stages=s, first_stage=s,
-                                   spec=spec, n_jobs=args.jobs)
-                dt = time.perf_counter() - ts
+            for s, doc in enumerate(docs[proto], start=1):
                 parts = [PartState.load(f) for f in sorted((Path(tmp) / proto / f"stage{s}").glob("*.npz"))]
                 newton = sum(p.report.get("newton_steps", 0) for p in parts)
-                row = doc["devel"]["DE+HU"]
-                print(f"{proto:<11}{s:>6}{dt:>9.1f}{newton:>9}{doc['solver']['fits']:>6}"
-                      f"{doc['solver']['max_gap']:>10.1e}{row['arousal']:>9.3f}{row['valence']:>9.3f}"
-                      f"{row['liking']:>9.3f}{'' if doc['solver']['converged'] else '  NOT CONVERGED'}", flush=True)
-            total += time.perf_counter() - t0
-            print(f"{proto}: {time.perf_counter() - t0:.1f} s for {args.stages} stages", flush=True)
-    print(f"TOTAL {' + '.join(args.protocols)} x {args.stages} stages: {total:.1f} s ({total / 60:.1f} min); "
-          f"load average now {os.getloadavg()[0]:.1f}", flush=True)
+                busy = sum(p.report.get("seconds", 0.0) for p in parts)
+                solver = doc["solver"]
+                row = doc["devel"][pooled_group(doc["devel"])]
+                print(f"{proto:<11}{s:>6}{solver['end_time'] - solver['start_time']:>8.1f}{busy:>8.1f}{newton:>8}"
+                      f"{solver['fits']:>6}{solver['max_gap']:>10.1e}{row['arousal']:>9.3f}{row['valence']:>9.3f}"
+                      f"{row['liking']:>9.3f}{'' if solver['converged'] else '  NOT CONVERGED'}", flush=True)
+    print(f"TOTAL {' + '.join(args.protocols)} x {args.stages} stages: {total:.1f} s wall ({total / 60:.1f} min) "
+          f"in {args.jobs} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)
     if args.skip_sklearn:
         return 0
     from sklearn.svm import LinearSVR

@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outer-folds", type=int, default=d.outer_folds)
     p.add_argument("--inner-folds", type=int, default=d.inner_folds)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--jobs", type=int, default=1, help="processes for a stage's parts (results do not depend on it)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes for the parts, scheduled as the workflow's DAG (results do not depend on it)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (each stage becomes a run); default or 'off': "
                    "no tracking")
     p.add_argument("--experiment", help="MLflow experiment name (must exist)")
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..corpus import read_label_dir
     from ..errors import DataError
-    from ..fusion import PROTOCOLS, FusionSpec, format_stage_table, run_chain
+    from ..fusion import PROTOCOLS, FusionSpec, format_stage_table, run_chains
 
     spec = FusionSpec(ks=args.ks, Cs=args.Cs, tol=args.tol, outer_folds=args.outer_folds,
                       inner_folds=args.inner_folds, seed=args.seed, method=args.method)
@@ -53,18 +54,18 @@ def run(args: argparse.Namespace) -> int:
         if name in runs:
             raise DataError(folder, f"two prediction folders are named {name!r}: run names must differ")
         runs[name] = Path(folder)
+    import time
+
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     out = Path(args.out)
+    t0 = time.perf_counter()
+    docs = run_chains(labels, runs, {p: out / p if args.protocol == "both" else out for p in protocols},
+                      stages=args.stages, spec=spec, test_labels=test_labels,
+                      tracking_uri=None if args.tracking_uri in (None, "off") else args.tracking_uri,
+                      experiment_name=args.experiment, n_jobs=args.jobs,
+                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
     for proto in protocols:
-        import time
-
-        t0 = time.perf_counter()
-        docs = run_chain(labels, runs, out / proto if args.protocol == "both" else out, protocol=proto,
-                         stages=args.stages, spec=spec, test_labels=test_labels,
-                         tracking_uri=None if args.tracking_uri in (None, "off") else args.tracking_uri,
-                         experiment_name=args.experiment, n_jobs=args.jobs,
-                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
-        print(format_stage_table(proto, docs))
-        print(f"({time.perf_counter() - t0:.1f} s)")
+        print(format_stage_table(proto, docs[proto]))
         print()
+    print(f"({time.perf_counter() - t0:.1f} s)")
     return 0
