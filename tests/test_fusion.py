@@ -11,6 +11,7 @@ from emofusion import TARGETS
 from emofusion.corpus import read_label_dir, write_avec_csv
 from emofusion.errors import DataError
 from emofusion.fusion import (
+    PROTOCOLS,
     FusionSpec,
     PartState,
     context_design,
@@ -19,6 +20,7 @@ from emofusion.fusion import (
     load_runs,
     part_stage,
     run_chain,
+    run_chains,
     summarise,
     write_summary,
 )
@@ -119,6 +121,39 @@ def test_gap_certificate_bounds_the_objective(C):
         assert p_best <= p_loose * (1 + 1e-9)
         assert (p_loose - p_best) / p_best <= 1e-3
         assert loose.primal[j] == pytest.approx(p_loose, rel=1e-9)
+
+
+def test_kept_gram_updates_equal_a_fresh_product():
+    """A Newton step's X_J^T X_J from the previous step's (rows added and removed) equals the
+    product formed from scratch."""
+    from emofusion.fusion_solver import _Gram, _gram
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((400, 30))
+    cache = _Gram()
+    J = rng.random(400) < 0.5
+    for _ in range(6):
+        flip = rng.random(400) < 0.05  # a few rows in or out, as between Newton steps
+        J = J ^ flip
+        H = _gram(X, X.astype(np.float32), None, J, 20, int(J.sum()), cache)
+        np.testing.assert_allclose(np.triu(H), np.triu(X[J, :20].T @ X[J, :20]), rtol=1e-5, atol=1e-3)
+    assert cache.J is J
+
+
+def test_scaled_dual_is_a_valid_and_tighter_bound():
+    """The scaled dual candidate stays feasible (|s lam| <= C), never lowers D, and stays below the
+    optimum (a long solve)."""
+    from emofusion.fusion_solver import _best_scaled_dual
+
+    X, Y = _lad_problem(seed=2)
+    C = 0.1
+    best = objective(X, Y[:, 0], solve(X, Y, [Problem(7, C, 0)], tol=1e-10).W[:, 0], C)
+    rng = np.random.default_rng(0)
+    for scale in (0.01, 0.3, 1.0):
+        lam = np.clip(scale * C * rng.standard_normal(X.shape[0]), -C, C)
+        ly, uu = np.array([lam @ Y[:, 0]]), np.array([np.sum((X.T @ lam) ** 2)])
+        d = _best_scaled_dual(ly, uu, np.array([C / np.abs(lam).max()]))[0]
+        assert ly[0] - 0.5 * uu[0] <= d <= best * (1 + 1e-9)
 
 
 def test_solver_is_deterministic_whatever_the_thread_count():
@@ -310,9 +345,14 @@ def test_fuse_grouped_cv_and_summary(tmp_path):
 
 
 def test_parallel_parts_give_identical_files(tmp_path):
+    """One protocol at a time in one process, or both protocols' parts scheduled as the DAG in two
+    processes: the same files."""
     labels, runs = _corpus(tmp_path, test=1)
-    for jobs in (1, 2):
-        run_chain(labels, runs, tmp_path / f"j{jobs}", protocol="grouped-cv", stages=2, spec=SMALL, n_jobs=jobs)
+    for proto in PROTOCOLS:
+        run_chain(labels, runs, tmp_path / "j1" / proto, protocol=proto, stages=2, spec=SMALL)
+    docs = run_chains(labels, runs, {p: tmp_path / "j2" / p for p in PROTOCOLS}, stages=2, spec=SMALL, n_jobs=2)
+    assert {p: [d["stage"] for d in docs[p]] for p in PROTOCOLS} == {p: [1, 2] for p in PROTOCOLS}
+    assert len(list((tmp_path / "j2").rglob("*.npz"))) == 2 * (1 + SMALL.outer_folds + 1)
     for f in sorted((tmp_path / "j1").rglob("*.csv")):
         assert f.read_bytes() == (tmp_path / "j2" / f.relative_to(tmp_path / "j1")).read_bytes(), f
     timing = {"seconds", "start_time", "end_time"}
