@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from emofusion import TARGETS
-from emofusion.metrics import (
+from emofusion.results.metrics import (
     bootstrap_ccc,
     ccc,
     culture_of,

@@ -90,11 +90,12 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     train = _names(modules_reached(scripts / "train.py", lib), lib)
     fuse = _names(modules_reached(scripts / "fuse_part.py", lib), lib)
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
-    assert {"train.py", "task.py", "model.py", "loss.py", "devices.py", "tracking.py", "pipeline.py",
-            "__init__.py"} <= train
-    assert not {"fusion.py", "fusion_solver.py", "report.py", "synth.py"} & train
-    assert {"fusion.py", "fusion_solver.py", "metrics.py", "formats.py", "pipeline.py"} <= fuse
-    assert not {"train.py", "model.py", "task.py", "synth.py"} & fuse
+    assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
+            "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
+    assert not {"fusion/stages.py", "fusion/solver.py", "results/report.py", "data/synth.py"} & train
+    assert {"fusion/__init__.py", "fusion/stages.py", "fusion/solver.py", "results/metrics.py", "formats.py",
+            "pipeline.py"} <= fuse
+    assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
 
 
 def test_every_rule_with_a_script_carries_the_code_version_of_that_script():

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from emofusion.devices import claim_device, release_device, trainer_devices
+from emofusion.training.devices import claim_device, release_device, trainer_devices
 
 HOLD = """
 import sys, time

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from emofusion.data import (
+from emofusion.data.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
+from emofusion.errors import DataError
+from emofusion.training.dataset import (
     SequenceDataset,
     build_corpus,
     collate,
@@ -15,9 +17,7 @@ from emofusion.data import (
     shift_targets,
     unshift_predictions,
 )
-from emofusion.errors import DataError
-from emofusion.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
-from emofusion.model import EmotionLSTM
+from emofusion.training.model import EmotionLSTM
 
 torch.set_num_threads(1)
 

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .. import TARGETS
     from ..formats import pooled_group
-    from ..metrics import bootstrap_ccc, ccc, paired_bootstrap, resample_counts
+    from ..results.metrics import bootstrap_ccc, ccc, paired_bootstrap, resample_counts
 
     labels, a, b = _data(args.recordings, args.frames)
     frames = sum(len(v) for v in labels.values())

@@ -68,7 +68,7 @@ def plain_epoch(model, opt, batches, weights, autocast: bool = False) -> float:
     """One epoch of a plain PyTorch loop; returns seconds."""
     import torch
 
-    from ..loss import weighted_ccc_loss
+    from ..training.loss import weighted_ccc_loss
 
     model.train()
     t = time.perf_counter()
@@ -91,7 +91,7 @@ def _task_and_opt(dim, hidden, pack, seed=0):
     import torch
 
     from ..spec import TrainSpec
-    from ..task import EmotionTask
+    from ..training.task import EmotionTask
 
     torch.manual_seed(seed)
     task = EmotionTask.from_spec(dim, TrainSpec(hidden=tuple(hidden)), pack=pack)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ..train import cpu_backend_settings
+    from ..training.trainer import cpu_backend_settings
 
     torch.set_num_threads(args.threads)
     mk = cpu_backend_settings()["mkldnn"]

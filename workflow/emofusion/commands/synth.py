@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..synth import generate_corpus
+    from ..data.synth import generate_corpus
 
     t0 = time.perf_counter()
     if args.audio:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_audio(args: argparse.Namespace, t0: float) -> int:
     import time
 
-    from ..audio_synth import duration_s, generate_audio_corpus
+    from ..data.audio_synth import duration_s, generate_audio_corpus
 
     truth = generate_audio_corpus(args.out, seed=args.seed, size=args.size)
     print(f"emofusion synth: {args.size} audio corpus, seed {args.seed}: {len(truth['lengths'])} recordings, "

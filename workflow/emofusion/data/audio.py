@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
-from .errors import ConfigError, DataError
-from .io import atomic_write_text
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_text
+from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
 
 AUDIO_FOLDER = "audio"
 SAMPLE_RATE = 16000  # what the extractors run at
@@ -395,7 +395,7 @@ def _frame_times(n: int) -> np.ndarray:
 def write_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *,
                       window_s: float = FUNC_WINDOW_S) -> None:
     """The functionals files of one LLD set (one per LLD file), AVEC layout (``;``, header)."""
-    from .corpus import read_table
+    from .layout import read_table
 
     out_dir = Path(out_dir)
     for f in map(Path, lld_csvs):

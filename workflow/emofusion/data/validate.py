@@ -30,8 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import FRAME_S, PARTITIONS, parse_name
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 from .features import (
     FEATURE_SETS,
     LABEL_RANGE,
@@ -42,6 +41,7 @@ from .features import (
     iter_aligned,
     label_index,
 )
+from .layout import FRAME_S, PARTITIONS, parse_name
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def _index(cache) -> dict[str, int]:
@@ -134,7 +134,7 @@ def build_corpus(caches: Sequence, labels, paths: Sequence[Path] | None = None,
 
 def load_corpus(feature_caches: Sequence[str | Path], labels_cache: str | Path) -> Corpus:
     """Load the caches (:mod:`emofusion.features`) and :func:`build_corpus` them."""
-    from .features import load_feature_cache, load_label_cache
+    from ..data.features import load_feature_cache, load_label_cache
 
     paths = [Path(p) for p in feature_caches]
     caches = [load_feature_cache(p) for p in paths]

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S
-from .errors import ConfigError
-from .io import atomic_dir
+from ..errors import ConfigError
+from ..io import atomic_dir
+from .layout import FRAME_S
 
 SAMPLE_RATE = 16000
 BASE_F0 = 140.0  # Hz

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 POOLINGS = ("batch", "sequence")
 _TINY = 1e-12

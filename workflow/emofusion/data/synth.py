@@ -96,10 +96,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import TARGETS
-from .corpus import FRAME_S, format_avec_csv
-from .errors import ConfigError
-from .io import atomic_dir
+from .. import TARGETS
+from ..errors import ConfigError
+from ..io import atomic_dir
+from .layout import FRAME_S, format_avec_csv
 
 GENERATOR_VERSION = 1
 ANNOTATION_DELAY = 1  # label frames (0.1 s)

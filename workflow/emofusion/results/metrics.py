@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import TARGETS
+from .. import TARGETS
 
 #: The sufficient statistics of a CCC, in this order along the last-but-one axis of a sums array:
 #: frame count, sum x, sum y, sum x^2, sum y^2, sum x*y.

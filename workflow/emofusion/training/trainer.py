@@ -26,11 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import SCORE_COLUMNS
+from .. import SCORE_COLUMNS
+from ..errors import ConfigError, DataError
+from ..formats import pooled_group
+from ..spec import TrainSpec
 from .devices import trainer_devices
-from .errors import ConfigError, DataError
-from .formats import pooled_group
-from .spec import TrainSpec
 
 #: environment variable: torch intra-op threads of a run (default 1, docs/pipeline.md)
 THREADS_ENV = "EMOFUSION_THREADS"
@@ -45,7 +45,7 @@ def cpu_backend_settings() -> dict[str, bool]:
 
 def modality_of(keys: list[str]) -> str:
     """``audio``, ``visual`` or ``audiovisual`` from the feature-set keys (FEATURE_SETS)."""
-    from .features import FEATURE_SETS
+    from ..data.features import FEATURE_SETS
 
     mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
     if not mods:
@@ -99,7 +99,7 @@ def _callbacks(params: TrainSpec, log):
 
 def _save_checkpoint(trainer, path: Path) -> None:
     """The checkpoint, atomically and durably (README, power loss)."""
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path) as tmp:
         trainer.save_checkpoint(tmp, weights_only=True)
@@ -136,13 +136,13 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     import pytorch_lightning as pl
     import torch
 
-    from .corpus import write_prediction_dir
-    from .data import SequenceDataset, collate, load_corpus, unshift_predictions
-    from .formats import write_scores
-    from .io import atomic_write_json
-    from .metrics import score_recordings
+    from ..data.layout import write_prediction_dir
+    from ..formats import write_scores
+    from ..io import atomic_write_json
+    from ..results.metrics import score_recordings
+    from ..tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
+    from .dataset import SequenceDataset, collate, load_corpus, unshift_predictions
     from .task import EmotionTask
-    from .tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
 
     _quiet_lightning()
     raw_threads = os.environ.get(THREADS_ENV, "1")
