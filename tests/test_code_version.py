@@ -84,6 +84,45 @@ def test_editing_a_script_changes_its_own_version_only(package):
     assert before["rule_a"] != after["rule_a"] and before["rule_b"] == after["rule_b"]
 
 
+# A stage as a sub-package, as the library's data/, training/, fusion/ and results/ are: relative
+# imports up (`from .. import TARGETS`, `from ..scoring.metric import score`), beside
+# (`from .solver import solve`) and of the sub-package's own `__init__` (`from . import K`).
+STAGE_PACKAGE = {
+    "__init__.py": "TARGETS = ('a', 'b')\n",
+    "glue.py": "def serve():\n    from .stage.chain import run\n    return run()\n",
+    "stage/__init__.py": '"""A stage."""\n\nK = 5\n',
+    "stage/chain.py": (
+        "from .. import TARGETS\nfrom ..scoring.metric import score\nfrom . import K\nfrom .solver import solve\n\n"
+        "def run():\n    return score(solve(K, TARGETS))\n"
+    ),
+    "stage/solver.py": "def solve(k, t):\n    return k\n",
+    "stage/unused.py": "def u():\n    return 0\n",
+    "scoring/__init__.py": "",
+    "scoring/metric.py": "def score(x):\n    return x\n",
+    "other/__init__.py": "",
+    "other/thing.py": "from ..scoring.metric import score\n",
+}
+
+
+def test_relative_imports_inside_sub_packages_are_followed(tmp_path):
+    lib = tmp_path / "emofusion"
+    for rel, text in STAGE_PACKAGE.items():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_text(text)
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "rule.py").write_text("from emofusion.glue import serve\n\nserve()\n")
+    reached = _names(modules_reached(scripts / "rule.py", lib), lib)
+    assert reached == {"__init__.py", "glue.py", "stage/__init__.py", "stage/chain.py", "stage/solver.py",
+                       "scoring/__init__.py", "scoring/metric.py"}
+    for edited, changes in [("stage/solver.py", True), ("scoring/metric.py", True), ("stage/__init__.py", True),
+                            ("stage/unused.py", False), ("other/thing.py", False)]:
+        before = code_versions(scripts, lib)["rule"]
+        with (lib / edited).open("a") as fh:
+            fh.write("# an edit\n")
+        assert (code_versions(scripts, lib)["rule"] != before) == changes, edited
+
+
 def test_real_scripts_reach_what_they_use_and_no_other_stage():
     lib = REPO / "workflow" / "emofusion"
     scripts = REPO / "workflow" / "scripts"
