@@ -164,12 +164,12 @@ def test_run_outputs_scores_and_checkpoint_reload(caches, tmp_path):
     ckpt = torch.load(out / "model.ckpt", map_location="cpu", weights_only=True)
     assert {"state_dict", "hyper_parameters"} <= set(ckpt)
     assert ckpt["hyper_parameters"]["hidden"] == [16, 8] and ckpt["hyper_parameters"]["label_shift"] == 1
-    from emofusion.training.dataset import SequenceDataset, load_corpus, unshift_predictions
+    from emofusion.training.dataset import SequenceDataset, load_training_data, unshift_predictions
     from emofusion.training.task import load_task
 
     task = load_task(out / "model.ckpt")
-    corpus = load_corpus([caches["fau_func"]], caches["labels"])
-    raw = task.predict_arrays(SequenceDataset(corpus, wanted))
+    data = load_training_data([caches["fau_func"]], caches["labels"])
+    raw = task.predict_arrays(SequenceDataset(data, wanted))
     written = read_prediction_dir(out / "predictions", {n: lengths[n] for n in wanted})
     for n in wanted:
         np.testing.assert_allclose(unshift_predictions(raw[n], 1), written[n], atol=6e-7, rtol=0)
