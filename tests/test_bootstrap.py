@@ -1,4 +1,4 @@
-"""The recording-level bootstrap (emofusion.metrics): point estimates equal the AVEC scoring, each
+"""The recording-level bootstrap (emofusion.results.metrics): point estimates equal the AVEC scoring, each
 resample equals a CCC computed the long way, stratification, seeding, paired differences."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from emofusion.training.devices import claim_device, release_device, trainer_dev
 
 HOLD = """
 import sys, time
-from emofusion.devices import claim_device
+from emofusion.training.devices import claim_device
 print(claim_device(int(sys.argv[1]), sys.argv[2]), flush=True)
 time.sleep(60)
 """

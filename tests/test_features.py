@@ -1,4 +1,4 @@
-"""Feature alignment, Train-only normalisation and the binary caches (emofusion.features)."""
+"""Feature alignment, Train-only normalisation and the binary caches (emofusion.data.features)."""
 
 from __future__ import annotations
 

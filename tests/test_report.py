@@ -1,4 +1,4 @@
-"""Tables and figures (emofusion.report) from fake-but-consistent scores files: structure, every
+"""Tables and figures (emofusion.results.report) from fake-but-consistent scores files: structure, every
 number equal to the scores file it came from, figures valid images holding the expected series."""
 
 from __future__ import annotations

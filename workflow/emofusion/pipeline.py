@@ -366,7 +366,7 @@ def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | P
     write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated)
 
 
-# --- audio data roots (emofusion.audio) ---
+# --- audio data roots (emofusion.data.audio) ---
 
 
 def copy_labels(src_dir: str | Path, out_dir: str | Path) -> None:

@@ -6,7 +6,7 @@ one thread unless ``--threads`` says otherwise. Prints, from one run:
 (a) Lightning vs a plain PyTorch loop over the same batches, model and optimiser: epoch-time ratio
     (goal <= 1.05);
 (b) per input dim D: epoch time of the configuration the runs use (padded + masked, fp32, oneDNN
-    as ``emofusion.train`` sets it) and of the alternatives that keep the model's function
+    as ``emofusion.training.trainer`` sets it) and of the alternatives that keep the model's function
     (packed sequences, oneDNN on/off, bf16 autocast with its output error against fp32),
     with the achieved GFLOP/s (LSTM forward + backward = 3 x the forward's 8 h (in + h) FLOPs per
     frame and layer) beside this machine's measured single-thread sgemm GFLOP/s. ``--vary`` gives

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "1: independent); default 0.5")
     p.add_argument("--audio", action="store_true",
                    help="write an audio data root instead (audio/*.wav, labels, a no-signal visual control; "
-                        "sizes tiny|demo; see emofusion/audio_synth.py)")
+                        "sizes tiny|demo; see emofusion/data/audio_synth.py)")
     p.add_argument("--cache-only", metavar="CACHE_DIR", default=None,
                    help="write the feature cache (<key>.npz, labels.npz) to CACHE_DIR instead of feature CSVs")
 

@@ -7,7 +7,7 @@ and LLD set, then one job per derived set:
 
 * ``egemaps``: eGeMAPSv01a LLDs (23 columns, 100 Hz), audEERING's ``opensmile`` package;
 * ``mfcc``: MFCC 0-12 + deltas + double deltas (39 columns, 100 Hz), the AVEC ``MFCC12_0_D_A``
-  setting, by the same ``opensmile`` package with our config ``emofusion/opensmile/MFCC12_0_D_A.conf``
+  setting, by the same ``opensmile`` package with our config ``emofusion/data/opensmile/MFCC12_0_D_A.conf``
   (the wheel ships eGeMAPS, not that config; the same extractor keeps both LLD sets on openSMILE);
 * ``egemaps_func``, ``mfcc_func``: mean and population standard deviation of every LLD over a 4 s
   window centred on each 0.1 s frame, computed as the AVEC 2019 ``generate_functionals.py`` does

@@ -9,7 +9,7 @@
                                                     (25 fps), white noise: the control with no signal
     DIR/truth.json                                  what was planted (below)
 
-Recordings, lengths and labels come from :class:`emofusion.synth.CorpusGenerator` (same seed, same
+Recordings, lengths and labels come from :class:`emofusion.data.synth.CorpusGenerator` (same seed, same
 labels). The audio is a synthetic voice: a harmonic source (up to 7.5 kHz) under a syllable-rate
 envelope, plus a faint noise floor. Per 0.1 s, with ``z`` the standardised latent of the targets
 (arousal, valence, liking; the label's latent, with the same 1-frame annotation delay as the feature

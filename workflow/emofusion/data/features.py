@@ -434,7 +434,7 @@ class LabelCache:
         return self.Y[self.offsets[i]:self.offsets[i + 1]]
 
     def to_dict(self, partition: str | None = None) -> dict[str, np.ndarray]:
-        """``{name: (T, 3)}`` (optionally one partition), e.g. for ``metrics.score_recordings``."""
+        """``{name: (T, 3)}`` (optionally one partition), e.g. for ``results.metrics.score_recordings``."""
         return {n: self.get(n) for n in self.names if partition is None or parse_name(n)[0] == partition}
 
 

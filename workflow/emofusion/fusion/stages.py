@@ -4,13 +4,13 @@ Per target, a linear SVR (L2-regularised least-absolute-deviation regression: sk
 ``LinearSVR`` defaults, eps = 0, regularised intercept) on all 3 predicted dimensions of every input
 run with a context window of +-k frames, over a grid of k and C; stage n+1 = the base runs plus
 stage n's output. Every fit of the grid is solved to a relative duality gap <= ``tol``
-(:mod:`emofusion.fusion_solver`), recorded, and flagged where it is not reached.
+(:mod:`emofusion.fusion.solver`), recorded, and flagged where it is not reached.
 
 Context windows (``method: emofusion``): a true +-k frames (2k+1 frames, centre once), built per
 recording; at a recording's edges the first/last frame is repeated, so a window never reads another
 recording. Columns are lag-major (constant, lag 0, -1, +1, -2, +2, ...), so the design of a smaller
 k is a leading block of the design of the largest k. ``method: avec2019`` is the AVEC 2019
-``fuse_results.py`` construction and solver instead (see :mod:`emofusion.fusion_avec`).
+``fuse_results.py`` construction and solver instead (see :mod:`emofusion.fusion.avec`).
 
 The chain
 ---------

@@ -2,7 +2,7 @@
 
 CCC = 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), population moments (1/N) throughout
 (Lin 1989; docs/data.md). The torch form used as the training loss lives in
-:mod:`emofusion.loss` and is tested against this one.
+:mod:`emofusion.training.loss` and is tested against this one.
 
 Scoring follows AVEC: per target, on the *concatenation* of all recordings of the scored set,
 each prediction cropped to its label length -- never a mean of per-recording CCCs.

@@ -310,7 +310,7 @@ def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequenc
 
 
 # ---------------------------------------------------------------------------------------------
-# uncertainty: recording-level bootstrap of prediction folders (emofusion.metrics)
+# uncertainty: recording-level bootstrap of prediction folders (emofusion.results.metrics)
 
 #: Bootstrap settings of every interval in the tables and figures: resamples of recordings
 #: (stratified by culture), seed, and the interval's level.
@@ -348,7 +348,7 @@ class Scorer:
         return self._preds[key]
 
     def intervals(self, folder: str | Path) -> dict:
-        """``{split: {group: {target: {"ccc", "lo", "hi"}}}}`` (:func:`emofusion.metrics.bootstrap_ccc`)."""
+        """``{split: {group: {target: {"ccc", "lo", "hi"}}}}`` (:func:`emofusion.results.metrics.bootstrap_ccc`)."""
         from .metrics import bootstrap_ccc
 
         key = str(folder)

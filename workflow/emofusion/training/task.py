@@ -1,6 +1,6 @@
 """The LightningModule: owns the loss, the optimiser, the dev metric and the log keys.
 
-The network itself is :class:`emofusion.model.EmotionLSTM`. Logged per epoch:
+The network itself is :class:`emofusion.training.model.EmotionLSTM`. Logged per epoch:
 ``train_loss`` (the weighted CCC loss, frame-pooled epoch mean over batches), ``dev_ccc_arousal``,
 ``dev_ccc_valence``, ``dev_ccc_liking`` and ``dev_ccc_mean`` (AVEC scoring: CCC over the
 concatenated Devel recordings, DE+HU, predictions shifted back by the label shift).
