@@ -33,17 +33,22 @@ FILES = {
 }
 
 
-@pytest.fixture
-def package(tmp_path) -> tuple[Path, Path]:
+def _write_package(tmp_path: Path, files: dict[str, str], scripts: dict[str, str]) -> tuple[Path, Path]:
+    """The package ``files`` as ``tmp_path/emofusion``, and ``scripts`` (``{stem: glue function}``)."""
     lib = tmp_path / "emofusion"
-    for rel, text in FILES.items():
+    for rel, text in files.items():
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         (lib / rel).write_text(text)
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "rule_a.py").write_text("from emofusion.glue import serve_a\n\nserve_a()\n")
-    (scripts / "rule_b.py").write_text("from emofusion.glue import serve_b\n\nserve_b()\n")
-    return scripts, lib
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    for stem, func in scripts.items():
+        (folder / f"{stem}.py").write_text(f"from emofusion.glue import {func}\n\n{func}()\n")
+    return folder, lib
+
+
+@pytest.fixture
+def package(tmp_path) -> tuple[Path, Path]:
+    return _write_package(tmp_path, FILES, {"rule_a": "serve_a", "rule_b": "serve_b"})
 
 
 def _names(paths: list[Path], lib: Path) -> set[str]:
@@ -105,13 +110,7 @@ STAGE_PACKAGE = {
 
 
 def test_relative_imports_inside_sub_packages_are_followed(tmp_path):
-    lib = tmp_path / "emofusion"
-    for rel, text in STAGE_PACKAGE.items():
-        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
-        (lib / rel).write_text(text)
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "rule.py").write_text("from emofusion.glue import serve\n\nserve()\n")
+    scripts, lib = _write_package(tmp_path, STAGE_PACKAGE, {"rule": "serve"})
     reached = _names(modules_reached(scripts / "rule.py", lib), lib)
     assert reached == {"__init__.py", "glue.py", "stage/__init__.py", "stage/chain.py", "stage/solver.py",
                        "scoring/__init__.py", "scoring/metric.py"}
