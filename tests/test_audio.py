@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from emofusion import audio
-from emofusion.audio_synth import SAMPLE_RATE, synth_voice
 from emofusion.config import check_config
-from emofusion.corpus import format_avec_csv, read_feature_file
+from emofusion.data import audio
+from emofusion.data.audio_synth import SAMPLE_RATE, synth_voice
+from emofusion.data.features import build_feature_cache
+from emofusion.data.layout import format_avec_csv, read_feature_file
 from emofusion.errors import ConfigError, DataError
-from emofusion.features import build_feature_cache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -293,8 +293,8 @@ MIN_MARGIN = 0.2
 def _chance_ccc_quantile(q: float, *, smooth: bool, draws: int = 400) -> float:
     """|CCC| quantile of a predictor independent of the tiny Test arousal labels and scaled like them:
     smooth like the labels (same process: recording offset + smooth part) or white."""
-    from emofusion.metrics import ccc
-    from emofusion.synth import CorpusGenerator, _process
+    from emofusion.data.synth import CorpusGenerator, _process
+    from emofusion.results.metrics import ccc
 
     gen = CorpusGenerator(0, "tiny")
     tests = gen.recordings(("Test",))
@@ -334,7 +334,7 @@ def test_workflow_audio_corpus_end_to_end(tmp_path):
     import json
 
     import yaml
-    from emofusion.audio_synth import generate_audio_corpus
+    from emofusion.data.audio_synth import generate_audio_corpus
 
     root = tmp_path / "corpus"
     generate_audio_corpus(root, seed=0, size="tiny")

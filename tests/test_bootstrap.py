@@ -1,4 +1,4 @@
-"""The recording-level bootstrap (emofusion.metrics): point estimates equal the AVEC scoring, each
+"""The recording-level bootstrap (emofusion.results.metrics): point estimates equal the AVEC scoring, each
 resample equals a CCC computed the long way, stratification, seeding, paired differences."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from emofusion import TARGETS
-from emofusion.metrics import (
+from emofusion.results.metrics import (
     bootstrap_ccc,
     ccc,
     culture_of,

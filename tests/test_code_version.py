@@ -33,17 +33,22 @@ FILES = {
 }
 
 
-@pytest.fixture
-def package(tmp_path) -> tuple[Path, Path]:
+def _write_package(tmp_path: Path, files: dict[str, str], scripts: dict[str, str]) -> tuple[Path, Path]:
+    """The package ``files`` as ``tmp_path/emofusion``, and ``scripts`` (``{stem: glue function}``)."""
     lib = tmp_path / "emofusion"
-    for rel, text in FILES.items():
+    for rel, text in files.items():
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         (lib / rel).write_text(text)
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "rule_a.py").write_text("from emofusion.glue import serve_a\n\nserve_a()\n")
-    (scripts / "rule_b.py").write_text("from emofusion.glue import serve_b\n\nserve_b()\n")
-    return scripts, lib
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    for stem, func in scripts.items():
+        (folder / f"{stem}.py").write_text(f"from emofusion.glue import {func}\n\n{func}()\n")
+    return folder, lib
+
+
+@pytest.fixture
+def package(tmp_path) -> tuple[Path, Path]:
+    return _write_package(tmp_path, FILES, {"rule_a": "serve_a", "rule_b": "serve_b"})
 
 
 def _names(paths: list[Path], lib: Path) -> set[str]:
@@ -84,17 +89,51 @@ def test_editing_a_script_changes_its_own_version_only(package):
     assert before["rule_a"] != after["rule_a"] and before["rule_b"] == after["rule_b"]
 
 
+# A stage as a sub-package, as the library's data/, training/, fusion/ and results/ are: relative
+# imports up (`from .. import TARGETS`, `from ..scoring.metric import score`), beside
+# (`from .solver import solve`) and of the sub-package's own `__init__` (`from . import K`).
+STAGE_PACKAGE = {
+    "__init__.py": "TARGETS = ('a', 'b')\n",
+    "glue.py": "def serve():\n    from .stage.chain import run\n    return run()\n",
+    "stage/__init__.py": '"""A stage."""\n\nK = 5\n',
+    "stage/chain.py": (
+        "from .. import TARGETS\nfrom ..scoring.metric import score\nfrom . import K\nfrom .solver import solve\n\n"
+        "def run():\n    return score(solve(K, TARGETS))\n"
+    ),
+    "stage/solver.py": "def solve(k, t):\n    return k\n",
+    "stage/unused.py": "def u():\n    return 0\n",
+    "scoring/__init__.py": "",
+    "scoring/metric.py": "def score(x):\n    return x\n",
+    "other/__init__.py": "",
+    "other/thing.py": "from ..scoring.metric import score\n",
+}
+
+
+def test_relative_imports_inside_sub_packages_are_followed(tmp_path):
+    scripts, lib = _write_package(tmp_path, STAGE_PACKAGE, {"rule": "serve"})
+    reached = _names(modules_reached(scripts / "rule.py", lib), lib)
+    assert reached == {"__init__.py", "glue.py", "stage/__init__.py", "stage/chain.py", "stage/solver.py",
+                       "scoring/__init__.py", "scoring/metric.py"}
+    for edited, changes in [("stage/solver.py", True), ("scoring/metric.py", True), ("stage/__init__.py", True),
+                            ("stage/unused.py", False), ("other/thing.py", False)]:
+        before = code_versions(scripts, lib)["rule"]
+        with (lib / edited).open("a") as fh:
+            fh.write("# an edit\n")
+        assert (code_versions(scripts, lib)["rule"] != before) == changes, edited
+
+
 def test_real_scripts_reach_what_they_use_and_no_other_stage():
     lib = REPO / "workflow" / "emofusion"
     scripts = REPO / "workflow" / "scripts"
     train = _names(modules_reached(scripts / "train.py", lib), lib)
     fuse = _names(modules_reached(scripts / "fuse_part.py", lib), lib)
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
-    assert {"train.py", "task.py", "model.py", "loss.py", "devices.py", "tracking.py", "pipeline.py",
-            "__init__.py"} <= train
-    assert not {"fusion.py", "fusion_solver.py", "report.py", "synth.py"} & train
-    assert {"fusion.py", "fusion_solver.py", "metrics.py", "formats.py", "pipeline.py"} <= fuse
-    assert not {"train.py", "model.py", "task.py", "synth.py"} & fuse
+    assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
+            "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
+    assert not {"fusion/stages.py", "fusion/solver.py", "results/report.py", "data/synth.py"} & train
+    assert {"fusion/__init__.py", "fusion/stages.py", "fusion/solver.py", "results/metrics.py", "formats.py",
+            "pipeline.py"} <= fuse
+    assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
 
 
 def test_every_rule_with_a_script_carries_the_code_version_of_that_script():

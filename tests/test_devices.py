@@ -10,11 +10,11 @@ import sys
 import time
 
 import pytest
-from emofusion.devices import claim_device, release_device, trainer_devices
+from emofusion.training.devices import claim_device, release_device, trainer_devices
 
 HOLD = """
 import sys, time
-from emofusion.devices import claim_device
+from emofusion.training.devices import claim_device
 print(claim_device(int(sys.argv[1]), sys.argv[2]), flush=True)
 time.sleep(60)
 """

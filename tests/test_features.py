@@ -1,4 +1,4 @@
-"""Feature alignment, Train-only normalisation and the binary caches (emofusion.features)."""
+"""Feature alignment, Train-only normalisation and the binary caches (emofusion.data.features)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.corpus import format_avec_csv
-from emofusion.errors import ConfigError, DataError
-from emofusion.features import (
+from emofusion.data.features import (
     FEATURE_SETS,
     FeatureCache,
     align_to_frames,
@@ -23,6 +21,8 @@ from emofusion.features import (
     read_aligned,
     save_feature_cache,
 )
+from emofusion.data.layout import format_avec_csv
+from emofusion.errors import ConfigError, DataError
 
 # ---------------------------------------------------------------------------------------------
 # helpers: tiny AVEC-format roots written by hand

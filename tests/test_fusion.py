@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion import TARGETS
-from emofusion.corpus import read_label_dir, write_avec_csv
+from emofusion.data.layout import read_label_dir, write_avec_csv
 from emofusion.errors import DataError
-from emofusion.fusion import (
+from emofusion.fusion.solver import Problem, fit_one, objective, solve
+from emofusion.fusion.stages import (
     PROTOCOLS,
     FusionSpec,
     PartState,
@@ -24,8 +25,7 @@ from emofusion.fusion import (
     summarise,
     write_summary,
 )
-from emofusion.fusion_solver import Problem, fit_one, objective, solve
-from emofusion.metrics import ccc
+from emofusion.results.metrics import ccc
 
 SMALL = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
 
@@ -126,7 +126,7 @@ def test_gap_certificate_bounds_the_objective(C):
 def test_kept_gram_updates_equal_a_fresh_product():
     """A Newton step's X_J^T X_J from the previous step's (rows added and removed) equals the
     product formed from scratch."""
-    from emofusion.fusion_solver import _Gram, _gram
+    from emofusion.fusion.solver import _Gram, _gram
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((400, 30))
@@ -143,7 +143,7 @@ def test_kept_gram_updates_equal_a_fresh_product():
 def test_scaled_dual_is_a_valid_and_tighter_bound():
     """The scaled dual candidate stays feasible (|s lam| <= C), never lowers D, and stays below the
     optimum (a long solve)."""
-    from emofusion.fusion_solver import _best_scaled_dual
+    from emofusion.fusion.solver import _best_scaled_dual
 
     X, Y = _lad_problem(seed=2)
     C = 0.1
@@ -397,7 +397,7 @@ def test_fuse_cli_and_mlflow(tmp_path, capsys):
 
 
 def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
-    from emofusion.fusion import log_stage_run
+    from emofusion.fusion.stages import log_stage_run
     from mlflow.tracking import MlflowClient
 
     labels, runs = _corpus(tmp_path)
@@ -415,7 +415,7 @@ def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
 
 
 def test_faithful_mode_matches_a_direct_sklearn_fit(tmp_path):
-    from emofusion.fusion_avec import author_context
+    from emofusion.fusion.avec import author_context
     from sklearn.svm import LinearSVR
 
     labels, runs = _corpus(tmp_path, n_per_culture=2, n_frames=40)
@@ -452,7 +452,7 @@ def _official_runs(avec_devel):
 def test_official_stages_1_and_2_converged(avec_devel, tmp_path):
     """Stages 1 and 2 in-sample on the 9 official runs: every grid point at gap <= 1e-3, stage 1 at the
     converged optimum's figures (+-0.01), and the chosen models' objectives within 1e-3 of a long solve."""
-    from emofusion.fusion import _Design, _grid
+    from emofusion.fusion.stages import _Design, _grid
 
     labels, runs = _official_runs(avec_devel)
     spec = FusionSpec()
@@ -499,7 +499,7 @@ def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
        by our solver is below the official weights' objective: the official fusion is liblinear
        stopped at its iteration limit, not the optimum. (Measured: arousal C=1, 2796.8 vs 2839.6.)
     """
-    from emofusion.corpus import read_label_file
+    from emofusion.data.layout import read_label_file
 
     base = avec_devel / "baseline_predictions"
     labels = read_label_dir(avec_devel / "labels_devel")

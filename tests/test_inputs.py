@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.features import PAD_TOLERANCE, build_feature_cache, load_feature_cache
+from emofusion.data.features import PAD_TOLERANCE, build_feature_cache, load_feature_cache
 from emofusion.io import atomic_dir, atomic_write_text
 from test_validate import SETS, edit_line, feature_text, make_root
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from emofusion.corpus import read_label_dir, read_prediction_dir
+from emofusion.data.layout import read_label_dir, read_prediction_dir
 from emofusion.errors import ConfigError
-from emofusion.loss import ccc_masked, weighted_ccc_loss
-from emofusion.metrics import ccc, score_recordings
+from emofusion.results.metrics import ccc, score_recordings
 from emofusion.spec import resolve_weights
+from emofusion.training.loss import ccc_masked, weighted_ccc_loss
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.corpus import read_label_dir, read_prediction_dir
-from emofusion.metrics import ccc, score_recordings
+from emofusion.data.layout import read_label_dir, read_prediction_dir
+from emofusion.results.metrics import ccc, score_recordings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from emofusion.data import (
+from emofusion.data.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
+from emofusion.errors import DataError
+from emofusion.training.dataset import (
     SequenceDataset,
-    build_corpus,
+    build_training_data,
     collate,
-    load_corpus,
+    load_training_data,
     shift_targets,
     unshift_predictions,
 )
-from emofusion.errors import DataError
-from emofusion.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
-from emofusion.model import EmotionLSTM
+from emofusion.training.model import EmotionLSTM
 
 torch.set_num_threads(1)
 
@@ -127,7 +127,7 @@ def test_early_fusion_concatenates_by_recording():
     a = feature_cache("fau_func", NAMES, LENGTHS, 3, seed=0)
     b = feature_cache("boaw_egemaps", NAMES, LENGTHS, 2, seed=1)
     labels = label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED])
-    c = build_corpus([a, b], labels)
+    c = build_training_data([a, b], labels)
     assert c.dim == 5 and c.keys == ["fau_func", "boaw_egemaps"]
     for n in NAMES:
         np.testing.assert_array_equal(c.features(n), np.concatenate([a.get(n), b.get(n)], axis=1))
@@ -143,15 +143,15 @@ def test_early_fusion_misalignment_is_a_clear_error(tmp_path):
     fewer = feature_cache("bovw", NAMES[:-1], LENGTHS[:-1], 2)
     paths = [tmp_path / "fau_func.npz", tmp_path / "bovw.npz"]
     with pytest.raises(DataError, match=r"bovw\.npz: recording Train_HU_01 has 12 frames here but 11"):
-        build_corpus([a, longer], labels, paths)
+        build_training_data([a, longer], labels, paths)
     with pytest.raises(DataError, match=r"recordings differ .*Train_HU_01"):
-        build_corpus([a, fewer], labels, paths)
+        build_training_data([a, fewer], labels, paths)
     short_labels = label_cache([n for n, _ in LABELLED], [n_ - 1 for _, n_ in LABELLED])
     with pytest.raises(DataError, match=r"fau_func\.npz: recording Devel_DE_01 has 12 feature frames but 11"):
-        build_corpus([a], short_labels, paths[:1], tmp_path / "labels.npz")
+        build_training_data([a], short_labels, paths[:1], tmp_path / "labels.npz")
     missing = label_cache([n for n, _ in LABELLED][:-1], [n_ for _, n_ in LABELLED][:-1])
     with pytest.raises(DataError, match=r"labels\.npz: no labels for recording Train_HU_01"):
-        build_corpus([a], missing, paths[:1], tmp_path / "labels.npz")
+        build_training_data([a], missing, paths[:1], tmp_path / "labels.npz")
 
 
 def test_early_fusion_crops_unlabelled_test_recordings_to_shortest_cache():
@@ -161,7 +161,7 @@ def test_early_fusion_crops_unlabelled_test_recordings_to_shortest_cache():
     i = NAMES.index("Test_DE_01")
     a = feature_cache("fau_func", NAMES, LENGTHS, 3, seed=0)
     b = feature_cache("bovw", NAMES, [x + 2 if j == i else x for j, x in enumerate(LENGTHS)], 2, seed=1)
-    c = build_corpus([b, a], labels)
+    c = build_training_data([b, a], labels)
     assert c.length("Test_DE_01") == LENGTHS[i]
     np.testing.assert_array_equal(c.features("Test_DE_01"),
                                   np.concatenate([b.get("Test_DE_01")[: LENGTHS[i]], a.get("Test_DE_01")], axis=1))
@@ -170,13 +170,13 @@ def test_early_fusion_crops_unlabelled_test_recordings_to_shortest_cache():
 def test_load_corpus_from_npz_files(tmp_path: Path):
     save_feature_cache(tmp_path / "fau_func.npz", feature_cache("fau_func", NAMES, LENGTHS, 3))
     save_label_cache(tmp_path / "labels.npz", label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED]))
-    c = load_corpus([tmp_path / "fau_func.npz"], tmp_path / "labels.npz")
+    c = load_training_data([tmp_path / "fau_func.npz"], tmp_path / "labels.npz")
     assert c.names == NAMES and c.length("Train_DE_01") == 15
 
 
 def test_dataset_and_collate_mask_padding_and_shift():
     a = feature_cache("fau_func", NAMES, LENGTHS, 3)
-    c = build_corpus([a], label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED]))
+    c = build_training_data([a], label_cache([n for n, _ in LABELLED], [n_ for _, n_ in LABELLED]))
     ds = SequenceDataset(c, ["Train_DE_01", "Train_HU_01", "Test_DE_01"], shift=1)
     b = collate([ds[i] for i in range(3)])
     assert b["x"].shape == (3, 15, 3) and b["lengths"].tolist() == [15, 11, 7]

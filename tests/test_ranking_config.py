@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 from emofusion.config import check_config
-from emofusion.corpus import read_label_file, write_prediction_dir
+from emofusion.data.layout import read_label_file, write_prediction_dir
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
-from emofusion.ranking import aggregate_seeds, pairs, rank_runs
+from emofusion.results.ranking import aggregate_seeds, pairs, rank_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tables and figures (emofusion.report) from fake-but-consistent scores files: structure, every
+"""Tables and figures (emofusion.results.report) from fake-but-consistent scores files: structure, every
 number equal to the scores file it came from, figures valid images holding the expected series."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from emofusion import SCORE_COLUMNS as COLUMNS
 from emofusion import TARGETS
 from emofusion.errors import DataError
 from emofusion.formats import read_ranking
-from emofusion.ranking import rank_runs
-from emofusion.report import (
+from emofusion.results.ranking import rank_runs
+from emofusion.results.report import (
     PAPER_TABLE2,
     PAPER_TABLE3,
     fig3_figure,
@@ -355,7 +355,7 @@ def test_ablation_and_search_targets_plan_their_runs(tmp_path):
 
 
 def test_fusion_choice_reads_the_fusion_selection_layouts():
-    from emofusion.report import fusion_choice
+    from emofusion.results.report import fusion_choice
 
     one = {t: {"k": 15, "C": 0.01} for t in TARGETS}
     assert fusion_choice({"selected": one, "protocol": "in-sample", "stage": 2}) == (
@@ -392,9 +392,9 @@ def predicted(tmp_path):
     """A results/ tree whose scores files are the scores of its prediction folders: labels.npz (dev
     and test labels, 3 DE + 3 HU recordings each), 4 runs, and fusion stages whose noise shrinks with
     the stage (in-sample) or is smallest at stage 2 (grouped-cv)."""
-    from emofusion.corpus import write_prediction_dir
-    from emofusion.features import LabelCache, _offsets, save_label_cache
-    from emofusion.metrics import score_recordings
+    from emofusion.data.features import LabelCache, _offsets, save_label_cache
+    from emofusion.data.layout import write_prediction_dir
+    from emofusion.results.metrics import score_recordings
 
     rng = np.random.default_rng(5)
     root = tmp_path / "results"
@@ -452,7 +452,7 @@ def test_table3_carries_bootstrap_intervals(tmp_path, predicted):
 
 
 def test_comparisons_file(tmp_path, predicted):
-    from emofusion.report import write_comparisons
+    from emofusion.results.report import write_comparisons
 
     root, run_scores, fusion, _ = predicted
     md, tsv, html = tmp_path / "comparisons.md", tmp_path / "comparisons.tsv", tmp_path / "comparisons.html"
@@ -475,7 +475,7 @@ def test_comparisons_file(tmp_path, predicted):
 
 
 def test_fig3_bands_are_the_bootstrap_intervals(tmp_path, predicted):
-    from emofusion.report import Scorer
+    from emofusion.results.report import Scorer
 
     root, _, _, _ = predicted
     scorer = Scorer(root / "features" / "labels.npz")
@@ -491,7 +491,7 @@ def test_fig3_bands_are_the_bootstrap_intervals(tmp_path, predicted):
 
 
 def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
-    from emofusion.report import (
+    from emofusion.results.report import (
         Scorer,
         fused_runs_correlation,
         write_correlation,
@@ -514,7 +514,7 @@ def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
     assert corr["names"] == [*selected, "gold"]
     order = sorted(dev)
     gold = np.concatenate([dev[n][:, 1] for n in order])
-    from emofusion.corpus import read_prediction_dir
+    from emofusion.data.layout import read_prediction_dir
 
     p0 = read_prediction_dir(root / "runs" / selected[0] / "predictions", {n: len(dev[n]) for n in order})
     x0 = np.concatenate([p0[n][:, 1] for n in order])
@@ -540,7 +540,7 @@ def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
 
 
 def test_history_and_ranking_html_errors_name_the_file(tmp_path):
-    from emofusion.report import read_history, tsv_to_html
+    from emofusion.results.report import read_history, tsv_to_html
 
     bad = tmp_path / "history.json"
     bad.write_text(json.dumps({"epochs": [{"epoch": 1, "train_loss": "x"}]}))
@@ -552,7 +552,7 @@ def test_history_and_ranking_html_errors_name_the_file(tmp_path):
 
 def test_results_block_quotes_the_run_files_and_replaces_the_readme_block(tmp_path, predicted):
     from emofusion.cli import main
-    from emofusion.report import README_END, README_START, write_comparisons
+    from emofusion.results.report import README_END, README_START, write_comparisons
 
     root, _, _, _ = predicted
     args = (root / "ranking" / "runs.tsv", root / "runs", root / "fusion")

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from emofusion import TARGETS
 from emofusion.cli import main as cli_main
-from emofusion.corpus import read_feature_file, read_label_dir, read_label_file
-from emofusion.features import (
+from emofusion.data.features import (
     FEATURE_SETS,
     align_to_frames,
     build_feature_cache,
@@ -20,8 +19,8 @@ from emofusion.features import (
     load_feature_cache,
     load_label_cache,
 )
-from emofusion.metrics import ccc
-from emofusion.synth import (
+from emofusion.data.layout import read_feature_file, read_label_dir, read_label_file
+from emofusion.data.synth import (
     ANNOTATION_DELAY,
     BOW_SETS,
     INFORMATIVENESS,
@@ -32,6 +31,7 @@ from emofusion.synth import (
     set_specs,
     synthesize,
 )
+from emofusion.results.metrics import ccc
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from emofusion.cli import main
 from emofusion.tracking import default_artifact_location, default_tracking_uri, init_tracking
-from emofusion.train import train_run
+from emofusion.training.trainer import train_run
 from test_train import TINY, write_planted_caches
 
 

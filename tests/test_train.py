@@ -10,18 +10,18 @@ import pytest
 import torch
 import yaml
 from emofusion.cli import main
-from emofusion.corpus import read_label_file, read_prediction_dir
-from emofusion.errors import ConfigError
-from emofusion.features import (
+from emofusion.data.features import (
     FeatureCache,
     LabelCache,
     load_feature_cache,
     save_feature_cache,
     save_label_cache,
 )
-from emofusion.metrics import score_recordings
+from emofusion.data.layout import read_label_file, read_prediction_dir
+from emofusion.errors import ConfigError
+from emofusion.results.metrics import score_recordings
 from emofusion.spec import PAPER_SPEC, TrainSpec
-from emofusion.train import train_run
+from emofusion.training.trainer import train_run
 
 TINY = {"hidden": [16, 8], "dropout": 0.1, "epochs": 2, "batch_size": 4}
 
@@ -149,7 +149,7 @@ def test_run_outputs_scores_and_checkpoint_reload(caches, tmp_path):
     assert set(scores["devel"]["DE"]) == {"arousal", "valence", "liking", "mean"}
     assert scores == json.loads(json.dumps(res["scores"]))
     # the scores are those of the written files
-    from emofusion.features import load_label_cache
+    from emofusion.data.features import load_label_cache
 
     lab = load_label_cache(caches["labels"])
     dev = {n: lab.get(n) for n in lab.names if n.startswith("Devel")}
@@ -164,12 +164,12 @@ def test_run_outputs_scores_and_checkpoint_reload(caches, tmp_path):
     ckpt = torch.load(out / "model.ckpt", map_location="cpu", weights_only=True)
     assert {"state_dict", "hyper_parameters"} <= set(ckpt)
     assert ckpt["hyper_parameters"]["hidden"] == [16, 8] and ckpt["hyper_parameters"]["label_shift"] == 1
-    from emofusion.data import SequenceDataset, load_corpus, unshift_predictions
-    from emofusion.task import load_task
+    from emofusion.training.dataset import SequenceDataset, load_training_data, unshift_predictions
+    from emofusion.training.task import load_task
 
     task = load_task(out / "model.ckpt")
-    corpus = load_corpus([caches["fau_func"]], caches["labels"])
-    raw = task.predict_arrays(SequenceDataset(corpus, wanted))
+    data = load_training_data([caches["fau_func"]], caches["labels"])
+    raw = task.predict_arrays(SequenceDataset(data, wanted))
     written = read_prediction_dir(out / "predictions", {n: lengths[n] for n in wanted})
     for n in wanted:
         np.testing.assert_allclose(unshift_predictions(raw[n], 1), written[n], atol=6e-7, rtol=0)
@@ -212,7 +212,7 @@ def test_early_fusion_run(caches, tmp_path):
 
 
 def test_failed_run_leaves_no_completion_marker(caches, tmp_path, monkeypatch):
-    import emofusion.train as tr
+    import emofusion.training.trainer as tr
 
     out = tmp_path / "killed"
     out.mkdir()

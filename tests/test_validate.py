@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.corpus import format_avec_csv, read_label_dir
+from emofusion.data.features import LABEL_RANGE
+from emofusion.data.layout import format_avec_csv, read_label_dir
+from emofusion.data.validate import format_report, parse_folder_overrides, validate_root
 from emofusion.errors import DataError
-from emofusion.features import LABEL_RANGE
-from emofusion.validate import format_report, parse_folder_overrides, validate_root
 
 # ---------------------------------------------------------------------------------------------
 # helpers: tiny AVEC-format files

@@ -331,12 +331,12 @@ def planned_reasons(output: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("leaf", "reached_by", "untouched"),
     [
-        # fusion_solver: imported by fusion, which the fusion scripts reach through pipeline
-        ("fusion_solver.py", {"fuse_part", "fuse_stage"},
+        # fusion/solver: imported by fusion/stages, which the fusion scripts reach through pipeline
+        ("fusion/solver.py", {"fuse_part", "fuse_stage"},
          {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "train", "aggregate_run",
           "rank_unimodal", "rank_runs", "runs_overview"}),
-        # devices: imported by train only (the GPU claim); what reads the runs re-runs as downstream
-        ("devices.py", {"train"}, {"synth_corpus", "init_tracking", "cache_labels", "cache_features"}),
+        # training/devices: imported by the trainer only (the GPU claim); what reads the runs re-runs as downstream
+        ("training/devices.py", {"train"}, {"synth_corpus", "init_tracking", "cache_labels", "cache_features"}),
     ],
 )
 def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path, leaf, reached_by, untouched):
@@ -450,7 +450,7 @@ def test_default_run_recovers_planted_truth(tmp_path):
     """The default config (demo corpus, all 12 sets, paper architecture and MTL2 loss): the unimodal
     ranking recovers the planted truth (Spearman >= 0.6 against the planted mean informativeness) and
     the best run is well above the noise-only set. About 10 minutes on 2 cores: `pytest -m slow`."""
-    from emofusion.ranking import planted_agreement
+    from emofusion.results.ranking import planted_agreement
 
     write_config(tmp_path, base_config())
     smk(tmp_path, "--cores", "8", timeout=2400)

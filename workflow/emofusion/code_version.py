@@ -5,11 +5,12 @@ whose code changed (Snakemake's params rerun trigger). The hash of a rule is tak
 (``workflow/scripts/<name>.py``) and every library module that script can reach through
 ``emofusion`` imports, followed transitively in the source (``ast``, nothing is imported):
 ``import emofusion.x``, ``from emofusion.x import y``, ``from . import x``, ``from .x import y``,
-imports inside functions, and the ``__init__`` of every package on the way.
+relative imports from a sub-package (``from .. import TARGETS``, ``from ..results.metrics import
+ccc``), imports inside functions, and the ``__init__`` of every package on the way.
 
 Imports are followed by name, not only by module: ``pipeline`` imports each stage's module inside
-the one function that serves that stage, so a script that calls ``pipeline.fuse`` reaches
-``fusion`` but not ``train``. A module is entered with its import-time code (every top-level
+the one function that serves that stage, so a script that calls ``pipeline.fuse_part`` reaches
+``fusion.stages`` but not ``training.trainer``. A module is entered with its import-time code (every top-level
 statement but function and class bodies); a function or class of it is followed only where a
 reached piece of code imports it by name or, inside the module, names it. Importing a submodule,
 ``import emofusion.x`` or ``from x import *`` takes the whole module. Reached modules are hashed

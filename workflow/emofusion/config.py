@@ -64,7 +64,7 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     if lr is not None and not lr[0] < lr[1]:
         raise ConfigError(f"config key data.label_range: {lr}: the first value must be below the second")
 
-    from .audio import check_audio_config
+    from .data.audio import check_audio_config
 
     check_audio_config(config)
     sets = list(config["feature_sets"])

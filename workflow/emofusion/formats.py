@@ -9,8 +9,8 @@ tracking.json          :func:`write_tracking`; :func:`read_tracking` (checked)
 =====================  ============================================================================
 
 The other exchanged files have one owner each elsewhere: prediction folders (AVEC CSV)
-:func:`emofusion.corpus.write_prediction_dir` / :func:`emofusion.corpus.read_prediction_dir`;
-``results/fusion/summary.tsv`` :func:`emofusion.fusion.write_summary`; every atomic write
+:func:`emofusion.data.layout.write_prediction_dir` / :func:`emofusion.data.layout.read_prediction_dir`;
+``results/fusion/summary.tsv`` :func:`emofusion.fusion.stages.write_summary`; every atomic write
 :mod:`emofusion.io`. The score columns are :data:`emofusion.SCORE_COLUMNS`.
 
 Light to import (the workflow reads the ranking while it is parsed): no numpy, no torch.
@@ -44,7 +44,7 @@ def read_json(path: str | Path, what: str) -> Any:
 
 def pooled_group(block: Mapping[str, Any]) -> str:
     """The all-cultures group of a scores block (``scores["devel"]``): its first key, ``"DE+HU"`` on
-    the paper's data. :func:`emofusion.metrics.score_recordings` writes it first, then one group
+    the paper's data. :func:`emofusion.results.metrics.score_recordings` writes it first, then one group
     per culture."""
     return next(iter(block))
 

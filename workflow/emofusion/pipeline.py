@@ -89,7 +89,7 @@ def log_to(path: str | Path):
 
 def synth_corpus(out_dir: str | Path, *, size: str, seed: int, complementarity: float,
                  feature_sets: Sequence[str]) -> None:
-    from .synth import generate_corpus
+    from .data.synth import generate_corpus
 
     generate_corpus(Path(out_dir), seed=seed, size=size, complementarity=complementarity,
                     feature_sets=list(feature_sets))
@@ -107,7 +107,7 @@ def check_inputs(out_json: str | Path, *, data_root: str | Path, folders: Mappin
                  cultures: Sequence[str]) -> None:
     """The cross-file input check (same recordings in the labels and every configured set, every
     partition); the caches check each file. Writes ``{set: [recordings]}``."""
-    from .features import check_recording_sets
+    from .data.features import check_recording_sets
     from .io import atomic_write_json
 
     per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
@@ -120,7 +120,7 @@ def _or_default(value, default):
 
 def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str],
                  label_range: Sequence[float] | None = None) -> None:
-    from .features import LABEL_RANGE, build_label_cache
+    from .data.features import LABEL_RANGE, build_label_cache
 
     build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
                       label_range=tuple(_or_default(label_range, LABEL_RANGE)))
@@ -129,7 +129,7 @@ def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequen
 def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
     """``settings``: folder, window_s, pad_tolerance, label_range, max_frames, cultures (config's data
     block; None = the library default)."""
-    from .features import LABEL_RANGE, PAD_TOLERANCE, build_feature_cache
+    from .data.features import LABEL_RANGE, PAD_TOLERANCE, build_feature_cache
 
     build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
                         window_s=settings["window_s"],
@@ -141,7 +141,7 @@ def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, sett
 def _train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
            out_dir: str | Path, *, run_name: str, seed: int, kind: str, spec, tags: Mapping[str, str]) -> None:
     from .formats import read_tracking
-    from .train import train_run
+    from .training.trainer import train_run
 
     tracking = read_tracking(tracking_json)
     train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
@@ -159,14 +159,14 @@ def train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracki
 
 
 def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
-    from .ranking import aggregate_seeds
+    from .results.ranking import aggregate_seeds
 
     aggregate_seeds([Path(p).parent for p in seed_scores], Path(out_scores).parent)
 
 
 def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
     from .formats import read_ranking
-    from .ranking import rank_runs
+    from .results.ranking import rank_runs
 
     print(f"read {len(score_files)} scores files: {', '.join(map(str, score_files))}")
     selected = rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
@@ -182,7 +182,7 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
 
 def _fusion_labels(labels_cache):
     """Devel labels and test labels (None where unknown) from the label cache."""
-    from .features import load_label_cache
+    from .data.features import load_label_cache
 
     labels = load_label_cache(labels_cache)
     devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
@@ -200,7 +200,7 @@ def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
 
 def _fusion_spec(settings: Mapping):
     """The spec from a rule's params (None: a setting this protocol does not use; its default)."""
-    from .fusion import FusionSpec
+    from .fusion.stages import FusionSpec
 
     return FusionSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
 
@@ -208,7 +208,7 @@ def _fusion_spec(settings: Mapping):
 def fuse_part(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, prev_state: str | None,
               out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
     """One part of one fusion stage (a chain file); reads the previous stage's same part."""
-    from .fusion import PartState, load_runs, part_stage
+    from .fusion.stages import PartState, load_runs, part_stage
 
     spec = _fusion_spec(settings)
     devel, _, run_dirs = _fusion_inputs(ranking_tsv, runs_root, labels_cache)
@@ -230,7 +230,7 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     import os
 
     from .formats import read_selected, read_tracking
-    from .fusion import PartState, format_stage_table, gather_stage, log_stage_run
+    from .fusion.stages import PartState, format_stage_table, gather_stage, log_stage_run
 
     spec = _fusion_spec(settings)
     devel, test = _fusion_labels(labels_cache)
@@ -247,7 +247,7 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
 
 
 def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
-    from .fusion import write_summary
+    from .fusion.stages import write_summary
 
     devel, test = _fusion_labels(labels_cache)
     write_summary(list(score_files), devel, test, Path(out_tsv))
@@ -262,7 +262,7 @@ def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, 
                 tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
     """A run outside the main DAG (loss ablation, weight search): the same training, its own folder,
     MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
-    from .report import write_weights
+    from .results.report import write_weights
     from .spec import TrainSpec
 
     spec = TrainSpec.from_dict(params)
@@ -274,7 +274,7 @@ def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, 
 
 def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,
            out_html: str | Path, *, feature_set: str, generated: bool, weights: Mapping | None = None) -> None:
-    from .report import write_table2
+    from .results.report import write_table2
 
     write_table2(dict(zip(modes, score_files, strict=True)), feature_set, out_md, out_tsv, generated=generated,
                  weights=weights, out_html=out_html)
@@ -282,7 +282,7 @@ def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str 
 
 def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str | Path], out_tsv: str | Path,
                   out_md: str | Path, out_html: str | Path, *, feature_set: str, generated: bool) -> None:
-    from .report import write_weight_search
+    from .results.report import write_weight_search
 
     write_weight_search(score_files, weight_files, out_tsv, out_md, feature_set=feature_set, generated=generated,
                         out_html=out_html)
@@ -291,7 +291,7 @@ def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str 
 def table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, out_md: str | Path,
            out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
            generated: bool, labels_cache: str | Path | None = None) -> None:
-    from .report import write_table3
+    from .results.report import write_table3
 
     write_table3(ranking_tsv, runs_root, fusion_root, protocols, stages, out_md, out_tsv, generated=generated,
                  out_html=out_html, labels_npz=labels_cache)
@@ -299,7 +299,7 @@ def table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Pa
 
 def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
          stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None) -> None:
-    from .report import write_fig3
+    from .results.report import write_fig3
 
     write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache)
 
@@ -307,7 +307,7 @@ def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, p
 def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
                 out_md: str | Path, out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str],
                 stages: Sequence[int], generated: bool) -> None:
-    from .report import write_comparisons
+    from .results.report import write_comparisons
 
     write_comparisons(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_md, out_tsv,
                       generated=generated, out_html=out_html)
@@ -315,14 +315,14 @@ def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
 
 def learning_curves(ranking_tsv: str | Path, history_files: Sequence[str | Path], out_png: str | Path,
                     out_svg: str | Path, *, generated: bool) -> None:
-    from .report import write_learning_curves
+    from .results.report import write_learning_curves
 
     write_learning_curves(ranking_tsv, history_files, out_png, out_svg, generated=generated)
 
 
 def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, out_png: str | Path,
                        out_svg: str | Path, *, generated: bool) -> None:
-    from .report import write_correlation
+    from .results.report import write_correlation
 
     write_correlation(ranking_tsv, runs_root, labels_cache, out_png, out_svg, generated=generated)
 
@@ -330,7 +330,7 @@ def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_ca
 def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
            out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
            generated: bool) -> None:
-    from .report import write_traces
+    from .results.report import write_traces
 
     write_traces(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
                  generated=generated)
@@ -339,7 +339,7 @@ def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Pa
 def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
              out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
              generated: bool) -> None:
-    from .report import write_cultures
+    from .results.report import write_cultures
 
     write_cultures(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
                    generated=generated)
@@ -348,7 +348,7 @@ def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | 
 def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: str | Path, out_unimodal: str | Path,
                   out_runs: str | Path, out_summary: str | Path, *, top_unimodal: int, top_fusion: int) -> None:
     """The rankings and the fusion summary as HTML tables for `snakemake --report`."""
-    from .report import tsv_to_html
+    from .results.report import tsv_to_html
 
     by = "ranked by mean dev CCC (DE+HU, mean over seeds); 'selected' = 1"
     tsv_to_html(unimodal_tsv, "Unimodal ranking", f"The 12 unimodal runs, {by}: the top {top_unimodal}, whose "
@@ -361,12 +361,12 @@ def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: s
 
 
 def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool) -> None:
-    from .report import write_runs_overview
+    from .results.report import write_runs_overview
 
     write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated)
 
 
-# --- audio data roots (emofusion.audio) ---
+# --- audio data roots (emofusion.data.audio) ---
 
 
 def copy_labels(src_dir: str | Path, out_dir: str | Path) -> None:
@@ -381,25 +381,25 @@ def copy_labels(src_dir: str | Path, out_dir: str | Path) -> None:
 
 
 def extract_lld(wav: str | Path, out_csv: str | Path, *, lld: str) -> None:
-    from .audio import extract_lld_file
+    from .data.audio import extract_lld_file
 
     extract_lld_file(wav, out_csv, lld)
 
 
 def audio_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *, window_s: float) -> None:
-    from .audio import write_functionals
+    from .data.audio import write_functionals
 
     write_functionals(list(lld_csvs), out_dir, window_s=window_s)
 
 
 def audio_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int, seed: int) -> None:
-    from .audio import write_codebook
+    from .data.audio import write_codebook
 
     write_codebook(list(lld_csvs), out_npz, lld=lld, size=size, seed=seed)
 
 
 def audio_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
                window_s: float) -> None:
-    from .audio import write_bags
+    from .data.audio import write_bags
 
     write_bags(list(lld_csvs), codebook_npz, out_dir, window_s=window_s)

@@ -90,7 +90,7 @@ class TrainSpec:
 
     hidden: tuple[int, ...] = (256, 128, 64)  # LSTM sizes, one nn.LSTM per entry
     dropout: float = 0.4  # after each LSTM layer
-    loss_mode: str = "mtl2"  # stl_arousal|stl_valence|stl_liking|mtl_equal|mtl1|mtl2 (emofusion.loss)
+    loss_mode: str = "mtl2"  # stl_arousal|stl_valence|stl_liking|mtl_equal|mtl1|mtl2 (emofusion.training.loss)
     weights: dict = field(default_factory=lambda: default_weights("mtl2"))  # used by mtl1/mtl2
     loss_pooling: str = "batch"  # CCC moments over the batch's valid frames, or per "sequence"
     lr: float = 5e-4  # RMSprop
@@ -98,7 +98,7 @@ class TrainSpec:
     eps: float = 1e-7  # RMSprop epsilon, Keras default
     batch_size: int = 34
     epochs: int = 50
-    label_shift: int = 1  # annotation delay in frames (emofusion.data)
+    label_shift: int = 1  # annotation delay in frames (emofusion.training.dataset)
     predict_with: str = "last"  # or "best_dev" (optimistic: dev also scores)
     max_train_frames: int | None = None  # crop Train recordings to their first N frames (speed); None: all
     accelerator: str = "auto"  # Lightning accelerator: auto picks a GPU where there is one

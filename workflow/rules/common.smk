@@ -10,8 +10,8 @@ from emofusion.config import (ablation_train_config, check_config, extra_run_set
                               search_train_config)
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
-from emofusion.ranking import pairs
-from emofusion.report import sample_search_weights
+from emofusion.results.ranking import pairs
+from emofusion.results.report import sample_search_weights
 from emofusion.spec import TrainSpec
 
 
@@ -327,8 +327,8 @@ def get_search_run_name(wildcards):
 # extracted into results/extracted/ (a complete AVEC-layout root: labels/ copied, one folder per
 # set), and their caches read it from there. Every other set is read from data_root as usual.
 
-from emofusion.audio import EXTRACTABLE, LLD_SETS, check_audio_root, folder_of
-from emofusion.features import PAD_TOLERANCE
+from emofusion.data.audio import EXTRACTABLE, LLD_SETS, check_audio_root, folder_of
+from emofusion.data.features import PAD_TOLERANCE
 
 
 def get_pad_tolerance():

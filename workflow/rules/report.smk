@@ -3,7 +3,7 @@
 # stages, with bands), the runs overview, learning curves, the fused runs' correlation, traces of
 # dev recordings, DE vs HU, and HTML copies of the rankings and the fusion summary. Every number
 # comes from a scores file or a prediction folder; the paper's figures only from
-# emofusion.report.PAPER_TABLE3. Marked report() so `snakemake --report results/report.html` shows
+# emofusion.results.report.PAPER_TABLE3. Marked report() so `snakemake --report results/report.html` shows
 # them with the captions in workflow/report/.
 
 

@@ -1,6 +1,6 @@
 """`python -m emofusion.bench bootstrap [--recordings N] [--frames T] [--resamples B] [--loop B2]`
 
-Times the recording-level bootstrap of :mod:`emofusion.metrics` on synthetic dev data the size of
+Times the recording-level bootstrap of :mod:`emofusion.results.metrics` on synthetic dev data the size of
 AVEC 2019 CES DE+HU dev (28 recordings, 14 per culture, ~1500 frames each: ~42k frames, 3 targets):
 
 * ``bootstrap_ccc`` of one system and ``paired_bootstrap`` of two, B resamples each, everything
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .. import TARGETS
     from ..formats import pooled_group
-    from ..metrics import bootstrap_ccc, ccc, paired_bootstrap, resample_counts
+    from ..results.metrics import bootstrap_ccc, ccc, paired_bootstrap, resample_counts
 
     labels, a, b = _data(args.recordings, args.frames)
     frames = sum(len(v) for v in labels.values())

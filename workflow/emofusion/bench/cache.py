@@ -26,8 +26,8 @@ import numpy as np
 
 def write_bench_root(root: Path, recordings: int, frames: int, dim: int, seed: int = 0) -> list[str]:
     """A labels/ folder and an ``audio_features_DeepSpectrum_VGG16`` folder in AVEC format."""
-    from ..corpus import format_avec_csv
-    from ..features import FEATURE_SETS
+    from ..data.features import FEATURE_SETS
+    from ..data.layout import format_avec_csv
 
     rng = np.random.default_rng(seed)
     folder = root / FEATURE_SETS["deepspectrum"].folder
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.recordings < 2:
         p.error("--recordings must be >= 2 (Train and Devel)")
 
-    from ..features import FEATURE_SETS, build_feature_cache, load_feature_cache, read_aligned
+    from ..data.features import FEATURE_SETS, build_feature_cache, load_feature_cache, read_aligned
 
     fs = FEATURE_SETS["deepspectrum"]
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="emofusion-bench-cache-"))

@@ -28,7 +28,7 @@ import numpy as np
 def write_bench_audio(root: Path, recordings: int, seconds: float, seed: int = 0) -> list[Path]:
     import soundfile as sf
 
-    from ..audio_synth import SAMPLE_RATE, synth_voice
+    from ..data.audio_synth import SAMPLE_RATE, synth_voice
 
     rng = np.random.default_rng(seed)
     (root / "audio").mkdir(parents=True)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", metavar="DIR", help="write into DIR and keep it (default: a temp dir)")
     args = p.parse_args(argv)
 
-    from .. import audio
+    from ..data import audio
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="emofusion-bench-extract-"))
     try:

@@ -24,11 +24,19 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
-    from ..corpus import read_label_dir
+    from ..data.layout import read_label_dir
     from ..formats import pooled_group
-    from ..fusion import PROTOCOLS, FusionSpec, PartState, context_design, load_runs, n_columns, run_chains
-    from ..fusion_solver import Problem, objective, solve
-    from ..metrics import ccc
+    from ..fusion.solver import Problem, objective, solve
+    from ..fusion.stages import (
+        PROTOCOLS,
+        FusionSpec,
+        PartState,
+        context_design,
+        load_runs,
+        n_columns,
+        run_chains,
+    )
+    from ..results.metrics import ccc
 
     ap = argparse.ArgumentParser(prog="python -m emofusion.bench fusion")
     ap.add_argument("--stages", type=int, default=5)

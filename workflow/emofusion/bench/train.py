@@ -6,7 +6,7 @@ one thread unless ``--threads`` says otherwise. Prints, from one run:
 (a) Lightning vs a plain PyTorch loop over the same batches, model and optimiser: epoch-time ratio
     (goal <= 1.05);
 (b) per input dim D: epoch time of the configuration the runs use (padded + masked, fp32, oneDNN
-    as ``emofusion.train`` sets it) and of the alternatives that keep the model's function
+    as ``emofusion.training.trainer`` sets it) and of the alternatives that keep the model's function
     (packed sequences, oneDNN on/off, bf16 autocast with its output error against fp32),
     with the achieved GFLOP/s (LSTM forward + backward = 3 x the forward's 8 h (in + h) FLOPs per
     frame and layer) beside this machine's measured single-thread sgemm GFLOP/s. ``--vary`` gives
@@ -68,7 +68,7 @@ def plain_epoch(model, opt, batches, weights, autocast: bool = False) -> float:
     """One epoch of a plain PyTorch loop; returns seconds."""
     import torch
 
-    from ..loss import weighted_ccc_loss
+    from ..training.loss import weighted_ccc_loss
 
     model.train()
     t = time.perf_counter()
@@ -91,7 +91,7 @@ def _task_and_opt(dim, hidden, pack, seed=0):
     import torch
 
     from ..spec import TrainSpec
-    from ..task import EmotionTask
+    from ..training.task import EmotionTask
 
     torch.manual_seed(seed)
     task = EmotionTask.from_spec(dim, TrainSpec(hidden=tuple(hidden)), pack=pack)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ..train import cpu_backend_settings
+    from ..training.trainer import cpu_backend_settings
 
     torch.set_num_threads(args.threads)
     mk = cpu_backend_settings()["mkldnn"]

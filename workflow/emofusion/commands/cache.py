@@ -25,15 +25,15 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from ..errors import ConfigError
-    from ..features import (
+    from ..data.features import (
         FEATURE_SETS,
         build_feature_cache,
         build_label_cache,
         save_feature_cache,
         save_label_cache,
     )
-    from ..validate import parse_label_range
+    from ..data.validate import parse_label_range
+    from ..errors import ConfigError
 
     if (args.key is None) != (args.out is None):
         raise ConfigError("--set and --out go together")

@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus import read_label_dir, read_prediction_dir
+    from ..data.layout import read_label_dir, read_prediction_dir
     from ..errors import ConfigError
-    from ..metrics import format_paired_table, paired_bootstrap
+    from ..results.metrics import format_paired_table, paired_bootstrap
 
     if args.n_boot < 1:
         raise ConfigError(f"--n-boot: must be >= 1, got {args.n_boot}")

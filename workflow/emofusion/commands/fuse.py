@@ -13,7 +13,7 @@ HELP = "multistage linear-SVR fusion of prediction folders (in-sample and/or gro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..fusion import FusionSpec
+    from ..fusion.stages import FusionSpec
 
     d = FusionSpec()
     p.add_argument("--labels", required=True, help="folder of Devel label files")
@@ -38,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus import read_label_dir
+    from ..data.layout import read_label_dir
     from ..errors import DataError
-    from ..fusion import PROTOCOLS, FusionSpec, format_stage_table, run_chains
+    from ..fusion.stages import PROTOCOLS, FusionSpec, format_stage_table, run_chains
 
     spec = FusionSpec(ks=args.ks, Cs=args.Cs, tol=args.tol, outer_folds=args.outer_folds,
                       inner_folds=args.inner_folds, seed=args.seed, method=args.method)

@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus import read_label_dir, read_prediction_dir
-    from ..metrics import format_scores_table, score_recordings
+    from ..data.layout import read_label_dir, read_prediction_dir
+    from ..results.metrics import format_scores_table, score_recordings
 
     labels = read_label_dir(args.labels, partitions=[args.partition])
     lengths = {n: len(v) for n, v in labels.items()}

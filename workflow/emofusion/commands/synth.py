@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "1: independent); default 0.5")
     p.add_argument("--audio", action="store_true",
                    help="write an audio data root instead (audio/*.wav, labels, a no-signal visual control; "
-                        "sizes tiny|demo; see emofusion/audio_synth.py)")
+                        "sizes tiny|demo; see emofusion/data/audio_synth.py)")
     p.add_argument("--cache-only", metavar="CACHE_DIR", default=None,
                    help="write the feature cache (<key>.npz, labels.npz) to CACHE_DIR instead of feature CSVs")
 
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..synth import generate_corpus
+    from ..data.synth import generate_corpus
 
     t0 = time.perf_counter()
     if args.audio:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_audio(args: argparse.Namespace, t0: float) -> int:
     import time
 
-    from ..audio_synth import duration_s, generate_audio_corpus
+    from ..data.audio_synth import duration_s, generate_audio_corpus
 
     truth = generate_audio_corpus(args.out, seed=args.seed, size=args.size)
     print(f"emofusion synth: {args.size} audio corpus, seed {args.seed}: {len(truth['lengths'])} recordings, "

@@ -46,7 +46,7 @@ def _pairs(items: list[str], what: str, parse_json: bool) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..train import train_run
+    from ..training.trainer import train_run
 
     params: dict = {}
     if args.params_json:

@@ -10,7 +10,7 @@ HELP = ("check an AVEC 2019 CES data root (encodings, names, recordings, rates, 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """The data settings `validate` and `cache` share, with the library's defaults."""
-    from ..features import FRAME_S, LABEL_RANGE, MAX_FRAMES, PAD_TOLERANCE
+    from ..data.features import FRAME_S, LABEL_RANGE, MAX_FRAMES, PAD_TOLERANCE
 
     p.add_argument("--cultures", nargs="+", default=["DE", "HU"], choices=["DE", "HU", "CN"])
     p.add_argument("--labels-folder", default="labels", help="label folder under DIR (default labels)")
@@ -37,13 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validate import format_report, parse_folder_overrides, parse_label_range, validate_root
+    from ..data.validate import format_report, parse_folder_overrides, parse_label_range, validate_root
 
     report = validate_root(args.data_root, sets=args.sets, folders=parse_folder_overrides(args.folders),
                            partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
                            window_s=args.window_s, pad_tolerance=args.pad_tolerance, max_frames=args.max_frames,
                            label_range=parse_label_range(args.label_range))
-    from ..audio import validate_audio_root  # audio data roots (audio/*.wav): None where there is no audio/
+    from ..data.audio import (
+        validate_audio_root,  # audio data roots (audio/*.wav): None where there is no audio/
+    )
 
     audio = validate_audio_root(args.data_root, partitions=args.partitions, cultures=args.cultures,
                                 labels_folder=args.labels_folder, tolerance_frames=args.pad_tolerance)

@@ -26,11 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import SCORE_COLUMNS
+from .. import SCORE_COLUMNS
+from ..errors import ConfigError, DataError
+from ..formats import pooled_group
+from ..spec import TrainSpec
 from .devices import trainer_devices
-from .errors import ConfigError, DataError
-from .formats import pooled_group
-from .spec import TrainSpec
 
 #: environment variable: torch intra-op threads of a run (default 1, docs/pipeline.md)
 THREADS_ENV = "EMOFUSION_THREADS"
@@ -45,7 +45,7 @@ def cpu_backend_settings() -> dict[str, bool]:
 
 def modality_of(keys: list[str]) -> str:
     """``audio``, ``visual`` or ``audiovisual`` from the feature-set keys (FEATURE_SETS)."""
-    from .features import FEATURE_SETS
+    from ..data.features import FEATURE_SETS
 
     mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
     if not mods:
@@ -99,7 +99,7 @@ def _callbacks(params: TrainSpec, log):
 
 def _save_checkpoint(trainer, path: Path) -> None:
     """The checkpoint, atomically and durably (README, power loss)."""
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path) as tmp:
         trainer.save_checkpoint(tmp, weights_only=True)
@@ -136,13 +136,13 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     import pytorch_lightning as pl
     import torch
 
-    from .corpus import write_prediction_dir
-    from .data import SequenceDataset, collate, load_corpus, unshift_predictions
-    from .formats import write_scores
-    from .io import atomic_write_json
-    from .metrics import score_recordings
+    from ..data.layout import write_prediction_dir
+    from ..formats import write_scores
+    from ..io import atomic_write_json
+    from ..results.metrics import score_recordings
+    from ..tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
+    from .dataset import SequenceDataset, collate, load_training_data, unshift_predictions
     from .task import EmotionTask
-    from .tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
 
     _quiet_lightning()
     raw_threads = os.environ.get(THREADS_ENV, "1")
@@ -151,27 +151,27 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         raise ConfigError(f"{THREADS_ENV}: expected a positive integer, got {raw_threads!r}")
     torch.set_num_threads(threads)
     torch.backends.mkldnn.enabled = cpu_backend_settings()["mkldnn"]
-    corpus = load_corpus(feature_caches, labels_cache)
-    train_names, dev_names = corpus.partition("Train"), corpus.partition("Devel")
-    test_names = corpus.partition("Test")
+    data = load_training_data(feature_caches, labels_cache)
+    train_names, dev_names = data.partition("Train"), data.partition("Devel")
+    test_names = data.partition("Test")
     if not train_names:
         raise DataError(feature_caches[0], "no Train recordings in the cache")
     if not dev_names:
         raise DataError(feature_caches[0], "no Devel recordings in the cache")
 
     pl.seed_everything(seed, workers=True, verbose=False)
-    train_ds = SequenceDataset(corpus, train_names, shift=p.label_shift, max_frames=p.max_train_frames)
-    dev_ds = SequenceDataset(corpus, dev_names)
+    train_ds = SequenceDataset(data, train_names, shift=p.label_shift, max_frames=p.max_train_frames)
+    dev_ds = SequenceDataset(data, dev_names)
     gen = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=p.batch_size, shuffle=True, generator=gen,
                                            collate_fn=collate, num_workers=0)
     dev_dl = torch.utils.data.DataLoader(dev_ds, batch_size=p.batch_size, shuffle=False, collate_fn=collate,
                                          num_workers=0)
-    task = EmotionTask.from_spec(corpus.dim, p, feature_sets=corpus.keys)
+    task = EmotionTask.from_spec(data.dim, p, feature_sets=data.keys)
     task.dev_names = dev_names
-    task.dev_labels = {n: corpus.targets(n) for n in dev_names}
+    task.dev_labels = {n: data.targets(n) for n in dev_names}
 
-    keys = sorted(corpus.keys)
+    keys = sorted(data.keys)
     logger = False
     if tracking_uri != OFF:
         uri = tracking_uri or default_tracking_uri()
@@ -180,7 +180,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                     **{k: str(v) for k, v in (tags or {}).items()}}
         close_stale_runs(uri, experiment_name, run_name, run_tags)
         logger = make_logger(uri, experiment_name, run_name, run_tags)
-        hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": corpus.dim,
+        hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": data.dim,
               "alpha": weights[0], "beta": weights[1], "gamma": weights[2], "threads": threads,
               "n_train": len(train_names), "n_devel": len(dev_names), "n_test": len(test_names)}
         hp["weights"] = json.dumps(p.weights)
@@ -199,12 +199,12 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
             task.load_state_dict(epoch_cb.best[2])
             best_epoch = epoch_cb.best[1]
         # predictions: every Devel and Test recording, shifted back by the label shift
-        pred_ds = SequenceDataset(corpus, dev_names + test_names)
+        pred_ds = SequenceDataset(data, dev_names + test_names)
         raw = task.predict_arrays(pred_ds, batch_size=p.batch_size)
         preds = {n: unshift_predictions(v, p.label_shift) for n, v in raw.items()}
-        scores = {"devel": score_recordings({n: corpus.targets(n) for n in dev_names},
+        scores = {"devel": score_recordings({n: data.targets(n) for n in dev_names},
                                             {n: preds[n] for n in dev_names})}
-        test_lab = {n: corpus.test_targets(n) for n in test_names}
+        test_lab = {n: data.test_targets(n) for n in test_names}
         test_lab = {n: y for n, y in test_lab.items() if y is not None}
         if test_lab:
             scores["test"] = score_recordings(test_lab, {n: preds[n] for n in test_lab})

@@ -1,6 +1,6 @@
 """Training data from feature caches: early fusion, label shift, padding, batching.
 
-Feature caches and the labels cache follow the contract of :mod:`emofusion.features`
+Feature caches and the labels cache follow the contract of :mod:`emofusion.data.features`
 (``<key>.npz``: names, lengths, offsets, X; ``labels.npz``: names, lengths, offsets, Y, plus an
 optional separate test block used for scoring only).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def _index(cache) -> dict[str, int]:
@@ -39,17 +39,17 @@ def _rows(arr: np.ndarray, offsets: np.ndarray, i: int) -> np.ndarray:
 
 
 @dataclass
-class Corpus:
+class TrainingData:
     """Aligned features (one or more caches) and labels, by recording name."""
 
     keys: list[str]
-    caches: list  # FeatureCache objects (emofusion.features)
+    caches: list  # FeatureCache objects (emofusion.data.features)
     labels: object  # LabelCache
     paths: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._fidx = [_index(c) for c in self.caches]
-        # frames every cache covers (equal for labelled recordings, checked by build_corpus)
+        # frames every cache covers (equal for labelled recordings, checked by build_training_data)
         self._len = {n: min(int(c.lengths[idx[n]]) for c, idx in zip(self.caches, self._fidx, strict=True))
                      for n in self._fidx[0]}
         self._lidx = _index(self.labels)
@@ -87,8 +87,8 @@ class Corpus:
         return None if i is None else _rows(self.labels.test.Y, self.labels.test.offsets, i)
 
 
-def build_corpus(caches: Sequence, labels, paths: Sequence[Path] | None = None,
-                 labels_path: Path | None = None) -> Corpus:
+def build_training_data(caches: Sequence, labels, paths: Sequence[Path] | None = None,
+                        labels_path: Path | None = None) -> TrainingData:
     """Check that ``caches`` (early fusion) and ``labels`` line up, and wrap them.
 
     Every cache must hold the same recording names with the same lengths; every labelled
@@ -96,7 +96,7 @@ def build_corpus(caches: Sequence, labels, paths: Sequence[Path] | None = None,
     caches must have labels. Each violation is one DataError naming the cache file and recording.
     """
     if not caches:
-        raise ValueError("build_corpus: no feature cache given")
+        raise ValueError("build_training_data: no feature cache given")
     paths = [Path(p) for p in paths] if paths is not None else [Path(f"<{c.key}>") for c in caches]
     keys = [str(c.key) for c in caches]
     if len(set(keys)) != len(keys):
@@ -129,17 +129,17 @@ def build_corpus(caches: Sequence, labels, paths: Sequence[Path] | None = None,
     for n in ref_names:
         if n.split("_")[0] in ("Train", "Devel") and n not in lab_len:
             raise DataError(lpath, f"no labels for recording {n} (present in {ref_path.name})")
-    return Corpus(keys=keys, caches=list(caches), labels=labels, paths=list(paths))
+    return TrainingData(keys=keys, caches=list(caches), labels=labels, paths=list(paths))
 
 
-def load_corpus(feature_caches: Sequence[str | Path], labels_cache: str | Path) -> Corpus:
-    """Load the caches (:mod:`emofusion.features`) and :func:`build_corpus` them."""
-    from .features import load_feature_cache, load_label_cache
+def load_training_data(feature_caches: Sequence[str | Path], labels_cache: str | Path) -> TrainingData:
+    """Load the caches (:mod:`emofusion.data.features`) and :func:`build_training_data` them."""
+    from ..data.features import load_feature_cache, load_label_cache
 
     paths = [Path(p) for p in feature_caches]
     caches = [load_feature_cache(p) for p in paths]
     labels = load_label_cache(labels_cache)
-    return build_corpus(caches, labels, paths, Path(labels_cache))
+    return build_training_data(caches, labels, paths, Path(labels_cache))
 
 
 def shift_targets(y: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +170,8 @@ class SequenceDataset:
     first frames (a speed option); recordings without labels get zero targets and no valid frame.
     """
 
-    def __init__(self, corpus: Corpus, names: Sequence[str], shift: int = 0, max_frames: int | None = None):
-        self.corpus = corpus
+    def __init__(self, data: TrainingData, names: Sequence[str], shift: int = 0, max_frames: int | None = None):
+        self.data = data
         self.names = list(names)
         self.shift = int(shift)
         self.max_frames = max_frames
@@ -181,8 +181,8 @@ class SequenceDataset:
 
     def __getitem__(self, i: int) -> dict:
         name = self.names[i]
-        x = self.corpus.features(name)
-        y = self.corpus.targets(name)
+        x = self.data.features(name)
+        y = self.data.targets(name)
         if y is None:
             y = np.zeros((x.shape[0], 3), dtype=np.float32)
             valid = np.zeros(x.shape[0], dtype=bool)

@@ -1,6 +1,6 @@
 """The LightningModule: owns the loss, the optimiser, the dev metric and the log keys.
 
-The network itself is :class:`emofusion.model.EmotionLSTM`. Logged per epoch:
+The network itself is :class:`emofusion.training.model.EmotionLSTM`. Logged per epoch:
 ``train_loss`` (the weighted CCC loss, frame-pooled epoch mean over batches), ``dev_ccc_arousal``,
 ``dev_ccc_valence``, ``dev_ccc_liking`` and ``dev_ccc_mean`` (AVEC scoring: CCC over the
 concatenated Devel recordings, DE+HU, predictions shifted back by the label shift).
@@ -17,11 +17,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from . import SCORE_COLUMNS, TARGETS
-from .formats import pooled_group
+from .. import SCORE_COLUMNS, TARGETS
+from ..formats import pooled_group
+from ..spec import TrainSpec
 from .loss import weighted_ccc_loss
 from .model import EmotionLSTM
-from .spec import TrainSpec
 
 
 class EmotionTask(pl.LightningModule):
@@ -72,8 +72,8 @@ class EmotionTask(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking or not self._dev_out:
             return
-        from .data import unshift_predictions
-        from .metrics import score_recordings
+        from ..results.metrics import score_recordings
+        from .dataset import unshift_predictions
 
         shift = self.hparams["label_shift"]
         preds = {self.dev_names[i]: unshift_predictions(p, shift) for i, p in self._dev_out.items()}
@@ -93,7 +93,7 @@ class EmotionTask(pl.LightningModule):
     @torch.no_grad()
     def predict_arrays(self, dataset, batch_size: int = 34) -> dict[str, np.ndarray]:
         """Raw model outputs ``{name: (T, 3)}`` (not yet shifted back) for every item of ``dataset``."""
-        from .data import collate
+        from .dataset import collate
 
         was_training = self.training
         self.eval()

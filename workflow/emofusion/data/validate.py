@@ -1,6 +1,6 @@
 """Check an AVEC 2019 CES data root before a long run (``emofusion validate DIR``).
 
-The checks are the library's readers themselves (``emofusion.corpus``, ``emofusion.features``):
+The checks are the library's readers themselves (``emofusion.data.layout``, ``emofusion.data.features``):
 the feature and label caches that the workflow trains on are built through the same functions,
 so data that ``validate`` rejects never reaches a training job. In this order (the first problem
 is raised as ONE :class:`~emofusion.errors.DataError` naming the file and line or column):
@@ -30,8 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import FRAME_S, PARTITIONS, parse_name
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 from .features import (
     FEATURE_SETS,
     LABEL_RANGE,
@@ -42,6 +41,7 @@ from .features import (
     iter_aligned,
     label_index,
 )
+from .layout import FRAME_S, PARTITIONS, parse_name
 
 
 @dataclass
@@ -87,7 +87,7 @@ def parse_folder_overrides(items: Iterable[str] | None) -> dict[str, str]:
 
 
 def parse_label_range(text: str | None) -> tuple[float, float]:
-    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.features.LABEL_RANGE`."""
+    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.data.features.LABEL_RANGE`."""
     if text is None:
         return LABEL_RANGE
     try:

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S, PARTITIONS, list_recordings, parse_name, read_label_file, read_table
-from .errors import ConfigError, DataError
-from .io import atomic_open
+from ..errors import ConfigError, DataError
+from ..io import atomic_open
+from .layout import FRAME_S, PARTITIONS, list_recordings, parse_name, read_label_file, read_table
 
 log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
@@ -237,7 +237,7 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
     warn = warn or log.warning
     path = Path(path)
     tab = read_table(path, min_cols=3)
-    from .corpus import _check_single_name, _check_times
+    from .layout import _check_single_name, _check_times
 
     _check_single_name(tab, path.stem)
     _check_times(tab)
@@ -434,7 +434,7 @@ class LabelCache:
         return self.Y[self.offsets[i]:self.offsets[i + 1]]
 
     def to_dict(self, partition: str | None = None) -> dict[str, np.ndarray]:
-        """``{name: (T, 3)}`` (optionally one partition), e.g. for ``metrics.score_recordings``."""
+        """``{name: (T, 3)}`` (optionally one partition), e.g. for ``results.metrics.score_recordings``."""
         return {n: self.get(n) for n in self.names if partition is None or parse_name(n)[0] == partition}
 
 

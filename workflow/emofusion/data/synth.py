@@ -96,10 +96,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import TARGETS
-from .corpus import FRAME_S, format_avec_csv
-from .errors import ConfigError
-from .io import atomic_dir
+from .. import TARGETS
+from ..errors import ConfigError
+from ..io import atomic_dir
+from .layout import FRAME_S, format_avec_csv
 
 GENERATOR_VERSION = 1
 ANNOTATION_DELAY = 1  # label frames (0.1 s)
@@ -211,7 +211,7 @@ def set_specs(size: str = "full") -> dict[str, SetSpec]:
     out = {}
     for key, fs in FEATURE_SETS.items():
         if key not in INFORMATIVENESS:
-            raise ConfigError(f"feature set {key!r} has no planted informativeness in emofusion.synth")
+            raise ConfigError(f"feature set {key!r} has no planted informativeness in emofusion.data.synth")
         dim = fs.dim if (spec.deep_dim is None or key not in DEEP_SETS) else spec.deep_dim
         if key in BOW_SETS:
             kind, nn, sd = "bow", 2, 0.0
@@ -417,7 +417,7 @@ class CorpusGenerator:
             "test_labels_dir": "test_labels",
             "semantics": ("informativeness[set][target] = correlation of the set's planted component with the "
                           "standardised target (ceiling for any model of that set alone); complementarity = "
-                          "share of independent (vs shared) noise across sets; see emofusion/synth.py"),
+                          "share of independent (vs shared) noise across sets; see emofusion/data/synth.py"),
         }
 
 

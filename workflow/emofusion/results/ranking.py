@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SCORE_COLUMNS, TARGETS
-from .errors import DataError
-from .formats import pooled_group, read_ranking, read_scores, write_ranking, write_scores
+from .. import SCORE_COLUMNS, TARGETS
+from ..errors import DataError
+from ..formats import pooled_group, read_ranking, read_scores, write_ranking, write_scores
 
 
 def run_name(sets: Sequence[str]) -> str:
@@ -40,7 +40,7 @@ def _mean_sd(blocks: list[Mapping]) -> tuple[dict, dict]:
 
 def aggregate_seeds(seed_dirs: Sequence[str | Path], out_dir: str | Path) -> dict:
     """Write ``out_dir/predictions/`` and ``out_dir/scores.json`` from per-seed run folders."""
-    from .corpus import read_prediction_dir, write_prediction_dir
+    from ..data.layout import read_prediction_dir, write_prediction_dir
 
     seed_dirs = [Path(d) for d in seed_dirs]
     out_dir = Path(out_dir)

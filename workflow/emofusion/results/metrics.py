@@ -2,7 +2,7 @@
 
 CCC = 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), population moments (1/N) throughout
 (Lin 1989; docs/data.md). The torch form used as the training loss lives in
-:mod:`emofusion.loss` and is tested against this one.
+:mod:`emofusion.training.loss` and is tested against this one.
 
 Scoring follows AVEC: per target, on the *concatenation* of all recordings of the scored set,
 each prediction cropped to its label length -- never a mean of per-recording CCCs.
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import TARGETS
+from .. import TARGETS
 
 #: The sufficient statistics of a CCC, in this order along the last-but-one axis of a sums array:
 #: frame count, sum x, sum y, sum x^2, sum y^2, sum x*y.

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from . import TARGETS
+from .. import TARGETS
 
 T = len(TARGETS)
 
@@ -61,7 +61,7 @@ def fit_svr(X: np.ndarray, y: np.ndarray, C: float):
 
 
 def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = "", log=None):
-    from .fusion import PartState, _ccc_columns, _select, _with_prev
+    from .stages import PartState, _ccc_columns, _select, _with_prev
 
     log = log or (lambda _m: None)
     t0, started = time.perf_counter(), time.time()

@@ -1,7 +1,7 @@
 """The CCC in torch (the training loss) and the weighted multitask CCC loss.
 
 CCC = 2 cov(x, y) / (var x + var y + (mean x - mean y)^2), population moments (1/N) -- the same
-definition as the numpy metric :func:`emofusion.metrics.ccc`, against which this form is tested.
+definition as the numpy metric :func:`emofusion.results.metrics.ccc`, against which this form is tested.
 Padded frames never enter the statistics: every function takes a boolean ``mask`` of valid frames.
 
 Pooling (docs/data.md):
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 POOLINGS = ("batch", "sequence")
 _TINY = 1e-12

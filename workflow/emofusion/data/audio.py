@@ -7,7 +7,7 @@ and LLD set, then one job per derived set:
 
 * ``egemaps``: eGeMAPSv01a LLDs (23 columns, 100 Hz), audEERING's ``opensmile`` package;
 * ``mfcc``: MFCC 0-12 + deltas + double deltas (39 columns, 100 Hz), the AVEC ``MFCC12_0_D_A``
-  setting, by the same ``opensmile`` package with our config ``emofusion/opensmile/MFCC12_0_D_A.conf``
+  setting, by the same ``opensmile`` package with our config ``emofusion/data/opensmile/MFCC12_0_D_A.conf``
   (the wheel ships eGeMAPS, not that config; the same extractor keeps both LLD sets on openSMILE);
 * ``egemaps_func``, ``mfcc_func``: mean and population standard deviation of every LLD over a 4 s
   window centred on each 0.1 s frame, computed as the AVEC 2019 ``generate_functionals.py`` does
@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
-from .errors import ConfigError, DataError
-from .io import atomic_write_text
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_text
+from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
 
 AUDIO_FOLDER = "audio"
 SAMPLE_RATE = 16000  # what the extractors run at
@@ -395,7 +395,7 @@ def _frame_times(n: int) -> np.ndarray:
 def write_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *,
                       window_s: float = FUNC_WINDOW_S) -> None:
     """The functionals files of one LLD set (one per LLD file), AVEC layout (``;``, header)."""
-    from .corpus import read_table
+    from .layout import read_table
 
     out_dir = Path(out_dir)
     for f in map(Path, lld_csvs):

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import SCORE_COLUMNS, TARGETS
-from .errors import DataError
-from .formats import pooled_group, read_json, read_ranking, read_scores
-from .io import atomic_path, atomic_write_json, atomic_write_text
+from .. import SCORE_COLUMNS, TARGETS
+from ..errors import DataError
+from ..formats import pooled_group, read_json, read_ranking, read_scores
+from ..io import atomic_path, atomic_write_json, atomic_write_text
 
 PROTOCOL_LABELS = {"in-sample": "in-sample (paper's protocol)", "grouped-cv": "grouped-cv"}
 
@@ -310,7 +310,7 @@ def write_weight_search(score_files: Sequence[str | Path], weight_files: Sequenc
 
 
 # ---------------------------------------------------------------------------------------------
-# uncertainty: recording-level bootstrap of prediction folders (emofusion.metrics)
+# uncertainty: recording-level bootstrap of prediction folders (emofusion.results.metrics)
 
 #: Bootstrap settings of every interval in the tables and figures: resamples of recordings
 #: (stratified by culture), seed, and the interval's level.
@@ -324,7 +324,7 @@ class Scorer:
     stage's ``predictions/``); results are cached per folder."""
 
     def __init__(self, labels_npz: str | Path):
-        from .features import load_label_cache
+        from ..data.features import load_label_cache
 
         cache = load_label_cache(labels_npz)
         self.path = str(labels_npz)
@@ -339,7 +339,7 @@ class Scorer:
         return [s for s in SPLITS if s in self.labels]
 
     def preds(self, folder: str | Path, split: str) -> dict:
-        from .corpus import read_prediction_dir
+        from ..data.layout import read_prediction_dir
 
         key = (str(folder), split)
         if key not in self._preds:
@@ -348,7 +348,7 @@ class Scorer:
         return self._preds[key]
 
     def intervals(self, folder: str | Path) -> dict:
-        """``{split: {group: {target: {"ccc", "lo", "hi"}}}}`` (:func:`emofusion.metrics.bootstrap_ccc`)."""
+        """``{split: {group: {target: {"ccc", "lo", "hi"}}}}`` (:func:`emofusion.results.metrics.bootstrap_ccc`)."""
         from .metrics import bootstrap_ccc
 
         key = str(folder)

@@ -4,13 +4,13 @@ Per target, a linear SVR (L2-regularised least-absolute-deviation regression: sk
 ``LinearSVR`` defaults, eps = 0, regularised intercept) on all 3 predicted dimensions of every input
 run with a context window of +-k frames, over a grid of k and C; stage n+1 = the base runs plus
 stage n's output. Every fit of the grid is solved to a relative duality gap <= ``tol``
-(:mod:`emofusion.fusion_solver`), recorded, and flagged where it is not reached.
+(:mod:`emofusion.fusion.solver`), recorded, and flagged where it is not reached.
 
 Context windows (``method: emofusion``): a true +-k frames (2k+1 frames, centre once), built per
 recording; at a recording's edges the first/last frame is repeated, so a window never reads another
 recording. Columns are lag-major (constant, lag 0, -1, +1, -2, +2, ...), so the design of a smaller
 k is a leading block of the design of the largest k. ``method: avec2019`` is the AVEC 2019
-``fuse_results.py`` construction and solver instead (see :mod:`emofusion.fusion_avec`).
+``fuse_results.py`` construction and solver instead (see :mod:`emofusion.fusion.avec`).
 
 The chain
 ---------
@@ -40,13 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SCORE_COLUMNS, TARGETS
-from .corpus import list_recordings, read_prediction_dir, write_prediction_dir
-from .errors import ConfigError, DataError
-from .formats import write_scores
-from .fusion_solver import Problem, Solution, solve
-from .io import atomic_write_bytes, atomic_write_text
-from .metrics import ccc, culture_of, score_recordings
+from .. import SCORE_COLUMNS, TARGETS
+from ..data.layout import list_recordings, read_prediction_dir, write_prediction_dir
+from ..errors import ConfigError, DataError
+from ..formats import write_scores
+from ..io import atomic_write_bytes, atomic_write_text
+from ..results.metrics import ccc, culture_of, score_recordings
+from .solver import Problem, Solution, solve
 
 PROTOCOLS = ("in-sample", "grouped-cv")
 METHODS = ("emofusion", "avec2019")
@@ -324,7 +324,7 @@ def fit_part(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
     predictions, the chosen models refitted on all ``train`` and applied to ``targets``.
     """
     if spec.method == "avec2019":
-        from .fusion_avec import fit_part_avec
+        from .avec import fit_part_avec
 
         return fit_part_avec(base, Y, train, targets, folds, prev, spec, where=where, log=log)
     t0 = time.perf_counter()
@@ -504,7 +504,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     """One MLflow run per stage and protocol, with the stage's real start and end (its parts' jobs)."""
     from mlflow.tracking import MlflowClient
 
-    from .tracking import close_stale_runs
+    from ..tracking import close_stale_runs
 
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment_name)
@@ -649,8 +649,8 @@ def summarise(score_files: Sequence[str | Path], labels: Mapping[str, np.ndarray
     CCC, from the stage's ``predictions/`` beside its ``scores.json``."""
     import pandas as pd
 
-    from .formats import read_scores
-    from .metrics import bootstrap_ccc
+    from ..formats import read_scores
+    from ..results.metrics import bootstrap_ccc
 
     rows = []
     for f in score_files:
@@ -684,7 +684,7 @@ def write_summary(score_files: Sequence[str | Path], labels: Mapping[str, np.nda
 def format_stage_table(protocol: str, docs: Sequence[dict]) -> str:
     """Stage x target CCC (devel, the pooled culture group) of one protocol, with the protocol named
     and the solver's largest gap."""
-    from .formats import pooled_group
+    from ..formats import pooled_group
 
     title = IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL
     lines = [f"fusion {title}",

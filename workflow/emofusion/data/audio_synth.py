@@ -9,7 +9,7 @@
                                                     (25 fps), white noise: the control with no signal
     DIR/truth.json                                  what was planted (below)
 
-Recordings, lengths and labels come from :class:`emofusion.synth.CorpusGenerator` (same seed, same
+Recordings, lengths and labels come from :class:`emofusion.data.synth.CorpusGenerator` (same seed, same
 labels). The audio is a synthetic voice: a harmonic source (up to 7.5 kHz) under a syllable-rate
 envelope, plus a faint noise floor. Per 0.1 s, with ``z`` the standardised latent of the targets
 (arousal, valence, liking; the label's latent, with the same 1-frame annotation delay as the feature
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import FRAME_S
-from .errors import ConfigError
-from .io import atomic_dir
+from ..errors import ConfigError
+from ..io import atomic_dir
+from .layout import FRAME_S
 
 SAMPLE_RATE = 16000
 BASE_F0 = 140.0  # Hz

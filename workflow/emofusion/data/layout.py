@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import TARGETS
-from .errors import DataError
-from .io import atomic_dir, atomic_write_text
+from .. import TARGETS
+from ..errors import DataError
+from ..io import atomic_dir, atomic_write_text
 
 PARTITIONS = ("Train", "Devel", "Test")
 CULTURES = ("DE", "HU", "CN")
