@@ -81,8 +81,11 @@ def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = ""
                 if cols is not None and col not in cols:
                     continue
                 y = np.concatenate([Yt[n][:, t] for n in fit_on])
+                t1 = time.perf_counter()
                 model, conv, iters = fit_svr(X, y, C)
                 info[col] = (conv, iters)
+                log(f"{where} fit k={k} C={C:g} {TARGETS[t]} on {len(fit_on)} recordings: liblinear {iters} "
+                    f"iterations{'' if conv else ' (max_iter)'}, {time.perf_counter() - t1:.1f} s")
                 for n in predict_on:
                     preds[n][:, col] = model.predict(designs[k][n])
         return preds, info
