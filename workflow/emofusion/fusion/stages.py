@@ -609,8 +609,8 @@ def run_chains(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], c
     if n_jobs <= 1:
         while ready:
             item = ready.pop(0)
-            st, lines = _part_job(job(item))
-            finish(item[0], item[1], item[2], st, lines)
+            st = part_stage(*job(item), log=log)  # logs as it goes (in processes: when the part is done)
+            finish(item[0], item[1], item[2], st, [])
         return docs
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
