@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from emofusion import TARGETS
 from emofusion.data.layout import read_label_dir, write_avec_csv
-from emofusion.errors import DataError
+from emofusion.errors import ConfigError, DataError
 from emofusion.fusion.solver import Problem, fit_one, objective, solve
 from emofusion.fusion.stages import (
     PROTOCOLS,
@@ -121,6 +121,16 @@ def test_gap_certificate_bounds_the_objective(C):
         assert p_best <= p_loose * (1 + 1e-9)
         assert (p_loose - p_best) / p_best <= 1e-3
         assert loose.primal[j] == pytest.approx(p_loose, rel=1e-9)
+
+
+@pytest.mark.parametrize("kw,key", [({"Cs": (0.0,)}, "fusion.Cs"), ({"tol": 1.0}, "fusion.tol"),
+                                    ({"tol": float("nan")}, "fusion.tol"), ({"outer_folds": 1}, "fusion.outer_folds"),
+                                    ({"method": "liblinear"}, "fusion.method"), ({"ks": ()}, "fusion.ks"),
+                                    ({"ks": (0, 1), "method": "avec2019"}, "fusion.ks")])
+def test_fusion_spec_is_checked_by_the_config_schema_rules(kw, key):
+    """FusionSpec (CLI, workflow, tests) checks its values with the config schema's rules: one check."""
+    with pytest.raises(ConfigError, match=key):
+        FusionSpec(**kw)
 
 
 def test_kept_gram_updates_equal_a_fresh_product():

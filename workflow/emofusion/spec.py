@@ -13,6 +13,7 @@ the training job and the CLI all go through it, so they accept the same values. 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -149,27 +150,38 @@ PAPER_SPEC = TrainSpec()
 TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainSpec))
 
 
-def _train_schema() -> dict:
-    """The ``train`` block of the config schema (its ``weights`` are left to :func:`resolve_weights`)."""
+@functools.cache
+def _schema_block(block: str) -> dict:
+    """One block of the config schema (``train``: its ``weights`` are left to :func:`resolve_weights`)."""
     import yaml
 
     from .config import SCHEMA_PATH
 
-    return yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]
+    return yaml.safe_load(SCHEMA_PATH.read_text())["properties"][block]
+
+
+def check_block(block: str, v: Mapping[str, Any], where: str) -> None:
+    """Check the values ``v`` of config block ``block`` against the schema's rules for them (the
+    one check of a setting, shared by the workflow's config check and the specs). Keys ``v`` leaves
+    out are not required; a bad value or a non-finite number is one ConfigError naming
+    ``<where>.<key>``."""
+    import jsonschema
+
+    schema = {k: x for k, x in _schema_block(block).items() if k != "required"}
+    err = next(iter(sorted(jsonschema.Draft202012Validator(schema).iter_errors(dict(v)),
+                           key=lambda e: list(map(str, e.absolute_path)))), None)
+    if err is not None:
+        key = err.absolute_path[0] if err.absolute_path else f"<{block}>"
+        raise ConfigError(f"{where}.{key}: {err.message}")
+    for key, x in v.items():
+        for y in (x if isinstance(x, (list, tuple)) else [x]):
+            if isinstance(y, float) and not math.isfinite(y):
+                raise ConfigError(f"{where}.{key}: expected a finite number, got {y!r}")
 
 
 def _check(v: Mapping[str, Any], where: str) -> None:
-    import jsonschema
-
     names = [f.name for f in fields(TrainSpec)]
     unknown = [k for k in v if k not in names]
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
-    err = next(iter(sorted(jsonschema.Draft202012Validator(_train_schema()).iter_errors(dict(v)),
-                           key=lambda e: list(map(str, e.absolute_path)))), None)
-    if err is not None:
-        key = err.absolute_path[0] if err.absolute_path else "<train>"
-        raise ConfigError(f"{where}.{key}: {err.message}")
-    for key, x in v.items():
-        if isinstance(x, float) and not math.isfinite(x):
-            raise ConfigError(f"{where}.{key}: expected a finite number, got {x!r}")
+    check_block("train", v, where)

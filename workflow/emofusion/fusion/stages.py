@@ -46,10 +46,10 @@ from ..errors import ConfigError, DataError
 from ..formats import write_scores
 from ..io import atomic_write_bytes, atomic_write_text
 from ..results.metrics import ccc, culture_of, score_recordings
+from ..spec import check_block
 from .solver import Problem, Solution, solve
 
 PROTOCOLS = ("in-sample", "grouped-cv")
-METHODS = ("emofusion", "avec2019")
 IN_SAMPLE_LABEL = "in-sample (fit, selected and scored on the same dev frames)"
 GROUPED_LABEL = "grouped-cv (outer folds by recording; k, C chosen by inner grouped CV)"
 T = len(TARGETS)
@@ -78,18 +78,12 @@ class FusionSpec:
     def __post_init__(self):
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
         object.__setattr__(self, "Cs", tuple(float(c) for c in self.Cs))
-        if not self.ks or min(self.ks) < 0:
-            raise ConfigError("fusion.ks: a non-empty list of context half-widths >= 0")
-        if self.method == "avec2019" and min(self.ks) < 1:
+        # the config schema's rules for these keys (the one check; the workflow's config check uses them too)
+        check_block("fusion", {"ks": list(self.ks), "Cs": list(self.Cs), "tol": self.tol, "method": self.method,
+                               "outer_folds": self.outer_folds, "inner_folds": self.inner_folds, "seed": self.seed},
+                    "fusion")
+        if self.method == "avec2019" and min(self.ks) < 1:  # across two keys: not in the schema
             raise ConfigError("fusion.ks: the avec2019 window needs k >= 1")
-        if not self.Cs or min(self.Cs) <= 0:
-            raise ConfigError("fusion.Cs: a non-empty list of values > 0")
-        if not 0 < self.tol < 1:
-            raise ConfigError("fusion.tol: a relative duality gap in (0, 1)")
-        if self.outer_folds < 2 or self.inner_folds < 2:
-            raise ConfigError("fusion.outer_folds / fusion.inner_folds: at least 2")
-        if self.method not in METHODS:
-            raise ConfigError(f"fusion.method: one of {', '.join(METHODS)}, got {self.method!r}")
 
     @property
     def K(self) -> int:
