@@ -26,10 +26,13 @@ Woodbury identity). After each subproblem ``lam <- clip(sigma v, -C, C)`` and ``
 
 Certificate: at every iterate ``g = grad psi(w)``, ``lam' = clip(sigma v, -C, C)`` is dual feasible
 (``|lam'| <= C``) and ``X^T lam' = w - g``, so the duality gap ``P(w) - D(lam')`` with
-``D(lam) = lam . y - 0.5 ||X^T lam||^2`` costs nothing extra. A problem stops when its relative gap
-``(P - D) / P`` is at most ``tol``; since ``D <= min P``, ``P(w)`` is then within ``tol`` of the optimum.
+``D(lam) = lam . y - 0.5 ||X^T lam||^2`` costs nothing extra (the best feasible multiple ``s lam'``
+is taken, a free tightening). A problem stops when its relative gap ``(P - D) / P`` is at most
+``tol``; since ``D <= min P``, ``P(w)`` is then within ``tol`` of the optimum.
 
-Everything is float64. The GEMMs of all active problems are batched; each problem's Newton system is
+Iterates, gaps and line searches are float64; a Newton matrix formed from scratch uses a float32
+product. Each problem keeps its last ``X_J^T X_J`` and updates it by the rows that enter and leave
+``J`` (:func:`_gram`). The GEMMs of all active problems are batched; each problem's Newton system is
 its own. The result depends only on the inputs and the BLAS thread count; :func:`solve` runs BLAS on
 one thread, so results are the same however many processes or cores run beside it.
 """
@@ -99,7 +102,7 @@ def _gram(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p
     ``G`` minus the rows out of ``J`` when most rows are in, else a float32 symmetric rank-k update
     (the Newton direction needs no more: the line search and the gap are float64)."""
     N = J.size
-    if cache is not None and cache.J is not None and cache.H is not None and cache.H.shape[0] == p:
+    if cache is not None and cache.H is not None:  # J and H are set together; p is the problem's own
         add = J & ~cache.J
         rem = cache.J & ~J
         n_change = int(add.sum() + rem.sum())
