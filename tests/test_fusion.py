@@ -123,6 +123,21 @@ def test_gap_certificate_bounds_the_objective(C):
         assert loose.primal[j] == pytest.approx(p_loose, rel=1e-9)
 
 
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_column_path_warm_start_is_certified(C):
+    """A problem whose (C, target) was solved at a narrower width starts from that solution (its
+    weights, multiplier and penalty); it is still certified within tol of the optimum of an
+    independent long solve of it alone. (What the warm start saves is measured by bench fusion.)"""
+    X, Y = _lad_problem(seed=11, n=3000, d=12)
+    X[:, 8:] = X[:, 1:6] + 0.3 * np.random.default_rng(1).normal(size=(3000, 5))  # the wider design adds lags
+    chain = solve(X, Y, [Problem(7, C, 0), Problem(13, C, 0)], tol=1e-3)
+    tight = solve(X, Y, [Problem(13, C, 0)], tol=1e-10)
+    assert chain.gap[1] <= 1e-3
+    best = objective(X, Y[:, 0], tight.W[:, 0], C)
+    assert 0 <= (objective(X, Y[:, 0], chain.W[:, 1], C) - best) / best <= 1e-3
+    assert chain.primal[1] == pytest.approx(objective(X, Y[:, 0], chain.W[:, 1], C), rel=1e-9)
+
+
 @pytest.mark.parametrize("kw,key", [({"Cs": (0.0,)}, "fusion.Cs"), ({"tol": 1.0}, "fusion.tol"),
                                     ({"tol": float("nan")}, "fusion.tol"), ({"outer_folds": 1}, "fusion.outer_folds"),
                                     ({"method": "liblinear"}, "fusion.method"), ({"ks": ()}, "fusion.ks"),
