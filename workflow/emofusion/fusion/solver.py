@@ -200,9 +200,10 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
     # the next smaller width starts from that solution (weights padded with 0, its multiplier and
     # penalty). The widths are nested (a wider design adds columns), so the warm start is close.
     done_at: dict[tuple[float, int], int] = {}
+    X32 = X.astype(np.float32)
     for p in np.unique(ps):
         idx = np.flatnonzero(ps == p)
-        Xp = np.ascontiguousarray(X[:, :p])
+        Xp = X[:, :p]  # views: BLAS reads them in place, fancy indexing copies only the rows it takes
         warm = [done_at.get((Cs[j], problems[j].target)) for j in idx]
         W = np.zeros((p, idx.size))
         lam = np.zeros((N, idx.size))
@@ -219,7 +220,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                 W[:pw, i] = out.W[:pw, w]
                 lam[:, i] = out.lam[:, w]
                 sigma[i] = out.sigma[w]
-        sol = _solve_width(Xp, G[:p, :p], Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
+        sol = _solve_width(Xp, X32[:, :p], G[:p, :p], Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
         out.W[:p, idx] = sol.W
         out.lam[:, idx] = sol.lam
         out.gap[idx], out.primal[idx], out.newton[idx] = sol.gap, sol.primal, sol.newton
@@ -256,7 +257,7 @@ def _cold_start(X, G, Yc, Cs, W0, lam0):
     return W, lam, Cs / thr
 
 
-def _solve_width(X, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
+def _solve_width(X, X32, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
     """The SSNAL iterations of a batch of problems that share the design ``X`` (all its columns).
 
     The certificate of a problem is the lowest primal objective and the highest dual bound seen
@@ -264,7 +265,6 @@ def _solve_width(X, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
     candidate of an iterate is only good once its subproblem is nearly solved, while the primal
     objective is often within tol several steps earlier; keeping both best values stops a problem
     as soon as any pair of them certifies it."""
-    X32 = X.astype(np.float32)
     N, p = X.shape
     n = Cs.size
     W, lam, sigma = W.copy(), lam.copy(), sigma.copy()
