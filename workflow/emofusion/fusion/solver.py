@@ -333,20 +333,38 @@ def _best_scaled_dual(ly: np.ndarray, uu: np.ndarray, s_max: np.ndarray) -> np.n
 
 
 def _line_search(w, d, v, xd, g, C, sigma) -> float:
-    """Armijo backtracking on psi along ``d`` (psi along a line costs O(N): X d is known)."""
+    """The exact minimiser of psi along ``d`` (Armijo backtracking took about 1.4x more Newton steps
+    on the official runs' grids). ``psi(w + t d)`` is convex and piecewise quadratic in ``t``, so its
+    derivative ``phi'(t) = (w + t d) . d - clip(sigma (v - t X d), -C, C) . X d`` is increasing and
+    piecewise linear: its root is found by Newton steps on ``phi'`` inside a bracket (bisection where
+    a Newton step leaves it), each O(N) since ``X d`` is known. ``g`` (the gradient at ``w``) is
+    unused: ``phi'(0) = g . d``."""
+    wd, dd = float(w @ d), float(d @ d)
     thr = C / sigma
 
-    def psi(t):
-        vv = v - t * xd
-        av = np.abs(vv)
-        ww = w + t * d
-        return 0.5 * ww @ ww + np.where(av <= thr, 0.5 * sigma * vv * vv, C * av - 0.5 * C * thr).sum()
+    def dphi(t):
+        return wd + t * dd - np.clip(sigma * (v - t * xd), -C, C) @ xd
 
-    f0 = psi(0.0)
-    slope = g @ d
-    t = 1.0
-    while t > 1e-10 and psi(t) > f0 + 1e-4 * t * slope:
-        t *= 0.5
+    lo, hi = 0.0, 1.0
+    f = dphi(hi)
+    while f < 0 and hi < 1e6:  # bracket the root
+        lo, hi = hi, 2.0 * hi
+        f = dphi(hi)
+    t = hi
+    for _ in range(60):
+        if f == 0:
+            break
+        if f > 0:
+            hi = t
+        else:
+            lo = t
+        if hi - lo <= 1e-10 * hi:
+            break
+        zone = np.abs(v - t * xd) < thr
+        slope = dd + sigma * float(xd[zone] @ xd[zone])
+        t_new = t - f / slope
+        t = t_new if lo < t_new < hi else 0.5 * (lo + hi)
+        f = dphi(t)
     return t
 
 
