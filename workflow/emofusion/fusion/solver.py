@@ -57,6 +57,8 @@ INNER_RTOL = 1e-6  # a subproblem is solved when ||grad psi|| <= INNER_RTOL * (1
 ZONE0 = 0.05  # initial share of residuals in the quadratic zone (from w = 0, shares below 0.2 stalled on
 #               labels with runs of exact zeros; from the ridge start or a warm start 0.05 was fastest)
 STATIONARITY_SHARE = 0.1  # 0.01 and 0.1 saved 3-7 % of the Newton steps on the official runs' grids; 0.3 saved less
+SMALL_CHANGE = 64  # rows: fewer go into the kept X_J^T X_J in float64, more in float32
+FLOAT32_UPDATES = 8  # float32 updates in a row before X_J^T X_J is formed afresh
 MAX_NEWTON = 400  # Newton steps per problem, all subproblems together (a safety net, never the stopping rule)
 
 
@@ -96,25 +98,27 @@ class _Gram:
     """``X_J^T X_J`` of one problem's last Newton step (upper triangle, float64), kept so that the next
     step, whose ``J`` differs in a few rows, costs a rank-|change| update instead of a new product."""
 
-    __slots__ = ("J", "H")
+    __slots__ = ("J", "H", "f32")
 
     def __init__(self):
         self.J: np.ndarray | None = None
         self.H: np.ndarray | None = None
+        self.f32 = 0  # float32 updates since the product was last formed afresh
 
 
 def _gram(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, nJ: int,
           cache: _Gram | None) -> np.ndarray:
     """``X_J^T X_J`` over the first ``p`` columns (upper triangle valid), in the cheapest form: from
-    the cached product of the previous step (add and remove the rows that changed, float64), from
-    ``G`` minus the rows out of ``J`` when most rows are in, else a float32 symmetric rank-k update
-    (the Newton direction needs no more: the line search and the gap are float64)."""
+    the cached product of the previous step (add and remove the rows that changed: float64 for a
+    few rows, float32 products for many, up to FLOAT32_UPDATES in a row), from ``G`` minus the rows
+    out of ``J`` when most rows are in, else a float32 symmetric rank-k update (the Newton direction
+    needs no more: the line search and the gap are float64)."""
     N = J.size
     if cache is not None and cache.H is not None:  # J and H are set together; p is the problem's own
         add = J & ~cache.J
         rem = cache.J & ~J
         n_change = int(add.sum() + rem.sum())
-        if n_change < 0.5 * nJ:
+        if n_change < SMALL_CHANGE:
             H = cache.H
             if add.any():
                 H = blas.dsyrk(1.0, X[add, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
@@ -122,12 +126,20 @@ def _gram(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p
                 H = blas.dsyrk(-1.0, X[rem, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
             cache.J, cache.H = J, H
             return H
+        if n_change < nJ and cache.f32 < FLOAT32_UPDATES:
+            H = cache.H
+            if add.any():
+                H += blas.ssyrk(1.0, X32[add, :p].T, trans=0)
+            if rem.any():
+                H -= blas.ssyrk(1.0, X32[rem, :p].T, trans=0)
+            cache.J, cache.H, cache.f32 = J, H, cache.f32 + 1
+            return H
     if G is not None and nJ > N // 2:
         H = G[:p, :p] - blas.dsyrk(1.0, X[~J, :p].T, trans=0)
     else:
         H = blas.ssyrk(1.0, X32[J, :p].T, trans=0).astype(np.float64)
     if cache is not None:
-        cache.J, cache.H = J, H
+        cache.J, cache.H, cache.f32 = J, H, 0
     return H
 
 
@@ -152,7 +164,7 @@ def _newton_direction(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: n
         if exact:
             A = blas.dsyrk(1.0, X[J, :p].T, trans=0)
             if cache is not None:
-                cache.J, cache.H = J, A
+                cache.J, cache.H, cache.f32 = J, A, 0
         else:
             A = _gram(X, X32, G, J, p, nJ, cache)
         H = A * sigma
@@ -171,8 +183,9 @@ def solve(X: np.ndarray, Y: np.ndarray, problems: Sequence[Problem], *, tol: flo
           max_newton: int = MAX_NEWTON) -> Solution:
     """Solve every problem to a relative duality gap <= ``tol`` (or stop at ``max_newton`` steps).
 
-    ``X`` (N, P) with the constant column first; ``Y`` (N, T); ``G`` = X^T X if known (else computed).
-    Without ``W0`` each problem starts from ridge least squares. ``W0`` (P, n) and ``lam0`` (N, n)
+    ``X`` (N, P) with the constant column first; ``Y`` (N, T); ``G`` = the leading block of X^T X if
+    known (any width; the cold start of a width it does not cover computes its own). Without ``W0``
+    each problem starts from ridge least squares. ``W0`` (P, n) and ``lam0`` (N, n)
     warm-start the primal and dual (a solution of a neighbouring problem: another C, fold or stage).
     BLAS runs on one thread inside (deterministic results whatever runs beside it).
     """
@@ -193,7 +206,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
         raise ValueError(f"problem column counts must lie in 1..{P}")
     if n and (Cs <= 0).any():
         raise ValueError("C must be > 0")
-    G = X.T @ X if G is None else np.asarray(G, dtype=np.float64)
+    G = None if G is None else np.asarray(G, dtype=np.float64)
     Yc = np.ascontiguousarray(Y[:, [q.target for q in problems]])  # (N, n)
     out = Solution(np.zeros((P, n)), np.zeros((N, n)), np.full(n, np.inf), np.full(n, np.nan),
                    np.zeros(n, dtype=int), np.zeros(n, dtype=bool), np.zeros(n))
@@ -205,6 +218,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
     for p in np.unique(ps):
         idx = np.flatnonzero(ps == p)
         Xp = X[:, :p]  # views: BLAS reads them in place, fancy indexing copies only the rows it takes
+        Gp = G[:p, :p] if G is not None and G.shape[0] >= p else None
         warm = [done_at.get((Cs[j], problems[j].target)) for j in idx]
         W = np.zeros((p, idx.size))
         lam = np.zeros((N, idx.size))
@@ -212,8 +226,8 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
         cold = np.array([w is None for w in warm])
         if cold.any():
             c = idx[cold]
-            Wc, lc, sc = _cold_start(Xp, G[:p, :p], Yc[:, c], Cs[c], None if W0 is None else W0[:p, c],
-                                     None if lam0 is None else lam0[:, c])
+            Wc, lc, sc = _cold_start(Xp, Gp if Gp is not None else Xp.T @ Xp, Yc[:, c], Cs[c],
+                                     None if W0 is None else W0[:p, c], None if lam0 is None else lam0[:, c])
             W[:, cold], lam[:, cold], sigma[cold] = Wc, lc, sc
         for i, w in enumerate(warm):
             if w is not None:
@@ -221,7 +235,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                 W[:pw, i] = out.W[:pw, w]
                 lam[:, i] = out.lam[:, w]
                 sigma[i] = out.sigma[w]
-        sol = _solve_width(Xp, X32[:, :p], G[:p, :p], Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
+        sol = _solve_width(Xp, X32[:, :p], Gp, Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
         out.W[:p, idx] = sol.W
         out.lam[:, idx] = sol.lam
         out.gap[idx], out.primal[idx], out.newton[idx] = sol.gap, sol.primal, sol.newton

@@ -200,7 +200,10 @@ class _Design:
         self.spec = spec
         self.m = next(iter(chans.values())).shape[1]
         self.X = {n: context_design(c, spec.K) for n, c in chans.items()}
-        self.G = {n: self.X[n].T @ self.X[n] for n in train}
+        # X^T X per recording over the narrowest width only: the solver needs it for the cold start
+        # of the smallest k (wider problems start from the narrower solutions)
+        p0 = n_columns(self.m, min(spec.ks))
+        self.G = {n: self.X[n][:, :p0].T @ self.X[n][:, :p0] for n in train}
         self.Y = {n: np.asarray(Y[n], dtype=np.float64) for n in train}
         self.lengths = {n: len(x) for n, x in self.X.items()}
 
