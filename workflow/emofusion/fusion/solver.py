@@ -36,9 +36,11 @@ subproblem is nearly solved, while ``P`` is often within tol several steps earli
 when its relative gap ``(P - D) / P`` is at most ``tol``; since ``D <= min P``, ``P(w)`` is then
 within ``tol`` of the optimum.
 
-Iterates, gaps and line searches are float64; a Newton matrix formed from scratch uses a float32
-product. Each problem keeps its last ``X_J^T X_J`` and updates it by the rows that enter and leave
-``J`` (:func:`_gram`). The GEMMs of all active problems are batched; each problem's Newton system is
+Iterates, dual bounds and line searches are float64. float32 is used where only a search direction
+depends on it: forming and updating a Newton matrix (each problem keeps its last ``X_J^T X_J`` and
+updates it by the rows that enter and leave ``J``, :func:`_gram`) and the product ``X d`` (the
+running residuals then carry float32 rounding; the reported objective and gap are recomputed
+exactly). The GEMMs of all active problems are batched; each problem's Newton system is
 its own. The result depends only on the inputs and the BLAS thread count; :func:`solve` runs BLAS on
 one thread, so results are the same however many processes or cores run beside it.
 """
@@ -274,13 +276,8 @@ def _cold_start(X, G, Yc, Cs, W0, lam0):
 
 
 def _solve_width(X, X32, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
-    """The SSNAL iterations of a batch of problems that share the design ``X`` (all its columns).
-
-    The certificate of a problem is the lowest primal objective and the highest dual bound seen
-    so far (both stay valid bounds; the iterate with the lowest objective is returned). The dual
-    candidate of an iterate is only good once its subproblem is nearly solved, while the primal
-    objective is often within tol several steps earlier; keeping both best values stops a problem
-    as soon as any pair of them certifies it."""
+    """The SSNAL iterations of a batch of problems that share the design ``X`` (all its columns);
+    the certificate is the best bounds seen so far (module docstring)."""
     N, p = X.shape
     n = Cs.size
     W, lam, sigma = W.copy(), lam.copy(), sigma.copy()
@@ -334,7 +331,7 @@ def _solve_width(X, X32, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
             XD = (X32 @ D.astype(np.float32)).astype(np.float64)
             for i, col in enumerate(cols):
                 j = a[col]
-                t = _line_search(W[:, j], D[:, i], V[:, col], XD[:, i], Gr[:, col], Cs[j], sigma[j])
+                t = _line_search(W[:, j], D[:, i], V[:, col], XD[:, i], Cs[j], sigma[j])
                 W[:, j] += t * D[:, i]
                 R[:, j] -= t * XD[:, i]
                 steps[j] += 1
@@ -356,13 +353,12 @@ def _best_scaled_dual(ly: np.ndarray, uu: np.ndarray, s_max: np.ndarray) -> np.n
     return np.maximum(s * ly - 0.5 * s * s * uu, ly - 0.5 * uu)
 
 
-def _line_search(w, d, v, xd, g, C, sigma) -> float:
+def _line_search(w, d, v, xd, C, sigma) -> float:
     """The exact minimiser of psi along ``d`` (Armijo backtracking took about 1.4x more Newton steps
     on the official runs' grids). ``psi(w + t d)`` is convex and piecewise quadratic in ``t``, so its
     derivative ``phi'(t) = (w + t d) . d - clip(sigma (v - t X d), -C, C) . X d`` is increasing and
     piecewise linear: its root is found by Newton steps on ``phi'`` inside a bracket (bisection where
-    a Newton step leaves it), each O(N) since ``X d`` is known. ``g`` (the gradient at ``w``) is
-    unused: ``phi'(0) = g . d``."""
+    a Newton step leaves it), each O(N) since ``X d`` is known."""
     wd, dd = float(w @ d), float(d @ d)
     thr = C / sigma
 
