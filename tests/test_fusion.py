@@ -150,8 +150,8 @@ def test_fusion_spec_is_checked_by_the_config_schema_rules(kw, key):
 
 @pytest.mark.parametrize("share", [0.05, 0.3])
 def test_kept_gram_updates_equal_a_fresh_product(share):
-    """A Newton step's X_J^T X_J from the previous step's (rows added and removed: a few in float64,
-    many in float32, then afresh) equals the product formed from scratch."""
+    """A Newton step's X_J^T X_J from the previous step's (rows added and removed in place, in float32;
+    formed afresh after FLOAT32_UPDATES updates) equals the product formed from scratch."""
     from emofusion.fusion.solver import _Gram, _gram
 
     rng = np.random.default_rng(3)
@@ -164,6 +164,24 @@ def test_kept_gram_updates_equal_a_fresh_product(share):
         H = _gram(X, X.astype(np.float32), None, J, 20, int(J.sum()), cache)
         np.testing.assert_allclose(np.triu(H), np.triu(X[J, :20].T @ X[J, :20]), rtol=1e-5, atol=1e-3)
     assert cache.J is J
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1e3, 1e12])
+def test_newton_direction_solves_its_system(sigma):
+    """The Newton direction (float32 Gram and Cholesky factorisation; exact float64 where float32 loses
+    definiteness, as with repeated columns and a huge penalty) solves (I + sigma X_J^T X_J) d = -g."""
+    from emofusion.fusion.solver import _Gram, _newton_direction
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 40))
+    X[:, 30:] = X[:, 20:30]  # repeated columns: X_J^T X_J is singular
+    J = rng.random(300) < 0.6
+    g = rng.standard_normal(40)
+    d = _newton_direction(X, X.astype(np.float32), None, J, 40, sigma, g, _Gram())
+    H = np.eye(40) + sigma * X[J].T @ X[J]
+    # the residual of a float32 solve, relative to the system's scale
+    assert np.linalg.norm(H @ d + g) <= 1e-3 * np.linalg.norm(H, 2) * np.linalg.norm(d) + 1e-4 * np.linalg.norm(g)
+    assert g @ d < 0  # a descent direction
 
 
 def test_scaled_dual_is_a_valid_and_tighter_bound():

@@ -37,8 +37,9 @@ when its relative gap ``(P - D) / P`` is at most ``tol``; since ``D <= min P``, 
 within ``tol`` of the optimum.
 
 Iterates, dual bounds and line searches are float64. float32 is used where only a search direction
-depends on it: forming and updating a Newton matrix (each problem keeps its last ``X_J^T X_J`` and
-updates it by the rows that enter and leave ``J``, :func:`_gram`) and the product ``X d`` (the
+depends on it: forming, updating and factorising a Newton matrix (each problem keeps its last
+``X_J^T X_J`` and updates it in place by the rows that enter and leave ``J``, :func:`_gram`) and the
+product ``X d`` (the
 running residuals then carry float32 rounding; the reported objective and gap are recomputed
 exactly). The GEMMs of all active problems are batched; each problem's Newton system is
 its own. The result depends only on the inputs and the BLAS thread count; :func:`solve` runs BLAS on
@@ -52,15 +53,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import blas
+from scipy.linalg import blas, lapack
 
 SIGMA_GROWTH = 2.0  # penalty factor between subproblems (5 and 10 took more Newton steps on the official runs)
 INNER_RTOL = 1e-6  # a subproblem is solved when ||grad psi|| <= INNER_RTOL * (1 + ||w||)
 ZONE0 = 0.05  # initial share of residuals in the quadratic zone (from w = 0, shares below 0.2 stalled on
 #               labels with runs of exact zeros; from the ridge start or a warm start 0.05 was fastest)
 STATIONARITY_SHARE = 0.1  # 0.01 and 0.1 saved 3-7 % of the Newton steps on the official runs' grids; 0.3 saved less
-SMALL_CHANGE = 64  # rows: fewer go into the kept X_J^T X_J in float64, more in float32
 FLOAT32_UPDATES = 8  # float32 updates in a row before X_J^T X_J is formed afresh
+FLOAT32_TOL = 1e-6  # below this tol everything is float64 (float32 rounding of the running residuals is
+#                    about 1e-8 of the objective: a gap far below 1e-6 could not be certified)
+FLOAT32_SCALE = 1e6  # the Newton matrix I + sigma X_J^T X_J is factorised in float32 while sigma times its
+#                      largest diagonal entry is at most this (float32 then keeps the identity to about 6 %;
+#                      the official runs' grids stayed below 6e5 at tol 1e-3), else in float64
 GAP_MARGIN = 1e-4  # stop at (1 - GAP_MARGIN) tol: the running objective's float32 rounding stays far below
 MAX_NEWTON = 400  # Newton steps per problem, all subproblems together (a safety net, never the stopping rule)
 
@@ -98,59 +103,53 @@ def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray, C: float) -> float:
 
 
 class _Gram:
-    """``X_J^T X_J`` of one problem's last Newton step (upper triangle, float64), kept so that the next
-    step, whose ``J`` differs in a few rows, costs a rank-|change| update instead of a new product."""
+    """``X_J^T X_J`` of one problem's last Newton step (upper triangle, float32), kept so that the next
+    step, whose ``J`` differs in some rows, costs an in-place update by those rows instead of a new
+    product."""
 
-    __slots__ = ("J", "H", "f32")
+    __slots__ = ("J", "H", "updates")
 
     def __init__(self):
         self.J: np.ndarray | None = None
         self.H: np.ndarray | None = None
-        self.f32 = 0  # float32 updates since the product was last formed afresh
+        self.updates = 0  # updates since the product was last formed afresh
 
 
-def _gram(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, nJ: int,
+def _gram(X: np.ndarray, Xg: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, nJ: int,
           cache: _Gram | None) -> np.ndarray:
-    """``X_J^T X_J`` over the first ``p`` columns (upper triangle valid), in the cheapest form: from
-    the cached product of the previous step (add and remove the rows that changed: float64 for a
-    few rows, float32 products for many, up to FLOAT32_UPDATES in a row), from ``G`` minus the rows
-    out of ``J`` when most rows are in, else a float32 symmetric rank-k update (the Newton direction
-    needs no more: the line search and the gap are float64)."""
+    """``X_J^T X_J`` over the first ``p`` columns in the precision of ``Xg`` (``X`` in float32, or ``X``
+    itself; upper triangle valid), in the cheapest form:
+    the kept product of the previous step, updated in place by the rows that entered and left ``J``
+    (up to FLOAT32_UPDATES in a row, so that rounding does not pile up); ``G`` minus the rows out of
+    ``J`` when most rows are in; else a fresh symmetric rank-k product."""
     N = J.size
+    syrk = blas.ssyrk if Xg.dtype == np.float32 else blas.dsyrk
     if cache is not None and cache.H is not None:  # J and H are set together; p is the problem's own
         add = J & ~cache.J
         rem = cache.J & ~J
-        n_change = int(add.sum() + rem.sum())
-        if n_change < SMALL_CHANGE:
+        if int(add.sum() + rem.sum()) < nJ and cache.updates < FLOAT32_UPDATES:
             H = cache.H
             if add.any():
-                H = blas.dsyrk(1.0, X[add, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
+                H = syrk(1.0, Xg[add, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
             if rem.any():
-                H = blas.dsyrk(-1.0, X[rem, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
-            cache.J, cache.H = J, H
-            return H
-        if n_change < nJ and cache.f32 < FLOAT32_UPDATES:
-            H = cache.H
-            if add.any():
-                H += blas.ssyrk(1.0, X32[add, :p].T, trans=0)
-            if rem.any():
-                H -= blas.ssyrk(1.0, X32[rem, :p].T, trans=0)
-            cache.J, cache.H, cache.f32 = J, H, cache.f32 + 1
+                H = syrk(-1.0, Xg[rem, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
+            cache.J, cache.H, cache.updates = J, H, cache.updates + 1
             return H
     if G is not None and nJ > N // 2:
-        H = G[:p, :p] - blas.dsyrk(1.0, X[~J, :p].T, trans=0)
+        H = (G[:p, :p] - blas.dsyrk(1.0, X[~J, :p].T, trans=0)).astype(Xg.dtype)
     else:
-        H = blas.ssyrk(1.0, X32[J, :p].T, trans=0).astype(np.float64)
+        H = syrk(1.0, Xg[J, :p].T, trans=0)
     if cache is not None:
-        cache.J, cache.H, cache.f32 = J, H, 0
+        cache.J, cache.H, cache.updates = J, H, 0
     return H
 
 
-def _newton_direction(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, sigma: float,
+def _newton_direction(X: np.ndarray, Xg: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, sigma: float,
                       g: np.ndarray, cache: _Gram | None = None) -> np.ndarray:
     """Solve ``(I + sigma X_J^T X_J) d = -g`` over the first ``p`` columns, in the cheapest form:
     the row space (Woodbury, float64) for few rows, else the p-space with ``X_J^T X_J`` from
-    :func:`_gram` (exact float64 from scratch when float32 rounding breaks definiteness)."""
+    :func:`_gram` and a float32 Cholesky factorisation while the penalty is moderate (FLOAT32_SCALE),
+    else exact float64 from scratch (also where float32 rounding breaks definiteness)."""
     nJ = int(J.sum())
     if nJ == 0:
         return -g
@@ -163,22 +162,28 @@ def _newton_direction(X: np.ndarray, X32: np.ndarray, G: np.ndarray | None, J: n
                                              check_finite=False)
         except np.linalg.LinAlgError:
             pass  # rank-deficient rows (repeated frames): the p-space form below is always definite
-    for exact in (False, True):
-        if exact:
-            A = blas.dsyrk(1.0, X[J, :p].T, trans=0)
-            if cache is not None:
-                cache.J, cache.H, cache.f32 = J, A, 0
-        else:
-            A = _gram(X, X32, G, J, p, nJ, cache)
-        H = A * sigma
-        H[np.diag_indices(p)] += 1.0
-        try:
-            return -sla.cho_solve(sla.cho_factor(H, lower=False, check_finite=False, overwrite_a=True), g,
-                                  check_finite=False)
-        except np.linalg.LinAlgError:
-            if exact:
-                raise
-    raise AssertionError("unreachable")
+    A = _gram(X, Xg, G, J, p, nJ, cache)
+    if A.dtype == np.float32:
+        if sigma * float(A.diagonal().max()) <= FLOAT32_SCALE:
+            H = A * np.float32(sigma)
+            H[np.diag_indices(p)] += 1.0
+            c, info = lapack.spotrf(H, lower=0, overwrite_a=1, clean=0)
+            if info == 0:
+                return -lapack.spotrs(c, g.astype(np.float32), lower=0)[0].astype(np.float64)
+        A = blas.dsyrk(1.0, X[J, :p].T, trans=0)
+        if cache is not None:
+            cache.J, cache.H, cache.updates = J, A.astype(np.float32), 0
+    H = A * sigma
+    H[np.diag_indices(p)] += 1.0
+    # a penalty so large that the identity is lost in float64 rounding: the smallest diagonal shift
+    # that makes the factorisation succeed (the direction only needs to be a descent direction)
+    shift = 0.0
+    while True:
+        c, info = lapack.dpotrf(H, lower=0, clean=0)
+        if info == 0:
+            return -lapack.dpotrs(c, g, lower=0)[0]
+        shift = max(10.0 * shift, 1e-14 * float(H.diagonal().max()))
+        H[np.diag_indices(p)] += shift
 
 
 def solve(X: np.ndarray, Y: np.ndarray, problems: Sequence[Problem], *, tol: float = 1e-3,
@@ -217,7 +222,8 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
     # the next smaller width starts from that solution (weights padded with 0, its multiplier and
     # penalty). The widths are nested (a wider design adds columns), so the warm start is close.
     done_at: dict[tuple[float, int], int] = {}
-    X32 = X.astype(np.float32)
+    # float32 copy for the Newton matrices and X d, unless the tolerance is below what its rounding allows
+    Xg = X.astype(np.float32) if tol >= FLOAT32_TOL else X
     for p in np.unique(ps):
         idx = np.flatnonzero(ps == p)
         Xp = X[:, :p]  # views: BLAS reads them in place, fancy indexing copies only the rows it takes
@@ -238,7 +244,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                 W[:pw, i] = out.W[:pw, w]
                 lam[:, i] = out.lam[:, w]
                 sigma[i] = out.sigma[w]
-        sol = _solve_width(Xp, X32[:, :p], Gp, Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
+        sol = _solve_width(Xp, Xg[:, :p], Gp, Yc[:, idx], Cs[idx], W, lam, sigma, tol, max_newton)
         out.W[:p, idx] = sol.W
         out.lam[:, idx] = sol.lam
         out.gap[idx], out.primal[idx], out.newton[idx] = sol.gap, sol.primal, sol.newton
@@ -275,7 +281,7 @@ def _cold_start(X, G, Yc, Cs, W0, lam0):
     return W, lam, Cs / thr
 
 
-def _solve_width(X, X32, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
+def _solve_width(X, Xg, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
     """The SSNAL iterations of a batch of problems that share the design ``X`` (all its columns);
     the certificate is the best bounds seen so far (module docstring)."""
     N, p = X.shape
@@ -323,12 +329,14 @@ def _solve_width(X, X32, G, Yc, Cs, W, lam, sigma, tol, max_newton) -> Solution:
             D = np.empty((p, cols.size))
             for i, col in enumerate(cols):
                 j = a[col]
-                D[:, i] = _newton_direction(X, X32, G, np.abs(V[:, col]) < Cs[j] / sigma[j], p, sigma[j],
+                D[:, i] = _newton_direction(X, Xg, G, np.abs(V[:, col]) < Cs[j] / sigma[j], p, sigma[j],
                                             Gr[:, col], grams[j])
-            # X d in float32 (half the memory traffic of the pass): the residuals then carry float32
-            # rounding (about 1e-8 of the objective on the official runs); the dual bound uses the
-            # exact X^T lam', and the objective is recomputed exactly for the final gap
-            XD = (X32 @ D.astype(np.float32)).astype(np.float64)
+            # X d in float32 (half the memory traffic of the pass) when tol >= FLOAT32_TOL: the residuals
+            # then carry float32 rounding (about 1e-8 of the objective on the official runs); the dual
+            # bound uses the exact X^T lam', and the objective is recomputed exactly for the final gap
+            XD = Xg @ D.astype(Xg.dtype)
+            if XD.dtype != np.float64:
+                XD = XD.astype(np.float64)
             for i, col in enumerate(cols):
                 j = a[col]
                 t = _line_search(W[:, j], D[:, i], V[:, col], XD[:, i], Cs[j], sigma[j])
