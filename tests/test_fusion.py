@@ -123,6 +123,51 @@ def test_gap_certificate_bounds_the_objective(C):
         assert loose.primal[j] == pytest.approx(p_loose, rel=1e-9)
 
 
+def test_warm_start_sources_follow_c_then_width():
+    """Each problem starts from the next smaller C at its width and target, the smallest C from the
+    next narrower width, and only the narrowest smallest-C problem of each target starts cold."""
+    from emofusion.fusion.solver import _sources
+
+    grid = [(p, C, t) for p in (7, 4, 13) for C in (1.0, 0.01, 0.1) for t in (0, 1)]
+    ps = np.array([g[0] for g in grid])
+    Cs = np.array([g[1] for g in grid])
+    src = _sources(ps, Cs, [g[2] for g in grid])
+    for j, (p, C, t) in enumerate(grid):
+        if C > 0.01:
+            want = grid.index((p, {1.0: 0.1, 0.1: 0.01}[C], t))
+        elif p > 4:
+            want = grid.index(({7: 4, 13: 7}[p], C, t))
+        else:
+            want = -1
+        assert src[j] == want, (p, C, t)
+
+
+def test_wavefront_batches_of_mixed_widths_equal_separate_solves():
+    """On a (width x C) grid the rounds mix widths (round 1 holds (4, 0.1) and (7, 0.01)); every
+    problem still equals its separate solve, and unused columns stay exactly 0."""
+    X, Y = _lad_problem(seed=4)
+    problems = [Problem(p, C, t) for p in (4, 7) for C in (0.01, 0.1, 1.0) for t in (0, 1)]
+    batched = solve(X, Y, problems, tol=1e-8)
+    assert batched.converged.all()
+    for j, q in enumerate(problems):
+        assert np.all(batched.W[q.p:, j] == 0)
+        one = solve(X, Y, [q], tol=1e-8).W[:, 0]
+        np.testing.assert_allclose(batched.W[:, j], one, atol=1e-5)
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0])
+def test_c_path_warm_start_is_certified(C):
+    """A problem started from the next smaller C at its width (weights, multiplier, penalty scaled by
+    the ratio of the Cs, kept Newton matrix) is certified within tol of an independent long solve."""
+    X, Y = _lad_problem(seed=12, n=3000, d=12)
+    chain = solve(X, Y, [Problem(13, C / 10, 0), Problem(13, C, 0)], tol=1e-3)
+    tight = solve(X, Y, [Problem(13, C, 0)], tol=1e-10)
+    assert chain.gap[1] <= 1e-3 and tight.gap[0] <= 1e-10
+    best = objective(X, Y[:, 0], tight.W[:, 0], C)
+    assert 0 <= (objective(X, Y[:, 0], chain.W[:, 1], C) - best) / best <= 1e-3
+    assert chain.primal[1] == pytest.approx(objective(X, Y[:, 0], chain.W[:, 1], C), rel=1e-9)
+
+
 @pytest.mark.parametrize("C", [0.01, 1.0])
 def test_column_path_warm_start_is_certified(C):
     """A problem whose (C, target) was solved at a narrower width starts from that solution (its
