@@ -586,7 +586,7 @@ def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
     2. For every target and every C of the grid, at the official k, the optimum of the stated
        objective (0.5|w|^2 + C sum|y - Xw| on the concatenated dev frames the author trains on) found
        by our solver is below the official weights' objective: the official fusion is liblinear
-       stopped at its iteration limit, not the optimum. (Measured: arousal C=1, 2796.8 vs 2839.6.)
+       stopped at its iteration limit, not the optimum. (Measured: arousal C=1, 2796.5 vs 2839.6.)
     """
     from emofusion.data.layout import read_label_file
 

@@ -9,9 +9,10 @@ column 0 of ``X``)::
 
 The fusion grid is (context k) x (C) x (target), and the design of a smaller k is the leading ``p_k``
 columns of the design of the largest k (columns are lag-major), so all problems share one ``X``.
-Problems are solved by width, narrowest first (the column path): a problem whose (C, target) was
-solved at the next narrower width starts from that solution (weights padded with 0, its multiplier
-and penalty), which took about a third fewer Newton steps on the official runs' grids.
+Every problem but the first of each target starts from a solved neighbour (:func:`_sources`): the
+next smaller C at its width (the C path), else, for the smallest C, the same C at the next narrower
+width (the column path: weights padded with 0). The grid is solved in rounds, each problem one
+round after its source, a round's problems batched (a wavefront over widths and Cs).
 
 Method: an augmented Lagrangian on the split ``z = y - X w`` whose subproblems are solved by a
 semismooth Newton method (SSNAL; X. Li, D. Sun, K.-C. Toh, "A highly efficient semismooth Newton
