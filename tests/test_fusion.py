@@ -115,6 +115,7 @@ def test_gap_certificate_bounds_the_objective(C):
     loose = solve(X, Y, [Problem(7, C, 0), Problem(5, C, 1)], tol=1e-3)
     tight = solve(X, Y, [Problem(7, C, 0), Problem(5, C, 1)], tol=1e-10)
     assert loose.converged.all() and (loose.gap <= 1e-3).all()
+    assert tight.converged.all()  # the reference really is within 1e-10 of the optimum
     for j, (p, t) in enumerate([(7, 0), (5, 1)]):
         p_loose = objective(X[:, :p], Y[:, t], loose.W[:p, j], C)
         p_best = objective(X[:, :p], Y[:, t], tight.W[:p, j], C)
