@@ -156,17 +156,26 @@ def test_wavefront_batches_of_mixed_widths_equal_separate_solves():
         np.testing.assert_allclose(batched.W[:, j], one, atol=1e-5)
 
 
+def _check_warm_start_certified(X, Y, source, problem):
+    """``problem`` solved after (and started from) ``source`` is within tol 1e-3 of the optimum of an
+    independent 1e-10 solve of it alone, and reports its exact objective; returns that solve."""
+    chain = solve(X, Y, [source, problem], tol=1e-3)
+    tight = solve(X, Y, [problem], tol=1e-10)
+    y, C = Y[:, problem.target], problem.C
+    assert chain.gap[1] <= 1e-3
+    best = objective(X, y, tight.W[:, 0], C)
+    assert 0 <= (objective(X, y, chain.W[:, 1], C) - best) / best <= 1e-3
+    assert chain.primal[1] == pytest.approx(objective(X, y, chain.W[:, 1], C), rel=1e-9)
+    return tight
+
+
 @pytest.mark.parametrize("C", [0.1, 1.0])
 def test_c_path_warm_start_is_certified(C):
     """A problem started from the next smaller C at its width (weights, multiplier, penalty scaled by
     the ratio of the Cs, kept Newton matrix) is certified within tol of an independent long solve."""
     X, Y = _lad_problem(seed=12, n=3000, d=12)
-    chain = solve(X, Y, [Problem(13, C / 10, 0), Problem(13, C, 0)], tol=1e-3)
-    tight = solve(X, Y, [Problem(13, C, 0)], tol=1e-10)
-    assert chain.gap[1] <= 1e-3 and tight.gap[0] <= 1e-10
-    best = objective(X, Y[:, 0], tight.W[:, 0], C)
-    assert 0 <= (objective(X, Y[:, 0], chain.W[:, 1], C) - best) / best <= 1e-3
-    assert chain.primal[1] == pytest.approx(objective(X, Y[:, 0], chain.W[:, 1], C), rel=1e-9)
+    tight = _check_warm_start_certified(X, Y, Problem(13, C / 10, 0), Problem(13, C, 0))
+    assert tight.gap[0] <= 1e-10
 
 
 @pytest.mark.parametrize("C", [0.01, 1.0])
@@ -176,12 +185,7 @@ def test_column_path_warm_start_is_certified(C):
     independent long solve of it alone. (What the warm start saves is measured by bench fusion.)"""
     X, Y = _lad_problem(seed=11, n=3000, d=12)
     X[:, 8:] = X[:, 1:6] + 0.3 * np.random.default_rng(1).normal(size=(3000, 5))  # the wider design adds lags
-    chain = solve(X, Y, [Problem(7, C, 0), Problem(13, C, 0)], tol=1e-3)
-    tight = solve(X, Y, [Problem(13, C, 0)], tol=1e-10)
-    assert chain.gap[1] <= 1e-3
-    best = objective(X, Y[:, 0], tight.W[:, 0], C)
-    assert 0 <= (objective(X, Y[:, 0], chain.W[:, 1], C) - best) / best <= 1e-3
-    assert chain.primal[1] == pytest.approx(objective(X, Y[:, 0], chain.W[:, 1], C), rel=1e-9)
+    _check_warm_start_certified(X, Y, Problem(7, C, 0), Problem(13, C, 0))
 
 
 @pytest.mark.parametrize("kw,key", [({"Cs": (0.0,)}, "fusion.Cs"), ({"tol": 1.0}, "fusion.tol"),

@@ -258,12 +258,11 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                 # (unscaled: 2.1x the Newton steps on four of the official runs' grids)
                 sigma[i] = out.sigma[k] * Cs[j] / Cs[k]
                 R[:, i] = R_end[:, k]
-                if k in kept:
-                    grams[i] = kept.pop(k) if ps[k] == ps[j] else grams[i]
-        keep = np.array([j in same_width for j in idx])
-        sol, R_end[:, idx], left = _solve_batch(X[:, :pm], Xg[:, :pm], G, Yc[:, idx], Cs[idx], ps[idx], W, lam,
-                                                sigma, R, grams, keep, tol, max_newton)
-        kept.update({int(idx[i]): g for i, g in enumerate(left) if g is not None})
+                if ps[k] == ps[j] and k in kept:  # the source's last Newton matrix, at the same width
+                    grams[i] = kept.pop(k)
+        sol, R_end[:, idx] = _solve_batch(X[:, :pm], Xg[:, :pm], G, Yc[:, idx], Cs[idx], ps[idx], W, lam, sigma, R,
+                                          grams, tol, max_newton)
+        kept.update({int(j): grams[i] for i, j in enumerate(idx) if j in same_width})
         out.W[:pm, idx] = sol.W
         out.lam[:, idx] = sol.lam
         out.gap[idx], out.primal[idx], out.newton[idx] = sol.gap, sol.primal, sol.newton
@@ -317,12 +316,12 @@ def _cold_start(X, G, Yc, Cs, W0, lam0):
     return W, lam, Cs / thr, R
 
 
-def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, keep, tol, max_newton):
+def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, tol, max_newton):
     """The SSNAL iterations of a batch of problems, problem j on the first ``ps[j]`` columns of ``X``
     (its weights beyond them stay 0), from ``W``, ``lam``, ``sigma``, the residuals ``R = Yc - X W``
-    and kept Newton matrices ``grams``; the certificate is the best bounds seen so far (module
-    docstring). Returns the solution, its exact residuals and the final Newton matrices of the
-    problems marked ``keep`` (None for the others)."""
+    and the Newton matrices ``grams`` (updated in place: each ends as its problem's last); the
+    certificate is the best bounds seen so far (module docstring). Returns the solution and its
+    exact residuals."""
     N, p = X.shape
     n = Cs.size
     outside = np.arange(p)[:, None] >= ps[None, :]  # (p, n): the columns a problem does not use
@@ -374,23 +373,18 @@ def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, keep, tol, max_n
             # X d in float32 (half the memory traffic of the pass) when tol >= FLOAT32_TOL: the residuals
             # then carry float32 rounding (about 1e-8 of the objective on the official runs); the dual
             # bound uses the exact X^T lam', and the objective is recomputed exactly for the final gap
-            XD = Xg @ D.astype(Xg.dtype)
-            if XD.dtype != np.float64:
-                XD = XD.astype(np.float64)
+            XD = (Xg @ D.astype(Xg.dtype, copy=False)).astype(np.float64, copy=False)
             for i, col in enumerate(cols):
                 j = a[col]
                 t = _line_search(W[:, j], D[:, i], V[:, col], XD[:, i], Cs[j], sigma[j])
                 W[:, j] += t * D[:, i]
                 R[:, j] -= t * XD[:, i]
                 steps[j] += 1
-        for j in a[done]:
-            if not keep[j]:
-                grams[j] = None  # free its p x p product
         active = a[~done]
     R = Yc - X @ Wbest  # exact residuals for the reported objective and gap
     pobj = 0.5 * np.einsum("pc,pc->c", Wbest, Wbest) + Cs * np.abs(R).sum(axis=0)
     gap = (pobj - dbest) / np.maximum(np.abs(pobj), 1e-300)
-    return Solution(Wbest, np.clip(lam, -Cs, Cs), gap, pobj, steps, gap <= tol, sigma), R, grams
+    return Solution(Wbest, np.clip(lam, -Cs, Cs), gap, pobj, steps, gap <= tol, sigma), R
 
 
 def _best_scaled_dual(ly: np.ndarray, uu: np.ndarray, s_max: np.ndarray) -> np.ndarray:
