@@ -25,7 +25,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# Config: config.yaml is the default experiment, read only when no --configfile is given. A config
+# file given with --configfile (workflow/configs/*.yaml, or your own) is complete and replaces it,
+# never merged key by key with it; --config key=value overrides go on top of either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

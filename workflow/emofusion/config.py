@@ -48,6 +48,12 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
         if "propertyNames" in err.schema_path:
             raise ConfigError(f"config key {_key_path(err)}.{err.instance}: {err.instance!r} is not a known "
                               f"feature set (known: {', '.join(err.schema['enum'])})")
+        if err.validator == "required":
+            missing = sorted(set(err.validator_value) - set(err.instance))
+            where = _key_path(err)
+            key = f"{where}.{missing[0]}" if where != "<top level>" else missing[0]
+            raise ConfigError(f"config key {key}: missing (a config file is complete: one given with --configfile "
+                              "replaces config.yaml, it is not merged with it; start from a copy of config.yaml)")
         raise ConfigError(f"config key {_key_path(err)}: {err.message}")
 
     if config["data_root"] is None:
