@@ -6,6 +6,7 @@ traceback, and nothing written. Corrections within the tolerance are warnings na
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -145,7 +146,49 @@ DEFECTS = [
      lambda r: rewrite(r, VID, "Train_HU_01", np.arange(75) * 1000 / 30), "not a video frame rate"),
     ("feature_file_missing_for_label", f"{FUNC}/Devel_HU_01.csv", "egemaps_func",
      lambda r: (r / FUNC / "Devel_HU_01.csv").unlink(), "missing recording"),
+    # silent or vague until issue 21
+    ("label_two_arousal_columns", f"{L}/Train_DE_01.csv:1 (column 6)", "egemaps_func",
+     lambda r: two_arousal_columns(r / L / "Train_DE_01.csv"), "two 'arousal' columns (columns 3 and 6)"),
+    ("feature_folder_is_a_file", f"{FUNC}:", "egemaps_func",
+     lambda r: folder_to_file(r / FUNC), "a file, not a folder"),
+    ("cell_with_underscore", f"{FUNC}/Train_DE_01.csv:5 (column 4)", "egemaps_func",
+     lambda r: set_cell(r / FUNC / "Train_DE_01.csv", 5, 4, "1_5"), "non-numeric cell '1_5'"),
+    ("cell_non_ascii_digits", f"{L}/Devel_DE_01.csv:6 (column 3)", "egemaps_func",
+     lambda r: set_cell(r / L / "Devel_DE_01.csv", 6, 3, "\u0660.\u0665"), "non-numeric cell '\u0660.\u0665'"),
+    ("huge_non_numeric_cell", f"{LLD}/Devel_HU_01.csv:9 (column 5)", "egemaps",
+     lambda r: set_cell(r / LLD / "Devel_HU_01.csv", 9, 5, "x" * 10_000_000),
+     f"non-numeric cell {'x' * 40!r}... (10000000 characters)"),
+    ("feature_file_symlink_loop", f"{BOW}/Train_HU_01.csv:", "boaw_egemaps",
+     lambda r: symlink_loop(r / BOW / "Train_HU_01.csv"), "symlink loop"),
+    ("feature_file_is_a_folder", f"{VID}/Devel_DE_01.csv:", "fau",
+     lambda r: file_to_folder(r / VID / "Devel_DE_01.csv"), "a folder, not a file"),
+    ("label_file_is_a_folder", f"{L}/Train_HU_01.csv:", "egemaps_func",
+     lambda r: file_to_folder(r / L / "Train_HU_01.csv"), "a folder, not a file"),
 ]
+
+
+def two_arousal_columns(path: Path) -> None:
+    """A second 'arousal' column, with other values than the first."""
+    lines = path.read_text().rstrip("\n").split("\n")
+    out = [lines[0] + ";arousal"] + [ln + f";{0.5 - i * 0.01:.6f}" for i, ln in enumerate(lines[1:])]
+    path.write_text("\n".join(out) + "\n")
+
+
+def folder_to_file(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder)
+    folder.write_text("not a folder\n")
+
+
+def file_to_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def symlink_loop(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.name)
 
 
 def defect_root(tmp_path: Path, defect) -> Path:
@@ -158,8 +201,9 @@ def one_error_naming(err: str, command: str, where: str, expected: str) -> None:
     assert "Traceback" not in err, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     errors = [ln for ln in lines if f"emofusion {command}: error:" in ln]
-    assert len(errors) == 1, err
-    assert where in errors[0] and expected in errors[0], errors[0]
+    assert len(errors) == 1, err[:3000]
+    assert where in errors[0] and expected in errors[0], errors[0][:3000]
+    assert len(errors[0]) < 600, f"an error line of {len(errors[0])} characters"  # never a whole cell
 
 
 @pytest.mark.parametrize(("where", "key", "defect", "expected"), [d[1:] for d in DEFECTS],
@@ -182,6 +226,116 @@ def test_defect_is_one_clear_error_through_validate_and_cache(tmp_path, capsys, 
 def test_defect_table_size():
     assert len(DEFECTS) >= 25
     assert len({d[0] for d in DEFECTS}) == len(DEFECTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# file-system conditions: one line naming the file, exit 2, no traceback, nothing written. We run as
+# root, where chmod does not stop a read, so the conditions are simulated at the system call the
+# library makes (the same OSError, errno and file name the kernel would give); a non-root run also
+# checks a real chmod.
+
+def deny_read(monkeypatch, target: Path) -> None:
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if Path(self) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+def cache_cli(root: Path, out: Path, key: str = "egemaps_func") -> int:
+    return main(["cache", "--data-root", str(root), "--set", key, "--out", str(out)])
+
+
+def test_unreadable_feature_file_through_validate_and_cache(tmp_path, capsys, monkeypatch):
+    root = make_root(tmp_path / "root")
+    target = root / FUNC / "Devel_DE_01.csv"
+    deny_read(monkeypatch, target)
+    assert main(["validate", str(root)]) == 2
+    one_error_naming(capsys.readouterr().err, "validate", f"{target}:", "permission denied")
+    out = tmp_path / "out" / "egemaps_func.npz"
+    assert cache_cli(root, out) == 2
+    one_error_naming(capsys.readouterr().err, "cache", f"{target}:", "permission denied")
+    assert not out.parent.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads a mode-000 file")
+def test_unreadable_feature_file_real_chmod(tmp_path, capsys):
+    root = make_root(tmp_path / "root")
+    target = root / FUNC / "Devel_DE_01.csv"
+    target.chmod(0)
+    try:
+        assert main(["validate", str(root)]) == 2
+        one_error_naming(capsys.readouterr().err, "validate", f"{target}:", "permission denied")
+    finally:
+        target.chmod(0o644)
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    (errno.EROFS, "read-only file system: nothing written"),
+    (errno.EACCES, "permission denied: this process may not write here"),
+])
+def test_unwritable_out_folder_through_cache(tmp_path, capsys, monkeypatch, code, expected):
+    import tempfile
+
+    root = make_root(tmp_path / "root")
+    out = tmp_path / "ro" / "egemaps_func.npz"
+    out.parent.mkdir()
+    real = tempfile.mkstemp
+
+    def mkstemp(*a, dir=None, **kw):  # what the kernel says on a read-only mount / a folder we may not write
+        if dir is not None and Path(dir) == out.parent:
+            raise OSError(code, os.strerror(code), str(Path(dir) / ".egemaps_func.npz.x.tmp"))
+        return real(*a, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    assert cache_cli(root, out) == 2
+    one_error_naming(capsys.readouterr().err, "cache", f"{out}:", expected)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_full_disk_through_cache_leaves_nothing(tmp_path, capsys, monkeypatch):
+    root = make_root(tmp_path / "root")
+    out = tmp_path / "out" / "egemaps_func.npz"
+    real = np.savez
+
+    def savez(fh, **arrays):  # half the archive written, then the disk is full (write() names no file)
+        fh.write(b"PK\x03\x04" + b"\0" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", savez)
+    assert cache_cli(root, out) == 2
+    one_error_naming(capsys.readouterr().err, "cache", f"{out}:", "no space left on the device: nothing written")
+    assert list(out.parent.iterdir()) == []  # the temp file is gone
+    monkeypatch.setattr(np, "savez", real)
+    assert cache_cli(root, out) == 0  # and the next run writes it
+
+
+def test_output_path_that_is_a_folder_through_cache(tmp_path, capsys):
+    root = make_root(tmp_path / "root")
+    out = tmp_path / "out" / "egemaps_func.npz"
+    out.mkdir(parents=True)
+    assert main(["cache", "--data-root", str(root), "--set", "egemaps_func", "--out", str(out),
+                 "--labels-out", str(tmp_path / "out" / "labels.npz")]) == 2
+    one_error_naming(capsys.readouterr().err, "cache", f"{out}:", "is a folder: the output path must name a file")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["egemaps_func.npz"] and not any(out.iterdir())
+
+
+def test_unknown_os_errors_are_not_swallowed(tmp_path, monkeypatch):
+    """Only file-system conditions become one line; anything else stays a traceback (a bug to fix)."""
+    root = make_root(tmp_path / "root")
+    deny = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "Devel_DE_01.csv":
+            raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        return deny(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(ConnectionResetError):
+        main(["validate", str(root)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +453,11 @@ def tiny_data_root_config(root: Path) -> dict:
 
 
 # one caught by the workflow's check_inputs job, one inside the cache jobs (same readers as the CLI)
-WORKFLOW_DEFECTS = ["test_recording_missing_in_one_set", "labels_scaled_x100"]
+WORKFLOW_DEFECTS = ["test_recording_missing_in_one_set", "labels_scaled_x100",
+                    # the issue-21 rows on the sets this config caches (egemaps_func, fau, labels)
+                    "label_two_arousal_columns", "feature_folder_is_a_file", "cell_with_underscore",
+                    "cell_non_ascii_digits", "feature_file_is_a_folder", "label_file_is_a_folder",
+                    "huge_non_numeric_cell", "feature_file_symlink_loop"]
 
 
 @pytest.mark.parametrize("defect_id", WORKFLOW_DEFECTS)
@@ -309,16 +467,71 @@ def test_workflow_rejects_what_validate_rejects(tmp_path, defect_id):
     _, where, key, defect, expected = next(d for d in DEFECTS if d[0] == defect_id)
     root = defect_root(tmp_path, defect)
     work = tmp_path / "work"
-    write_config(work, tiny_data_root_config(root))
-    proc = smk(work, "--cores", "2", "results/features/egemaps_func.npz", "results/features/fau.npz",
+    config = tiny_data_root_config(root)
+    config["feature_sets"][key] = {"folder": SETS[key][0]}  # the set the row's defect is in
+    write_config(work, config)
+    proc = smk(work, "--cores", "2", *(f"results/features/{k}.npz" for k in config["feature_sets"]),
                "results/features/labels.npz", check=False, timeout=300)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     logs = "".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log"))
     assert "Traceback" not in text + logs and "InputFunctionException" not in text, text[-3000:]
     errors = [ln for ln in logs.splitlines() if ln.startswith("error:")]
-    assert errors and all(where in ln and expected in ln for ln in errors), logs
+    assert errors and all(where in ln and expected in ln for ln in errors), logs[:3000]
+    assert all(len(ln) < 600 for ln in errors) and len(text) < 100_000  # no cell echoed whole
     assert not (work / "results" / "features" / f"{key}.npz").exists()
+
+
+# Fault injection into the workflow's jobs: a sitecustomize module on PYTHONPATH (loaded by every
+# Python process, Snakemake's script jobs included) makes one system call fail as the kernel would.
+FAULTS_SITECUSTOMIZE = """
+import errno, os, pathlib
+kind, _, target = os.environ.get("EMOFUSION_TEST_FAULT", "").partition(":")
+if kind == "deny-read":
+    _read = pathlib.Path.read_bytes
+    def _read_bytes(self):
+        if str(self) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return _read(self)
+    pathlib.Path.read_bytes = _read_bytes
+elif kind == "full-disk":
+    _fsync = os.fsync
+    def _full(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return _fsync(fd)
+    os.fsync = _full
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the full-disk fault names files through /proc")
+@pytest.mark.parametrize("fault", ["deny-read", "full-disk"])
+def test_workflow_cache_job_file_system_faults_are_one_line(tmp_path, fault):
+    from test_workflow import SNAKEMAKE, write_config
+
+    root = make_root(tmp_path / "root")
+    work = tmp_path / "work"
+    write_config(work, tiny_data_root_config(root))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FAULTS_SITECUSTOMIZE)
+    target = root / FUNC / "Devel_DE_01.csv"
+    spec = f"deny-read:{target}" if fault == "deny-read" else "full-disk:.egemaps_func.npz."
+    env = {**os.environ, "EMOFUSION_TEST_FAULT": spec, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile",
+                           str(work / "config.yaml"), "--cores", "1", "results/features/egemaps_func.npz"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    log = (work / "results" / "logs" / "cache" / "egemaps_func.log").read_text()
+    assert "Traceback" not in text + log, log
+    errors = [ln for ln in log.splitlines() if ln.startswith("error:")]
+    out = work / "results" / "features" / "egemaps_func.npz"
+    want = (f"{target}: permission denied" if fault == "deny-read"
+            else f"{out.relative_to(work)}: no space left on the device: nothing written")
+    assert len(errors) == 1 and want in errors[0], log
+    assert not out.exists() and not list(out.parent.glob(".egemaps_func.npz.*"))  # no temp left
 
 
 def test_paper_config_without_data_root_is_one_line_naming_data_root(tmp_path):

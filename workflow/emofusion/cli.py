@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, os_error
 
 #: subcommand -> module under emofusion.commands
 COMMANDS = {
@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except (DataError, ConfigError) as exc:
         print(f"emofusion {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file-system condition no reader named (permission, full disk ...): one line too
+        err = os_error(exc)
+        if err is None:
+            raise
+        print(f"emofusion {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 

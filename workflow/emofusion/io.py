@@ -10,12 +10,15 @@ removed the next time the same output is written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from .errors import DataError, os_error
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -62,19 +65,37 @@ def atomic_path(path: str | Path):
     the data is fsync'ed, renamed over ``path`` and the folder fsync'ed; on failure the temp file is
     removed and ``path`` is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path, folders=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if path.is_dir():
+        raise _write_error(IsADirectoryError(errno.EISDIR, "Is a directory", str(path)), path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path, folders=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(exc, path) from None
     try:
         yield Path(tmp)
         fsync_file(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for reading
         os.replace(tmp, path)
         fsync_dir(path.parent)
+    except OSError as exc:  # a full disk, a read-only mount ...: one line naming the output, no temp left
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(exc, path, Path(tmp)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_error(exc: OSError, path: Path, tmp: Path | None = None) -> BaseException:
+    """A failed write of ``path`` as one DataError naming it (emofusion.errors.os_error), or ``exc``
+    itself when it is no file-system condition. With ``tmp`` (the temp file or folder), an error about
+    another file (an input read while writing) names that file as a read error."""
+    fn = None if exc.filename is None else str(exc.filename)
+    if tmp is not None and fn is not None and fn != str(path) and not fn.startswith(str(tmp)):
+        return os_error(exc) or exc
+    return os_error(exc, path, writing=True) or exc
 
 
 @contextlib.contextmanager
@@ -110,15 +131,31 @@ class _AtomicDir:
         self.final = final
 
     def __enter__(self) -> Path:
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(self.final, folders=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
+        if self.final.exists() and not self.final.is_dir():
+            raise DataError(self.final, "a file, not a folder: the output path must name a folder (nothing written)")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale(self.final, folders=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
+        except OSError as exc:
+            raise _write_error(exc, self.final) from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                err = _write_error(exc, self.final, self.tmp)
+                if err is not exc:
+                    raise err from None
             return
+        try:
+            self._commit()
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise _write_error(exc, self.final) from None
+
+    def _commit(self) -> None:
         os.chmod(self.tmp, 0o755)  # mkdtemp makes 0700
         for dirpath, _, files in os.walk(self.tmp):
             for f in files:

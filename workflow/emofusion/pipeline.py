@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, os_error
 
 
 def where_am_i() -> str:
@@ -70,10 +70,15 @@ def log_to(path: str | Path):
         try:
             yield fh
         except (DataError, ConfigError) as exc:  # bad input: one line naming the file or key, no traceback
-            fh.write(f"error: {exc}\n")
-            sys.stdout, sys.stderr = old_out, old_err
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            _fail(fh, exc, old_out, old_err)
+        except OSError as exc:  # a file-system condition (permission, full disk ...): one line too
+            err = os_error(exc)
+            if err is None:
+                import traceback
+
+                traceback.print_exc(file=fh)
+                raise
+            _fail(fh, err, old_out, old_err)
         except BaseException:
             import traceback
 
@@ -85,6 +90,13 @@ def log_to(path: str | Path):
         finally:
             root.removeHandler(handler)
             sys.stdout, sys.stderr = old_out, old_err
+
+
+def _fail(fh, exc, old_out, old_err):
+    fh.write(f"error: {exc}\n")
+    sys.stdout, sys.stderr = old_out, old_err
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def synth_corpus(out_dir: str | Path, *, size: str, seed: int, complementarity: float,

@@ -39,9 +39,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, path_problem
 from ..io import atomic_open
-from .layout import FRAME_S, PARTITIONS, list_recordings, parse_name, read_label_file, read_table
+from .layout import (
+    FRAME_S,
+    PARTITIONS,
+    folder_problem,
+    list_recordings,
+    parse_name,
+    read_label_file,
+    read_table,
+)
 
 log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
@@ -465,7 +473,8 @@ def save_feature_cache(path: str | Path, cache: FeatureCache) -> None:
 
 def _open_npz(path: Path, required: Iterable[str], what: str):
     if not path.is_file():
-        raise DataError(path, f"{what} not found")
+        problem = path_problem(path)
+        raise DataError(path, f"{what} not found" if problem in (None, "not found") else f"{what} expected: {problem}")
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -540,7 +549,7 @@ def _check_numbers(folder: Path, names: Iterable[str]) -> None:
 def label_names(ldir: Path, partitions: Iterable[str], cultures: Iterable[str]) -> list[str]:
     """Label recordings of ``partitions`` x ``cultures`` in ``ldir`` (checked names, 1-based numbers)."""
     if not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
+        raise DataError(ldir, folder_problem(ldir, "labels folder"))
     names = list_recordings(ldir, partitions, cultures)
     _check_numbers(ldir, names)
     return names
@@ -591,7 +600,7 @@ def expected_recordings(feat_dir: Path, labels: Mapping[str, tuple[int, float]],
     A missing feature file for a label file, or a Train/Devel feature file without labels, is a DataError.
     """
     if not feat_dir.is_dir():
-        raise DataError(feat_dir, "feature folder not found")
+        raise DataError(feat_dir, folder_problem(feat_dir, "feature folder"))
     present = set(list_recordings(feat_dir, partitions, cultures))
     _check_numbers(feat_dir, sorted(present))
     for n in sorted(labels):

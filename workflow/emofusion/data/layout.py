@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import TARGETS
-from ..errors import DataError
+from ..errors import DataError, excerpt, os_error, path_problem
 from ..io import atomic_dir, atomic_write_text
 
 PARTITIONS = ("Train", "Devel", "Test")
@@ -66,6 +66,11 @@ def _strip_quotes(s: str) -> str:
     return s
 
 
+#: a number as the fast parser reads one: ASCII digits, optional sign, point and exponent; nan/inf
+#: (rejected later as non-finite)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I | re.A)
+
+
 def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, min_cols: int) -> DataError:
     """Slow, exact pass over a file the fast parser refused: find the first bad line."""
     ncols = None
@@ -90,14 +95,14 @@ def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, mi
             return DataError(path, f"{len(cells)} fields, expected at least {min_cols} (name, time, values)", line=i + 1)
         for j, cell in enumerate(cells[1:], start=1):
             c = cell.strip()
-            try:
-                v = float(c)
-            except ValueError:
+            if _NUMBER.fullmatch(c) is None:  # float() would also take '1_5' and non-ASCII digits
                 if other in c:
-                    return DataError(path, f"cell {c!r} mixes separators: file uses {sep!r}", line=i + 1, column=j + 1)
-                return DataError(path, f"non-numeric cell {c!r}", line=i + 1, column=j + 1)
-            if not math.isfinite(v):
-                return DataError(path, f"non-finite value {c!r} (NaN/inf are not allowed)", line=i + 1, column=j + 1)
+                    return DataError(path, f"cell {excerpt(c)} mixes separators: file uses {sep!r}", line=i + 1,
+                                     column=j + 1)
+                return DataError(path, f"non-numeric cell {excerpt(c)}", line=i + 1, column=j + 1)
+            if not math.isfinite(float(c)):
+                return DataError(path, f"non-finite value {excerpt(c)} (NaN/inf are not allowed)", line=i + 1,
+                                 column=j + 1)
     return DataError(path, "could not be parsed as an AVEC csv table")
 
 
@@ -105,11 +110,21 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOM = b"\xef\xbb\xbf"
 
 
+def folder_problem(folder: str | Path, what: str = "folder") -> str:
+    """Why ``folder`` is not a folder, for a DataError: '<what> not found', or what it is instead (a
+    file, a symlink loop, a broken link)."""
+    problem = path_problem(folder, folder=True)
+    return f"{what} not found" if problem in (None, "not found") else f"{what} expected: {problem}"
+
+
 def read_text(path: str | Path) -> str:
     """A file's text: UTF-8, with or without a byte-order mark (dropped). Any other encoding is a
     DataError naming the file, the byte offset and its line."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # not readable (permission, a folder, a symlink loop ...): one line naming it
+        raise (os_error(exc, path) or exc) from None
     body = data[len(BOM):] if data.startswith(BOM) else data
     try:
         text = body.decode("utf-8")
@@ -148,7 +163,7 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "file not found")
+        raise DataError(path, path_problem(path) or "file not found")
     text = read_text(path)
     if text.strip() == "":
         raise DataError(path, "empty file")
@@ -180,7 +195,11 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
         r, c = (int(v) for v in np.argwhere(np.abs(vals) > FLOAT32_MAX)[0])
         raise DataError(path, f"value {vals[r, c]:g} beyond float32's range (+-{FLOAT32_MAX:.4g})",
                         line=r + 1 + int(has_header), column=c + 2)
-    header = [str(c).strip().strip("'") for c in df.columns] if has_header else None
+    header = None
+    if has_header:  # from the line itself: pandas renames a repeated name ('arousal' -> 'arousal.1')
+        header = [c.strip().strip("'") for c in first.rstrip("\r").split(sep)]
+        if len(header) != df.shape[1]:
+            header = [str(c).strip().strip("'") for c in df.columns]
     names = df.iloc[:, 0].fillna("").astype(str).map(_strip_quotes).to_numpy()
     return Table(path=path, header=header, names=names, times=vals[:, 0].copy(), values=vals[:, 1:].copy())
 
@@ -190,11 +209,12 @@ def _check_single_name(table: Table, expected: str | None) -> str:
     if len(uniq) != 1:
         i = int(np.argmax(table.names != table.names[0]))
         line = i + 1 + (1 if table.header else 0)
-        raise DataError(table.path, f"name column changes from {table.names[0]!r} to {table.names[i]!r}", line=line)
+        raise DataError(table.path, f"name column changes from {excerpt(table.names[0])} to {excerpt(table.names[i])}",
+                        line=line)
     name = str(uniq[0])
     parse_name(name, table.path)
     if expected is not None and name != expected:
-        raise DataError(table.path, f"name column says {name!r} but the file is {expected}.csv",
+        raise DataError(table.path, f"name column says {excerpt(name)} but the file is {expected}.csv",
                         line=2 if table.header else 1)
     return name
 
@@ -229,7 +249,11 @@ def read_label_file(path: str | Path, label_range: tuple[float, float] | None = 
     idx = []
     for t in TARGETS:
         if t not in cols:
-            raise DataError(path, f"no {t!r} column in header {';'.join(tab.header)}", line=1)
+            raise DataError(path, f"no {t!r} column in header {excerpt(';'.join(tab.header), 120)}", line=1)
+        where = [k + 3 for k, c in enumerate(cols) if c == t]
+        if len(where) > 1:
+            raise DataError(path, f"two {t!r} columns (columns {where[0]} and {where[1]}): which one is meant? "
+                                  "Keep one", line=1, column=where[1])
         idx.append(cols.index(t))
     _check_single_name(tab, path.stem)
     _check_times(tab, step=FRAME_S)
@@ -261,7 +285,7 @@ def list_recordings(folder: str | Path, partitions: Iterable[str] | None = None,
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(folder, "folder not found")
+        raise DataError(folder, folder_problem(folder))
     parts = set(partitions) if partitions is not None else None
     cults = set(cultures) if cultures is not None else None
     out = []

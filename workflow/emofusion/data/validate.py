@@ -41,7 +41,7 @@ from .features import (
     iter_aligned,
     label_index,
 )
-from .layout import FRAME_S, PARTITIONS, parse_name
+from .layout import FRAME_S, PARTITIONS, folder_problem, parse_name
 
 
 @dataclass
@@ -159,6 +159,8 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
     for k in keys:
         folder = folders.get(k, FEATURE_SETS[k].folder)
         if not (root / folder).is_dir():
+            if (root / folder).exists() or (root / folder).is_symlink():  # a file or a bad link, not absent
+                raise DataError(root / folder, folder_problem(root / folder, f"feature folder for {k!r}"))
             if explicit:
                 raise DataError(root / folder, f"feature folder for {k!r} not found (asked for with --sets)")
             absent.append(k)
