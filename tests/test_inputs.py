@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from emofusion.cli import main
 from emofusion.data.features import PAD_TOLERANCE, build_feature_cache, load_feature_cache
+from emofusion.errors import DataError
 from emofusion.io import atomic_dir, atomic_write_text
 from test_validate import SETS, edit_line, feature_text, make_root
 
@@ -336,6 +337,29 @@ def test_unknown_os_errors_are_not_swallowed(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     with pytest.raises(ConnectionResetError):
         main(["validate", str(root)])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped_byte"])
+def test_damaged_feature_cache_is_one_line_saying_how_to_rebuild(tmp_path, capsys, damage):
+    root = make_root(tmp_path / "root")
+    out = tmp_path / "c"
+    assert main(["cache", "--data-root", str(root), "--set", "egemaps_func", "--out", str(out / "f.npz"),
+                 "--labels-out", str(out / "labels.npz")]) == 0
+    capsys.readouterr()
+    f = out / "f.npz"
+    data = f.read_bytes()
+    if damage == "truncated":  # a copy cut short
+        f.write_bytes(data[: len(data) // 2])
+    else:  # one byte of the feature matrix changed: the zip's CRC finds it when X is read
+        i = data.index(b"X.npy") + 400
+        f.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+    with pytest.raises(DataError, match="truncated or damaged.*rebuild it: delete the file"):
+        load_feature_cache(f)
+    rc = main(["train", "--features", str(f), "--labels", str(out / "labels.npz"), "--out", str(tmp_path / "run"),
+               "--run-name", "x"])
+    assert rc == 2
+    one_error_naming(capsys.readouterr().err, "train", f"{f}:", "rebuild it")
+    assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------------------------------------

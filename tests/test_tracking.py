@@ -260,3 +260,59 @@ def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path)
     assert c.get_run(other).info.status == "RUNNING"
     assert c.get_run(elsewhere).info.status == "RUNNING"  # the same job of another working directory
     assert c.get_run(res["run_id"]).info.status == "FINISHED"
+
+
+# ---------------------------------------------------------------------------------------------
+# a fusion stage's MLflow run after a kill in the window between scores.json and the job's exit
+
+
+def _stage(tmp_path):
+    from emofusion.fusion.stages import run_chain
+    from test_fusion import SMALL, _corpus
+
+    labels, runs = _corpus(tmp_path)
+    (doc,) = run_chain(labels, runs, tmp_path / "f", protocol="in-sample", stages=1, spec=SMALL)
+    return doc, tmp_path / "f" / "stage1" / "scores.json"
+
+
+def _active(client, exp):
+    return client.search_runs([exp])  # deleted runs are not listed (ACTIVE_ONLY)
+
+
+@pytest.mark.parametrize("window", ["after_close", "before_close"])
+def test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run(tmp_path, window):
+    from emofusion.fusion.stages import log_stage_run
+    from emofusion.tracking import RESULT_TAG, result_digest
+    from mlflow.tracking import MlflowClient
+
+    doc, scores = _stage(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("fx")
+    name = "fusion/in-sample/stage1"
+    if window == "after_close":  # the killed attempt logged and closed its run, then died before exiting
+        log_stage_run(uri, "fx", name, doc, scores, workdir="/w")
+    else:  # it died inside log_stage_run: its run, tagged with this result, left RUNNING
+        tags = {"kind": "fusion", "protocol": "in-sample", "stage": "1", "emofusion.workdir": "/w",
+                RESULT_TAG: result_digest(scores)}
+        client.create_run(exp, run_name=name, tags=tags)
+    log_stage_run(uri, "fx", name, doc, scores, workdir="/w")  # Snakemake's re-run of the job
+    runs = _active(client, exp)
+    assert [(r.info.run_name, r.info.status) for r in runs] == [(name, "FINISHED")]
+    assert runs[0].data.metrics["solver_max_gap"] <= 1e-3
+
+
+def test_fusion_stage_runs_of_another_result_or_workdir_are_kept(tmp_path):
+    from emofusion.fusion.stages import log_stage_run
+    from mlflow.tracking import MlflowClient
+
+    doc, scores = _stage(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("fx")
+    name = "fusion/in-sample/stage1"
+    log_stage_run(uri, "fx", name, doc, scores, workdir="/w")
+    log_stage_run(uri, "fx", name, doc, scores, workdir="/other")  # another working directory
+    scores.write_text(scores.read_text().replace("in-sample", "in-sample", 1) + "\n")  # another result
+    log_stage_run(uri, "fx", name, doc, scores, workdir="/w")
+    assert len(_active(client, exp)) == 3

@@ -205,6 +205,43 @@ def close_stale_runs(tracking_uri: str, experiment_name: str, run_name: str, tag
     return closed
 
 
+#: tag of a run that logs one output file: the sha256 of that file's bytes (a fusion stage's scores.json)
+RESULT_TAG = "emofusion.result_sha256"
+
+
+def result_digest(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def replace_runs_of_same_result(tracking_uri: str, experiment_name: str, run_name: str,
+                                tags: dict[str, str]) -> list[str]:
+    """Delete the runs of this same job that logged this same result (same run name and tags, the
+    :data:`RESULT_TAG` digest among them), whatever their status: the traces of an attempt killed
+    after its output was written (its run left RUNNING, closed KILLED by :func:`close_stale_runs`,
+    or already FINISHED when the kill came before the job's exit). The re-run logs the one run that
+    stays. Runs of another result (an earlier config) are kept. Returns the ids it deleted."""
+    from mlflow.tracking import MlflowClient
+
+    if RESULT_TAG not in tags:
+        raise ValueError(f"replace_runs_of_same_result needs the {RESULT_TAG} tag")
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+    deleted = []
+    for run in client.search_runs([exp.experiment_id], filter_string=f"tags.`{RESULT_TAG}` = '{tags[RESULT_TAG]}'",
+                                  max_results=50000):
+        if run.info.run_name != run_name or any(run.data.tags.get(k) != str(v) for k, v in tags.items()):
+            continue
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "KILLED")
+        client.delete_run(run.info.run_id)
+        deleted.append(run.info.run_id)
+    return deleted
+
+
 def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]):
     """Lightning's MLFlowLogger for one run, whose MLflow run stays RUNNING after ``fit`` until
     :func:`finish_run` marks it FINISHED (after the scores and artifacts are logged), so a run

@@ -478,12 +478,44 @@ def _open_npz(path: Path, required: Iterable[str], what: str):
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise DataError(path, f"not a readable {what} (.npz): {exc}") from None
+        raise _damaged(path, what, exc) from None
     missing = [k for k in required if k not in z.files]
     if missing:
         z.close()
-        raise DataError(path, f"not a {what}: missing {', '.join(missing)}")
-    return z
+        raise DataError(path, f"not a {what}: missing {', '.join(missing)}; {_REBUILD}")
+    return _CheckedNpz(z, path, what)
+
+
+_REBUILD = ("rebuild it: delete the file and run the same command again (the workflow's cache job, or "
+            "`emofusion cache`, writes it anew)")
+
+
+def _damaged(path: Path, what: str, exc: BaseException) -> DataError:
+    return DataError(path, f"not a readable {what} (.npz; truncated or damaged: {str(exc)[:120]}); {_REBUILD}")
+
+
+class _CheckedNpz:
+    """An open .npz whose arrays, read one by one, raise a DataError naming the file when its bytes are
+    damaged (a truncated or corrupted member is found only when it is read)."""
+
+    def __init__(self, z, path: Path, what: str):
+        self._z, self._path, self._what = z, path, what
+        self.files = z.files
+
+    def __getitem__(self, key: str):
+        try:
+            return self._z[key]
+        except Exception as exc:
+            raise _damaged(self._path, self._what, exc) from None
+
+    def close(self) -> None:
+        self._z.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _check_layout(path: Path, names, lengths, offsets, data, what: str) -> None:

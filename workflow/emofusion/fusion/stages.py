@@ -501,7 +501,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     """One MLflow run per stage and protocol, with the stage's real start and end (its parts' jobs)."""
     from mlflow.tracking import MlflowClient
 
-    from ..tracking import close_stale_runs
+    from ..tracking import RESULT_TAG, close_stale_runs, replace_runs_of_same_result, result_digest
 
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment_name)
@@ -512,6 +512,10 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     if workdir:
         tags["emofusion.workdir"] = workdir
     close_stale_runs(tracking_uri, experiment_name, run_name, tags)
+    # exactly one run per stage: an attempt killed after scores.json was written left a run of this
+    # same result (RUNNING, or FINISHED if the kill came after it closed): this one replaces it
+    tags[RESULT_TAG] = result_digest(scores_path)
+    replace_runs_of_same_result(tracking_uri, experiment_name, run_name, tags)
     solver = doc["solver"]
     run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags,
                             start_time=int(solver["start_time"] * 1000))
