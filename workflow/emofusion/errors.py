@@ -1,4 +1,5 @@
-"""One error type for bad input: it names the file (and line or column, or config key)."""
+"""One error type for bad input: it names the file (and line or column, or config key); and the
+words for a file-system condition (permission, full disk, a folder where a file belongs ...) as one."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ _WRITE_REASONS = {
 def os_error(exc: OSError, path: str | Path | None = None, *, writing: bool = False) -> DataError | None:
     """``exc`` as one DataError naming the file (``path`` when given, else the file the OSError
     names), or None when its errno is not a file-system condition we know."""
-    reasons = _WRITE_REASONS if writing else _READ_REASONS
+    reasons = _WRITE_REASONS if writing else {**_WRITE_REASONS, **_READ_REASONS}  # a full disk is one too
     if exc.errno not in reasons:
         return None
     where = path if path is not None else (exc.filename if exc.filename is not None else None)
