@@ -243,7 +243,9 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
 
 def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path):
     """A job killed from outside (SIGKILL, a SLURM time limit) leaves its MLflow run RUNNING; its
-    re-run marks that run KILLED. Runs of other jobs (another seed) that are RUNNING are left alone."""
+    re-run marks that run KILLED and, once its own run is FINISHED, moves it to MLflow's trash
+    tagged with the run that replaced it (restorable). Runs of other jobs (another seed, another
+    working directory) that are RUNNING are left alone."""
     uri, exp_id = store
     c = client(uri)
     tags = {"kind": "unimodal", "feature_sets": "fau_func", "modality": "visual", "loss_mode": "mtl2",
@@ -257,9 +259,43 @@ def test_rerun_closes_the_run_a_killed_job_left_running(caches, store, tmp_path)
                     log=lambda s: None)
     assert c.get_run(stale).info.status == "KILLED"
     assert "killed job" in c.get_run(stale).data.tags["emofusion.closed"]
+    assert c.get_run(stale).info.lifecycle_stage == "deleted"
+    assert c.get_run(stale).data.tags["emofusion.superseded_by"] == res["run_id"]
     assert c.get_run(other).info.status == "RUNNING"
     assert c.get_run(elsewhere).info.status == "RUNNING"  # the same job of another working directory
     assert c.get_run(res["run_id"]).info.status == "FINISHED"
+    job = [r for r in c.search_runs([exp_id]) if r.data.tags.get("seed") == "3"
+           and r.data.tags.get("emofusion.workdir") == tags["emofusion.workdir"]]
+    assert [r.info.run_id for r in job] == [res["run_id"]]  # the default view: exactly one run of the job
+    c.restore_run(stale)  # trashed, not purged: nothing is lost
+    assert c.get_run(stale).info.lifecycle_stage == "active"
+
+
+def test_rerun_replaces_the_finished_run_of_the_same_result_and_keeps_the_rest(caches, store, tmp_path):
+    """A job killed after its run was FINISHED but before Snakemake saw it end is re-run: its new
+    run (same scores, so the same emofusion.result_sha256) replaces the old FINISHED one, the KILLED
+    one an earlier kill left goes too; a FAILED run (an error to read) and a FINISHED run of
+    another result (an earlier config) of the same job are kept."""
+    uri, exp_id = store
+    c = client(uri)
+    kw = dict(run_name="fau_func", kind="unimodal", params={**TINY, "epochs": 1}, seed=3, tracking_uri=uri,
+              experiment_name="emofusion-test", log=lambda s: None)
+    first = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", **kw)["run_id"]
+    tags = {k: v for k, v in c.get_run(first).data.tags.items() if not k.startswith("mlflow.")}
+    digest = tags.pop("emofusion.result_sha256")
+    killed = c.create_run(exp_id, run_name="fau_func", tags=tags).info.run_id
+    c.set_terminated(killed, "KILLED")
+    failed = c.create_run(exp_id, run_name="fau_func", tags=tags).info.run_id
+    c.set_terminated(failed, "FAILED")
+    earlier = c.create_run(exp_id, run_name="fau_func", tags={**tags, "emofusion.result_sha256": "0" * 64})
+    c.set_terminated(earlier.info.run_id, "FINISHED")
+    second = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", **kw)["run_id"]
+    assert c.get_run(second).data.tags["emofusion.result_sha256"] == digest  # deterministic: the same result
+    for rid in (first, killed):
+        assert c.get_run(rid).info.lifecycle_stage == "deleted"
+        assert c.get_run(rid).data.tags["emofusion.superseded_by"] == second
+    active = {r.info.run_id: r.info.status for r in c.search_runs([exp_id])}
+    assert active == {second: "FINISHED", failed: "FAILED", earlier.info.run_id: "FINISHED"}
 
 
 # ---------------------------------------------------------------------------------------------

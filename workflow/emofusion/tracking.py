@@ -242,6 +242,45 @@ def replace_runs_of_same_result(tracking_uri: str, experiment_name: str, run_nam
     return deleted
 
 
+#: tag of a run moved to MLflow's trash by the re-run that replaced it: the replacing run's id
+SUPERSEDED_TAG = "emofusion.superseded_by"
+
+
+def supersede_runs_of_same_job(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str],
+                               keep: str, result_sha256: str | None = None) -> list[str]:
+    """Once the re-run of a job has its run FINISHED (``keep``), move the traces its killed attempts
+    left (same run name and tags) to MLflow's trash, each tagged :data:`SUPERSEDED_TAG` = ``keep``:
+    the runs left RUNNING or closed KILLED by :func:`close_stale_runs`, and the FINISHED ones of the
+    same result (``result_sha256``, the :data:`RESULT_TAG` digest: an attempt killed after its run
+    was closed but before Snakemake saw the job end). A killed attempt never wrote the job's outputs
+    (Snakemake removes them and re-runs the job), so its run holds only the parameters and part of
+    the curves that the FINISHED run repeats in full. Trashed, not purged: no default view lists it,
+    ``mlflow runs restore --run-id ID`` brings it back. FAILED runs (an error a user may want to
+    read) and FINISHED runs of another result (an earlier config) are kept. Returns the ids moved."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+    moved = []
+    for run in client.search_runs([exp.experiment_id], max_results=50000):
+        if run.info.run_id == keep or run.info.run_name != run_name:
+            continue
+        if any(run.data.tags.get(k) != str(v) for k, v in tags.items()):
+            continue
+        status = run.info.status
+        same_result = result_sha256 is not None and run.data.tags.get(RESULT_TAG) == result_sha256
+        if not (status in ("RUNNING", "KILLED", "SCHEDULED") or (status == "FINISHED" and same_result)):
+            continue
+        if status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run.info.run_id, "KILLED")
+        client.set_tag(run.info.run_id, SUPERSEDED_TAG, keep)
+        client.delete_run(run.info.run_id)
+        moved.append(run.info.run_id)
+    return moved
+
+
 def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: dict[str, str]):
     """Lightning's MLFlowLogger for one run, whose MLflow run stays RUNNING after ``fit`` until
     :func:`finish_run` marks it FINISHED (after the scores and artifacts are logged), so a run

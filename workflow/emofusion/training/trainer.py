@@ -140,7 +140,17 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     from ..formats import write_scores
     from ..io import atomic_write_json
     from ..results.metrics import score_recordings
-    from ..tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
+    from ..tracking import (
+        OFF,
+        RESULT_TAG,
+        close_stale_runs,
+        default_tracking_uri,
+        finish_run,
+        log_outputs,
+        make_logger,
+        result_digest,
+        supersede_runs_of_same_job,
+    )
     from .dataset import SequenceDataset, collate, load_training_data, unshift_predictions
     from .task import EmotionTask
 
@@ -230,8 +240,13 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                 write_scores(staged, scores)
                 log_outputs(logger, final, [staged, out_dir / "history.json"],
                             {"predictions": out_dir / "predictions"})
+                digest = result_digest(staged)
+                logger.experiment.set_tag(logger.run_id, RESULT_TAG, digest)
             finish_run(logger)
             run_id = logger.run_id
+            # exactly one run per job: what a killed attempt of this job left goes to MLflow's trash
+            # now that this run is FINISHED (never before: a kill here loses no record)
+            supersede_runs_of_same_job(uri, experiment_name, run_name, run_tags, keep=run_id, result_sha256=digest)
         write_scores(out_dir / "scores.json", scores)  # LAST: the completion marker
     except BaseException:
         if logger and logger._initialized:
