@@ -412,37 +412,116 @@ def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):
                                                                                  "scores.json"), r
 
 
+def _mlflow_runs(work: Path, view: str = "active") -> list:
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=f"sqlite:///{work / 'results' / 'mlflow.db'}")
+    exp = c.get_experiment_by_name(tiny_config()["tracking"]["experiment"])
+    return c.search_runs([exp.experiment_id], run_view_type=getattr(ViewType, view.upper() + "_ONLY"),
+                         max_results=50000)
+
+
+def _job_of(run) -> tuple[str, str]:
+    """One workflow job's runs: the run name (a training run's or a fusion stage's) and its seed."""
+    return run.info.run_name, run.data.tags.get("seed", "")
+
+
+def _kill_when(proc: subprocess.Popen, ready, what: str, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the workflow ended before {what}"
+        assert time.time() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
+    proc.wait()
+
+
+def _without_timings(doc: dict) -> dict:
+    """A fusion stage's scores.json less the solver's wall-clock start, end and seconds."""
+    doc = json.loads(json.dumps(doc))
+    for k in ("start_time", "end_time", "seconds"):
+        doc.get("solver", {}).pop(k, None)
+    return doc
+
+
 def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
-    """Kill snakemake hard mid-run, run the same command again: same results as uninterrupted."""
+    """Kill snakemake's process group hard while a training job is mid-fit, run the same command
+    again and kill it while a fuse_part job runs, then run it to the end: byte-identical summary,
+    rankings and predictions, the same fusion scores (less wall-clock timings) as the uninterrupted
+    tiny run, no temp file, and in MLflow's default view exactly one FINISHED run per job, the killed
+    training attempt's run in the trash, tagged with the run that superseded it."""
     ref, _ = tiny_run
     work = tmp_path / "killed"
     write_config(work, tiny_config())
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(work / "config.yaml"),
            "--cores", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
-    deadline = time.time() + 600
-    runs = work / "results" / "runs"
-    while time.time() < deadline and len(list(runs.glob("*/seed0/scores.json"))) < 2:
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
-    proc.wait()
-    assert not (work / "results" / "fusion" / "summary.tsv").exists()
+    res = work / "results"
+
+    def start():
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+
+    def training_mid_fit():  # two runs done, another one past its first epoch and not done
+        if len(list((res / "runs").glob("*/seed*/scores.json"))) < 2:
+            return False
+        for log in (res / "logs" / "train").glob("*/seed*.log"):
+            run_dir = res / "runs" / log.parent.name / log.stem
+            if not (run_dir / "scores.json").exists() and "epoch " in log.read_text():
+                return True
+        return False
+
+    _kill_when(start(), training_mid_fit, "training job mid-fit")
+    assert not (res / "fusion" / "summary.tsv").exists()
+    assert any(r.info.status == "RUNNING" for r in _mlflow_runs(work))  # killed while its run was open
     # a hard kill leaves Snakemake's directory lock behind: release it, then the same command again
     # (README, "re-running only what changed"); the profile's rerun-incomplete redoes killed jobs
     smk(work, "--unlock")
+
+    _kill_when(start(), lambda: _fuse_part_log_without_state(res), "fuse_part job running")
+    assert _fuse_part_log_without_state(res), "the fuse_part job ended before the kill"
+    assert not (res / "fusion" / "summary.tsv").exists()
+    smk(work, "--unlock")
     smk(work, "--cores", "2", timeout=1500)
-    for f in sorted((ref / "results" / "runs").glob("*/scores.json")):
-        other = work / "results" / "runs" / f.parent.name / "scores.json"
-        assert _scores(other)["devel"] == _scores(f)["devel"], f.parent.name
-    for f in sorted((ref / "results" / "fusion").glob("*/stage*/scores.json")):
-        rel = f.relative_to(ref)
-        assert _scores(work / rel)["devel"] == _scores(f)["devel"], rel
-    a = (ref / "results" / "runs" / "fau_func" / "predictions" / "Devel_DE_01.csv").read_text()
-    b = (work / "results" / "runs" / "fau_func" / "predictions" / "Devel_DE_01.csv").read_text()
-    assert a == b
-    shutil.rmtree(work / "results" / "corpus", ignore_errors=True)
+
+    # outputs: byte for byte (fusion scores.json less its solver's wall-clock timings)
+    files = [Path("fusion/summary.tsv"), *sorted(p.relative_to(ref / "results") for p in
+                                                 (ref / "results" / "ranking").glob("*.tsv"))]
+    for pattern in ("runs/*/predictions/*.csv", "runs/*/seed*/predictions/*.csv", "fusion/*/stage*/predictions/*.csv",
+                    "runs/*/scores.json", "runs/*/seed*/scores.json"):
+        found = sorted(p.relative_to(ref / "results") for p in (ref / "results").glob(pattern))
+        assert found, pattern
+        assert found == sorted(p.relative_to(res) for p in res.glob(pattern)), pattern
+        files += found
+    for rel in files:
+        assert (res / rel).read_bytes() == (ref / "results" / rel).read_bytes(), rel
+    stages = sorted(p.relative_to(ref / "results") for p in (ref / "results" / "fusion").glob("*/stage*/scores.json"))
+    assert stages
+    for rel in stages:
+        assert _without_timings(_scores(res / rel)) == _without_timings(_scores(ref / "results" / rel)), rel
+    assert not [p for p in res.rglob("*") if p.name.endswith(".tmp")]
+    # MLflow: the same jobs as the uninterrupted run, each with exactly one run, FINISHED
+    runs = _mlflow_runs(work)
+    jobs = sorted(_job_of(r) for r in runs)
+    assert jobs == sorted(_job_of(r) for r in _mlflow_runs(ref))
+    assert len(jobs) == len(set(jobs)), [j for j in jobs if jobs.count(j) > 1]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    kept = {r.info.run_id for r in runs}
+    trashed = [r for r in _mlflow_runs(work, "deleted") if r.data.tags.get("kind") != "fusion"]
+    assert trashed, "the killed training attempt's run"
+    for r in trashed:
+        assert r.info.status == "KILLED" and r.data.tags["emofusion.superseded_by"] in kept
+    shutil.rmtree(res / "corpus", ignore_errors=True)
+
+
+def _fuse_part_log_without_state(res: Path) -> bool:
+    """A fuse_part job has started (its script opened its log) and not written its state file."""
+    for log in (res / "logs" / "fusion").glob("*/stage*_*.log"):
+        stage, part = log.stem.split("_", 1)
+        if not (res / "fusion" / log.parent.name / stage / f"{part}.npz").exists():
+            return True
+    return False
 
 
 @pytest.mark.slow
