@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+from .spec import SCHEMA_PATH
 
 
 def machine_mem_mb(fraction: float = 0.85) -> int | None:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_savez(path: str | Path, arrays: Mapping[str, Any]) -> None:
+    """``np.savez`` (no pickle) of ``arrays`` to ``path``, atomically and durably."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def atomic_dir(final: str | Path):

@@ -17,9 +17,13 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+
+#: The JSON schema of config.yaml: the one place each setting's default and type are written.
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 #: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
 LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
@@ -155,7 +159,6 @@ def _schema_block(block: str) -> dict:
     """One block of the config schema (``train``: its ``weights`` are left to :func:`resolve_weights`)."""
     import yaml
 
-    from .config import SCHEMA_PATH
 
     return yaml.safe_load(SCHEMA_PATH.read_text())["properties"][block]
 

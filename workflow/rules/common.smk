@@ -8,6 +8,7 @@ from pathlib import Path
 from emofusion.code_version import code_versions
 from emofusion.config import (ablation_train_config, check_config, extra_run_set, machine_mem_mb,
                               search_train_config)
+from emofusion.data.synth import is_generated_root
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
 from emofusion.results.ranking import pairs
@@ -53,22 +54,29 @@ wildcard_constraints:
 CODE = code_versions(Path(workflow.basedir) / "workflow" / "scripts", LIB)
 
 
-def is_generated():
+def uses_builtin_corpus():
+    """No data_root: the workflow generates its own corpus under results/corpus."""
     return config["data_root"] is None
+
+
+def is_generated():
+    """Generated data (the built-in corpus, or a root `emofusion synth` wrote): the one decision
+    behind the data label of every table and figure."""
+    return uses_builtin_corpus() or is_generated_root(config["data_root"])
 
 
 def get_data_root():
     """The AVEC-layout data folder: the generated corpus, or the configured real data."""
-    return str(RESULTS / "corpus") if is_generated() else config["data_root"]
+    return str(RESULTS / "corpus") if uses_builtin_corpus() else config["data_root"]
 
 
 def get_corpus_marker():
     """The generated corpus folder (so caches depend on it), or nothing for real data."""
-    return [str(RESULTS / "corpus")] if is_generated() else []
+    return [str(RESULTS / "corpus")] if uses_builtin_corpus() else []
 
 
 def get_labels_input(wildcards):
-    if is_generated():
+    if uses_builtin_corpus():
         return get_corpus_marker()
     return [str(Path(config["data_root"]) / "labels")]
 
@@ -76,7 +84,7 @@ def get_labels_input(wildcards):
 def get_feature_input(wildcards):
     """What a feature cache is built from: the corpus marker, the extracted files of an audio set, or
     the real labels + set folder."""
-    if is_generated():
+    if uses_builtin_corpus():
         return get_corpus_marker()
     if is_extracted(wildcards.fs):
         return get_extracted_set_files(wildcards.fs)
@@ -86,7 +94,7 @@ def get_feature_input(wildcards):
 
 def get_inputs_input(wildcards):
     """What the input check reads: the corpus marker, or the real labels + every set's folder."""
-    if is_generated():
+    if uses_builtin_corpus():
         return get_corpus_marker()
     root = Path(config["data_root"])
     return [str(root / "labels"), *(str(root / f) for f in get_feature_folders().values())]
@@ -352,14 +360,6 @@ wildcard_constraints:
 
 def is_extracted(fs):
     return fs in AUDIO_EXTRACT
-
-
-def is_generated_data():
-    """The generated corpus, or a root written by `emofusion synth` (e.g. the generated audio corpus)."""
-    if is_generated():
-        return True
-    truth = Path(config["data_root"]) / "truth.json"
-    return truth.is_file() and '"emofusion.synth"' in truth.read_text()
 
 
 def get_set_data_root(wildcards):

@@ -24,7 +24,7 @@ rule table3:
         fusion_root=RESULTS / "fusion",
         protocols=PROTOCOLS,
         stages=STAGES,
-        generated=is_generated_data(),
+        generated=is_generated(),
         code=CODE["report_table3"],
     threads: 1
     resources:
@@ -48,7 +48,7 @@ rule fig3:
         fusion_root=RESULTS / "fusion",
         protocols=PROTOCOLS,
         stages=STAGES,
-        generated=is_generated_data(),
+        generated=is_generated(),
         code=CODE["report_fig3"],
     threads: 1
     resources:
@@ -68,7 +68,7 @@ rule runs_overview:
     log:
         RESULTS / "logs" / "report" / "runs_overview.log",
     params:
-        generated=is_generated_data(),
+        generated=is_generated(),
         code=CODE["report_runs_overview"],
     threads: 1
     resources:

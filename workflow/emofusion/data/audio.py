@@ -372,9 +372,9 @@ def bag_of_words(X: np.ndarray, codebook: Codebook, *, window_s: float = FUNC_WI
 
 
 def save_codebook(path: str | Path, cb: Codebook) -> None:
-    from .features import _atomic_savez
+    from ..io import atomic_savez
 
-    _atomic_savez(path, {"lld": np.array(cb.lld), "mean": cb.mean, "std": cb.std, "words": cb.words,
+    atomic_savez(path, {"lld": np.array(cb.lld), "mean": cb.mean, "std": cb.std, "words": cb.words,
                          "seed": np.array(cb.seed), "train": np.array(cb.train, dtype=str)})
 
 

@@ -114,18 +114,18 @@ def generate_audio_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "ti
     """Write a generated audio corpus to ``out_dir`` (replaced atomically as a whole); return the truth."""
     import soundfile as sf
 
-    from .synth import ANNOTATION_DELAY, CorpusGenerator, _guard_out, _write_labels
+    from .synth import ANNOTATION_DELAY, CorpusGenerator, guard_out, write_labels
 
     if size not in AUDIO_SIZES:
         raise ConfigError(f"--size {size} with --audio: audio corpora come in {', '.join(AUDIO_SIZES)} "
                           "(full would be hours of audio)")
     gen = CorpusGenerator(seed, size)
     out = Path(out_dir)
-    _guard_out(out)
+    guard_out(out)
     names = gen.recordings()
     lengths = {n: gen.length(n) for n in names}
     with atomic_dir(out) as tmp:
-        _write_labels(gen, tmp)
+        write_labels(gen, tmp)
         (tmp / "audio").mkdir()
         (tmp / "visual_features").mkdir()
         for n in names:

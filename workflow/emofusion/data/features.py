@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, path_problem
-from ..io import atomic_open
+from ..io import atomic_savez
 from .layout import (
     FRAME_S,
     PARTITIONS,
@@ -245,10 +245,10 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
     warn = warn or log.warning
     path = Path(path)
     tab = read_table(path, min_cols=3)
-    from .layout import _check_single_name, _check_times
+    from .layout import check_single_name, check_times
 
-    _check_single_name(tab, path.stem)
-    _check_times(tab)
+    check_single_name(tab, path.stem)
+    check_times(tab)
     times, X = tab.times, tab.values
     hdr = int(tab.header is not None)
 
@@ -452,18 +452,13 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return off
 
 
-def _atomic_savez(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
-    with atomic_open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
 def _names_array(names: list[str]) -> np.ndarray:
     return np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1")
 
 
 def save_feature_cache(path: str | Path, cache: FeatureCache) -> None:
     """Write ``cache`` to ``path`` (np.savez, no pickle) atomically."""
-    _atomic_savez(path, {
+    atomic_savez(path, {
         "key": np.array(cache.key), "source": np.array(cache.source), "names": _names_array(cache.names),
         "lengths": np.asarray(cache.lengths, dtype=np.int64), "offsets": np.asarray(cache.offsets, dtype=np.int64),
         "X": np.asarray(cache.X, dtype=np.float32), "mean": np.asarray(cache.mean, dtype=np.float64),
@@ -546,7 +541,7 @@ def save_label_cache(path: str | Path, labels: LabelCache) -> None:
     arrays = _label_arrays("", labels)
     if labels.test is not None:
         arrays.update(_label_arrays("test_", labels.test))
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
 
 
 def load_label_cache(path: str | Path) -> LabelCache:

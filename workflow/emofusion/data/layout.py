@@ -204,7 +204,7 @@ def read_table(path: str | Path, min_cols: int = 3) -> Table:
     return Table(path=path, header=header, names=names, times=vals[:, 0].copy(), values=vals[:, 1:].copy())
 
 
-def _check_single_name(table: Table, expected: str | None) -> str:
+def check_single_name(table: Table, expected: str | None) -> str:
     uniq = np.unique(table.names)
     if len(uniq) != 1:
         i = int(np.argmax(table.names != table.names[0]))
@@ -219,7 +219,7 @@ def _check_single_name(table: Table, expected: str | None) -> str:
     return name
 
 
-def _check_times(table: Table, step: float | None = None, tol: float = 1e-3) -> None:
+def check_times(table: Table, step: float | None = None, tol: float = 1e-3) -> None:
     t = table.times
     if t.size > 1:
         d = np.diff(t)
@@ -255,8 +255,8 @@ def read_label_file(path: str | Path, label_range: tuple[float, float] | None = 
             raise DataError(path, f"two {t!r} columns (columns {where[0]} and {where[1]}): which one is meant? "
                                   "Keep one", line=1, column=where[1])
         idx.append(cols.index(t))
-    _check_single_name(tab, path.stem)
-    _check_times(tab, step=FRAME_S)
+    check_single_name(tab, path.stem)
+    check_times(tab, step=FRAME_S)
     y = tab.values[:, idx]
     if label_range is not None:
         lo, hi = label_range
@@ -272,8 +272,8 @@ def read_feature_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one feature file; returns ``(times (n,), features (n, d))``."""
     path = Path(path)
     tab = read_table(path, min_cols=3)
-    _check_single_name(tab, path.stem)
-    _check_times(tab)
+    check_single_name(tab, path.stem)
+    check_times(tab)
     return tab.times, tab.values
 
 

@@ -497,20 +497,24 @@ def synthesize(*, seed: int = 0, size: str = "tiny", feature_sets: Iterable[str]
                        features={k: {n: gen.features(k, n) for n in names} for k in keys})
 
 
-def _guard_out(out: Path) -> None:
+def is_generated_root(root: str | Path) -> bool:
+    """Whether ``root`` is a data root ``emofusion synth`` wrote (features or audio): its
+    ``truth.json`` names the generator. The one test of "generated data" behind every data label."""
+    try:
+        return json.loads((Path(root) / "truth.json").read_text()).get("generator") == "emofusion.synth"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def guard_out(out: Path) -> None:
     """Refuse to replace a folder that is not a generated corpus (it may be real data)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "truth.json").is_file())):
         raise ConfigError(f"{out} exists and is not a generated corpus (no truth.json): refusing to replace it")
-    if (out / "truth.json").is_file():
-        try:
-            ok = json.loads((out / "truth.json").read_text()).get("generator") == "emofusion.synth"
-        except (OSError, ValueError):
-            ok = False
-        if not ok:
-            raise ConfigError(f"{out}/truth.json was not written by emofusion synth: refusing to replace {out}")
+    if (out / "truth.json").is_file() and not is_generated_root(out):
+        raise ConfigError(f"{out}/truth.json was not written by emofusion synth: refusing to replace {out}")
 
 
-def _write_labels(gen: CorpusGenerator, root: Path) -> None:
+def write_labels(gen: CorpusGenerator, root: Path) -> None:
     for name in gen.recordings():
         folder = root / ("test_labels" if name.startswith("Test_") else "labels")
         folder.mkdir(exist_ok=True)
@@ -529,12 +533,12 @@ def generate_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "demo",
     gen = CorpusGenerator(seed, size, complementarity)
     keys = _check_sets(gen, feature_sets)
     out = Path(out_dir)
-    _guard_out(out)
+    guard_out(out)
     truth = gen.truth(keys)
     if cache_dir is not None:
         truth["cache_only"] = True
     with atomic_dir(out) as tmp:
-        _write_labels(gen, tmp)
+        write_labels(gen, tmp)
         if cache_dir is None:
             for k in keys:
                 spec = gen.sets[k]
