@@ -140,7 +140,15 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
     from ..formats import write_scores
     from ..io import atomic_write_json
     from ..results.metrics import score_recordings
-    from ..tracking import OFF, close_stale_runs, default_tracking_uri, finish_run, log_outputs, make_logger
+    from ..tracking import (
+        OFF,
+        close_stale_runs,
+        default_tracking_uri,
+        finish_run,
+        log_outputs,
+        make_logger,
+        source_tags,
+    )
     from .dataset import SequenceDataset, collate, load_training_data, unshift_predictions
     from .task import EmotionTask
 
@@ -179,6 +187,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                     "loss_mode": p.loss_mode, "seed": str(seed), "emofusion.workdir": str(Path.cwd().resolve()),
                     **{k: str(v) for k, v in (tags or {}).items()}}
         close_stale_runs(uri, experiment_name, run_name, run_tags)
+        run_tags.update(source_tags("emofusion.training.trainer.train_run"))  # not the job's temp script
         logger = make_logger(uri, experiment_name, run_name, run_tags)
         hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": data.dim,
               "alpha": weights[0], "beta": weights[1], "gamma": weights[2], "threads": threads,
