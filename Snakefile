@@ -12,6 +12,7 @@
 #         {run} = a feature-set key (fau_func) or two keys joined by '+', sorted (boaw_egemaps+fau_func)
 #   results/ranking/unimodal.tsv              checkpoint: the 12 unimodal runs ranked, top 7 selected
 #   results/ranking/runs.tsv                  all 12 + 21 runs ranked, top 11 selected
+#   results/ranking/planted_check.{json,txt}  generated corpus: the unimodal ranking vs truth.json (Spearman)
 #   results/fusion/{protocol}/stage{n}/       predictions/, scores.json   (protocol in-sample|grouped-cv)
 #   results/fusion/summary.tsv                stage x protocol x split x culture CCC table
 #   results/tables/, results/figures/         Table 3, Fig. 3, runs overview (default target); Table 2
@@ -52,3 +53,11 @@ rule all:
     default_target: True
     input:
         get_final_outputs,
+
+
+# The end of a successful run: what it found (Table 3's rows, the planted-ranking check), where the
+# tables, figures and report are, and the MLflow UI command and URL (emofusion.results.summary).
+onsuccess:
+    from emofusion.results.summary import print_summary
+
+    print_summary(RESULTS)

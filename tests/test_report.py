@@ -25,8 +25,10 @@ from emofusion.results.report import (
     PAPER_TABLE3,
     fig3_figure,
     fig3_series,
+    grid_edge_note,
     runs_overview_figure,
     sample_search_weights,
+    tsv_to_html,
     write_fig3,
     write_runs_overview,
     write_table2,
@@ -233,6 +235,62 @@ def test_table3_rows_come_from_the_right_scores_files(tmp_path, results):
     for r, c in zip(rows[1:], cells[2:], strict=True):  # dev mean (3 decimals) of each of our rows
         assert c[6] == f"{float(r['dev_mean']):.3f}"
     assert "<b>in-sample</b>" in html.read_text()
+
+
+GRID = {"ks": [1, 3, 5], "Cs": [0.001, 0.01, 0.1, 1.0]}
+
+
+def _selected(k, C):
+    return {t: {"k": k, "C": C} for t in TARGETS}
+
+
+def test_grid_edge_note_names_the_edge_choices():
+    corner = {"selected": _selected(5, 1.0)}
+    assert grid_edge_note(corner, GRID) == ("k=5 (largest of 1..5) for 3/3 choices; "
+                                            "C=1 (largest of 0.001..1) for 3/3 choices")
+    assert grid_edge_note({"selected": _selected(3, 0.01)}, GRID) == ""
+    folds = {"selected": {"outer_folds": [_selected(3, 0.1), _selected(1, 0.1)], "test": _selected(3, 0.001)}}
+    assert grid_edge_note(folds, GRID) == ("k=1 (smallest of 1..5) for 3/9 choices; "
+                                           "C=0.001 (smallest of 0.001..1) for 3/9 choices")
+    assert grid_edge_note(corner, None) == ""
+    assert grid_edge_note(corner, {"ks": [5], "Cs": [1.0]}) == ""  # a single candidate is no choice
+
+
+def test_table3_marks_grid_edge_choices_and_the_dev_chosen_rows(tmp_path, results):
+    root, _, _ = results
+    for n in STAGES:  # in-sample picks the corner of the grid, grouped-cv an inner point
+        f = root / "fusion" / "in-sample" / f"stage{n}" / "scores.json"
+        f.write_text(json.dumps({**json.loads(f.read_text()), "selected": _selected(5, 1.0)}))
+        f = root / "fusion" / "grouped-cv" / f"stage{n}" / "scores.json"
+        f.write_text(json.dumps({**json.loads(f.read_text()), "selected": {"outer_folds": [_selected(3, 0.1)] * 2}}))
+    md, tsv = tmp_path / "table3.md", tmp_path / "table3.tsv"
+    write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES, md, tsv,
+                 generated=True, grid=GRID)
+    rows = read_tsv(tsv)
+    edge = {(r["method"], r["protocol"]): r["grid_edge"] for r in rows}
+    assert edge[("late", "in-sample")] == edge[("multistage", "in-sample")] == grid_edge_note(
+        {"selected": _selected(5, 1.0)}, GRID) != ""
+    assert edge[("late", "grouped-cv")] == edge[("multistage", "grouped-cv")] == ""
+    assert edge[("unimodal", "")] == edge[("bimodal", "")] == ""
+    text = md.read_text()
+    marked = [ln for ln in text.splitlines() if ln.startswith("| ") and " †" in ln]
+    assert len(marked) == 2 and all("in-sample" in ln for ln in marked)
+    assert "**† At the edge of the grid** (k in {1, 3, 5}, C in {0.001, 0.01, 0.1, 1})" in text
+    assert "**Chosen on dev.** The unimodal and bimodal rows" in text and "every fused run" in text
+    write_table3(root / "ranking" / "runs.tsv", root / "runs", root / "fusion", PROTOCOLS, STAGES, md, tsv,
+                 generated=True)  # no grid given: no mark, the dev-chosen note still
+    assert " †" not in md.read_text() and "Chosen on dev" in md.read_text()
+
+
+def test_ranking_html_says_na_for_one_seed(tmp_path):
+    tsv = tmp_path / "r.tsv"
+    tsv.write_text("rank\trun\tkind\tarousal\tvalence\tliking\tmean\tmean_sd\tseeds\tselected\n"
+                   "1\ta\tunimodal\t0.5\t0.5\t0.5\t0.5\t0.000000\t1\t1\n"
+                   "2\tb\tunimodal\t0.4\t0.4\t0.4\t0.4\t0.012000\t3\t0\n")
+    tsv_to_html(tsv, "Ranking", "note.", tmp_path / "r.html")
+    cells = html_table_rows(tmp_path / "r.html")
+    assert cells[1][7] == "n/a (1 seed)" and cells[2][7] == "0.012000"
+    assert "0.000000" in tsv.read_text()  # the TSV itself keeps its number
 
 
 def test_table3_without_test_labels_has_no_test_columns(tmp_path, results):

@@ -76,8 +76,12 @@ def test_tracked_run(caches, store, tmp_path):
     for key in ("train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"):
         assert [m.step for m in c.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
-    assert run.data.metrics["devel_DE_HU_valence"] == pytest.approx(scores["devel"]["DE+HU"]["valence"])
-    assert run.data.metrics["test_DE_HU_mean"] == pytest.approx(scores["test"]["DE+HU"]["mean"])
+    # rounded to 4 decimals for the UI (the scores file keeps 6)
+    assert run.data.metrics["devel_DE_HU_valence"] == round(scores["devel"]["DE+HU"]["valence"], 4)
+    assert run.data.metrics["test_DE_HU_mean"] == round(scores["test"]["DE+HU"]["mean"], 4)
+    # the source is the library's entry point and the code version, not the job's temp script
+    assert tags["mlflow.source.name"] == "emofusion.training.trainer.train_run"
+    assert tags["emofusion.version"] and "tmp" not in tags["mlflow.source.name"]
     # the fusion runs' names (one column ranks both); the curves are not buried under single points
     curves = {"train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"}
     assert set(run.data.metrics) == curves | {f"{s}_DE_HU_{t}" for s in ("devel", "test")

@@ -231,7 +231,7 @@ def test_failed_run_leaves_no_completion_marker(caches, tmp_path, monkeypatch):
 def test_cli_train(caches, tmp_path, capsys):
     params = tmp_path / "p.json"
     params.write_text(json.dumps({"hidden": [8], "batch_size": 4}))
-    rc = main(["train", "--features", str(caches["fau_func"]), "--labels", str(caches["labels"]),
+    rc = main(["train", "--features", str(caches["fau_func"]), "--labels-cache", str(caches["labels"]),
                "--out", str(tmp_path / "cli"), "--run-name", "fau_func", "--params-json", str(params),
                "--set", "epochs=1", "loss_mode=stl_valence", "--tracking-uri", "off"])
     assert rc == 0 and (tmp_path / "cli" / "scores.json").is_file()

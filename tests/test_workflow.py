@@ -191,7 +191,8 @@ def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny_run")
     write_config(work, tiny_config())
     t0 = time.time()
-    smk(work, "--cores", "2", timeout=1500)
+    proc = smk(work, "--cores", "2", timeout=1500)
+    (work / "snakemake.stderr").write_text(proc.stderr)  # the end-of-run summary is in it
     return work, time.time() - t0
 
 
@@ -238,6 +239,19 @@ def test_tiny_run_recovers_planted_truth(tiny_run):
     noise = float(uni[-1][6])
     assert abs(noise) < 0.15
     assert best > noise + 0.15, (best, noise)
+
+
+def test_tiny_run_ends_with_the_summary_and_the_planted_check(tiny_run):
+    work, _ = tiny_run
+    check = json.loads((work / "results" / "ranking" / "planted_check.json").read_text())
+    uni = (work / "results" / "ranking" / "unimodal.tsv").read_text().splitlines()
+    assert check["n_sets"] == len(uni) - 1 and -1 <= check["spearman"] <= 1
+    summary = (work / "snakemake.stderr").read_text().split("emofusion: what this run found", 1)[1]
+    assert f"Planted-ranking check: Spearman {check['spearman']:.3f}" in summary
+    assert "Multistage" in summary and "results/tables/table3.md" in summary and "results/figures/fig3.png" in summary
+    exp = json.loads((work / "results" / "tracking.json").read_text())["experiment_id"]
+    assert "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000" in summary
+    assert f"/#/experiments/{exp}/runs?viewStateShareKey=" in summary and "workflowType=machine_learning" in summary
 
 
 def test_noop_rerun_plans_nothing(tiny_run):

@@ -27,9 +27,16 @@ COMMANDS = {
 }
 
 
+#: the parser's description: the docstring's first line without reST markup (no Sphinx role in --help)
+DESCRIPTION = "emofusion command line: one subcommand per step (see `emofusion COMMAND --help`)."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emofusion", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="emofusion", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"emofusion {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, mod in COMMANDS.items():
         try:
             m = importlib.import_module(f"emofusion.commands.{mod}")
@@ -44,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `emofusion`: the help, not an error
+        parser.print_help()
+        return 0
     try:
         return int(args._run(args) or 0)
     except (DataError, ConfigError) as exc:

@@ -30,15 +30,53 @@ VIEW_KEY = "ccc"
 VIEW_METRICS = [f"{split}_DE_HU_{t}" for split in ("devel", "test") for t in ("mean", "arousal", "valence", "liking")]
 
 
+#: MLflow 3.17's UI decides between its GenAI and its model-training pages from the ``workflowType``
+#: URL parameter (else localStorage ``mlflow.workflowType``; default GenAI), not from the experiment's
+#: ``mlflow.experimentKind`` tag: every link the project gives carries this parameter.
+WORKFLOW_TYPE = "workflowType=machine_learning"
+
+#: The tags the saved view shows beside the metrics: what a run is, its fusion protocol, and what a
+#: fusion stage was fitted on (in-sample stages: the very frames they are scored on).
+VIEW_TAGS = ["kind", "protocol", "fitted_on"]
+
+#: Decimals of the single-value scores logged to MLflow (the files keep 6).
+METRIC_DECIMALS = 4
+
+
 def runs_view_state() -> dict:
     """The runs-table view saved under :data:`VIEW_KEY`: MLflow UI's search facets and UI state."""
-    cols = [f"metrics.`{m}`" for m in VIEW_METRICS] + ["tags.`kind`"]
-    return {"orderByKey": cols[0], "orderByAsc": False, "searchFilter": "", "selectedColumns": cols}
+    metrics = [f"metrics.`{m}`" for m in VIEW_METRICS]
+    cols = [f"tags.`{t}`" for t in VIEW_TAGS] + metrics
+    return {"orderByKey": metrics[0], "orderByAsc": False, "searchFilter": "", "selectedColumns": cols}
 
 
 def runs_view_path(experiment_id: str) -> str:
     """The UI path (after the server's address) of the experiment's runs table in the saved view."""
-    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}&{WORKFLOW_TYPE}"
+
+
+def source_tags(entry_point: str) -> dict[str, str]:
+    """Tags that say which code made a run, in place of MLflow's default source (``sys.argv[0]``:
+    under Snakemake a deleted temp script): ``mlflow.source.name`` (the library entry point),
+    ``emofusion.version`` and, in a git checkout, ``mlflow.source.git.commit`` (and
+    ``emofusion.git_dirty`` when tracked files differ from that commit)."""
+    import subprocess
+
+    from . import __version__
+
+    tags = {"mlflow.source.name": entry_point, "mlflow.source.type": "LOCAL", "emofusion.version": __version__}
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return tags
+    if len(commit) == 40:
+        tags["mlflow.source.git.commit"] = commit
+        tags["emofusion.git_dirty"] = "true" if dirty else "false"
+    return tags
 
 
 def default_tracking_uri(root: str | Path | None = None) -> str:
@@ -312,7 +350,7 @@ def log_outputs(logger, final_metrics: dict[str, float], files: list[Path], dirs
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, 0) for k, v in final_metrics.items()]
+    metrics = [Metric(k, round(float(v), METRIC_DECIMALS), now, 0) for k, v in final_metrics.items()]
     if metrics:
         client.log_batch(run_id, metrics=metrics)
     for f in files:

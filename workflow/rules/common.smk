@@ -187,7 +187,8 @@ def get_fusion_outputs(wildcards):
 
 
 def get_final_outputs(wildcards):
-    return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv"),
+    planted = [str(RESULTS / "ranking" / f"planted_check.{ext}") for ext in ("json", "txt")] if uses_builtin_corpus() else []
+    return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv"), *planted,
             *get_report_outputs(wildcards)]
 
 

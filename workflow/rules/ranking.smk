@@ -40,3 +40,26 @@ rule rank_runs:
         "../../envs/emofusion.yaml"
     script:
         "../scripts/rank_runs.py"
+
+
+# Generated corpus only (in the default target there): how well the unimodal ranking recovers the
+# planted truth, Spearman between each set's mean dev CCC and its informativeness in truth.json.
+rule planted_check:
+    input:
+        ranking=RESULTS / "ranking" / "unimodal.tsv",
+        corpus=get_corpus_marker(),
+    output:
+        json=RESULTS / "ranking" / "planted_check.json",
+        txt=RESULTS / "ranking" / "planted_check.txt",
+    log:
+        RESULTS / "logs" / "ranking" / "planted_check.log",
+    params:
+        truth=RESULTS / "corpus" / "truth.json",
+        code=CODE["planted_check"],
+    threads: 1
+    resources:
+        mem_mb=500,
+    conda:
+        "../../envs/emofusion.yaml"
+    script:
+        "../scripts/planted_check.py"

@@ -25,6 +25,7 @@ rule table3:
         protocols=PROTOCOLS,
         stages=STAGES,
         generated=is_generated(),
+        grid={"ks": config["fusion"]["ks"], "Cs": config["fusion"]["Cs"]},
         code=CODE["report_table3"],
     threads: 1
     resources:

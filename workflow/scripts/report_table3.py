@@ -1,7 +1,8 @@
-from emofusion.pipeline import log_to, table3
+from emofusion.pipeline import log_to
+from emofusion.results.report import write_table3
 
 with log_to(snakemake.log[0]):
-    table3(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root, snakemake.output.md,
-           snakemake.output.tsv, snakemake.output.html, protocols=snakemake.params.protocols,
-           stages=snakemake.params.stages, generated=snakemake.params.generated,
-           labels_cache=snakemake.input.labels)
+    write_table3(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
+                 snakemake.params.protocols, snakemake.params.stages, snakemake.output.md, snakemake.output.tsv,
+                 generated=snakemake.params.generated, out_html=snakemake.output.html,
+                 labels_npz=snakemake.input.labels, grid=snakemake.params.grid)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import partition
+
 HELP = ("compare prediction folders against the first: CCC difference per target and culture with its "
         "bootstrap interval (recordings resampled, stratified by culture)")
 
@@ -13,7 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, help="folder of AVEC label files (e.g. <root>/labels)")
     p.add_argument("reference", metavar="A", help="the reference prediction folder")
     p.add_argument("others", metavar="B", nargs="+", help="prediction folders compared with A")
-    p.add_argument("--partition", default="Devel", help="partition to score (default Devel)")
+    p.add_argument("--partition", type=partition, default="Devel",
+                   help="partition to score: Train, Devel or Test, any case (default Devel); the generated "
+                        "corpus keeps its Test labels in <root>/test_labels")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")

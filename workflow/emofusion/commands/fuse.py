@@ -22,8 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=["in-sample", "grouped-cv", "both"], default="both")
     p.add_argument("--out", required=True, help="output folder; with --protocol both, one subfolder per protocol")
     p.add_argument("--test-labels", help="folder of Test label files (generated corpus), to score test predictions")
-    p.add_argument("--ks", type=int, nargs="+", default=list(d.ks), help=f"context half-widths (default {d.ks})")
-    p.add_argument("--Cs", type=float, nargs="+", default=list(d.Cs), help=f"SVR C grid (default {d.Cs})")
+    p.add_argument("--ks", type=int, nargs="+", default=list(d.ks),
+                   help=f"context half-widths (default {' '.join(map(str, d.ks))}: the paper's grid; the demo "
+                        "corpus's shorter recordings want a narrower one, the workflow's config.yaml uses 1 3 5)")
+    p.add_argument("--Cs", type=float, nargs="+", default=list(d.Cs),
+                   help=f"SVR C grid (default {' '.join(map(str, d.Cs))}: the paper's, also config.yaml's)")
     p.add_argument("--tol", type=float, default=d.tol, help=f"relative duality gap of every fit (default {d.tol})")
     p.add_argument("--method", choices=["emofusion", "avec2019"], default=d.method,
                    help="avec2019: the challenge's own window and sklearn LinearSVR (slow)")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import partition
+
 HELP = "score AVEC-format prediction folders against a label folder (CCC, DE+HU, DE, HU)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, help="folder of AVEC label files (e.g. <root>/labels)")
     p.add_argument("--predictions", required=True, nargs="+", help="one or more prediction folders")
-    p.add_argument("--partition", default="Devel", help="partition to score (default Devel)")
+    p.add_argument("--partition", type=partition, default="Devel",
+                   help="partition to score: Train, Devel or Test, any case (default Devel); the generated "
+                        "corpus keeps its Test labels in <root>/test_labels")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by folder as given")
 
 

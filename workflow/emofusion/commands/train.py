@@ -12,7 +12,10 @@ HELP = "train the multitask LSTM on feature cache(s); write predictions, scores.
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", required=True, nargs="+", metavar="CACHE",
                    help="feature cache(s) <key>.npz; several are concatenated (early fusion)")
-    p.add_argument("--labels", required=True, metavar="LABELS_NPZ", help="labels cache (labels.npz)")
+    p.add_argument("--labels-cache", metavar="LABELS_NPZ",
+                   help="labels cache (labels.npz, from `emofusion cache --labels-out`); required")
+    # the old spelling: --labels means a label *folder* in score/compare/fuse, so train's is --labels-cache
+    p.add_argument("--labels", dest="labels_deprecated", metavar="LABELS_NPZ", help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (predictions/, scores.json, model.ckpt)")
     p.add_argument("--run-name", required=True, help="MLflow run name, e.g. fau_func or boaw_egemaps+fau_func")
     p.add_argument("--kind", default="unimodal", choices=("unimodal", "bimodal", "ablation", "search"),
@@ -45,8 +48,18 @@ def _pairs(items: list[str], what: str, parse_json: bool) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from ..errors import ConfigError
     from ..training.trainer import train_run
+
+    if args.labels_deprecated is not None:
+        if args.labels_cache is not None:
+            raise ConfigError("give --labels-cache only (--labels is its deprecated spelling)")
+        print("emofusion train: warning: --labels is deprecated for train, use --labels-cache", file=sys.stderr)
+        args.labels_cache = args.labels_deprecated
+    if args.labels_cache is None:
+        raise ConfigError("--labels-cache LABELS_NPZ is required (the labels cache, labels.npz)")
 
     params: dict = {}
     if args.params_json:
@@ -58,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(params, dict):
             raise ConfigError(f"--params-json {path}: expected a JSON object")
     params.update(_pairs(args.overrides, "--set", parse_json=True))
-    train_run([Path(f) for f in args.features], Path(args.labels), Path(args.out), run_name=args.run_name,
+    train_run([Path(f) for f in args.features], Path(args.labels_cache), Path(args.out), run_name=args.run_name,
               kind=args.kind, params=params, seed=args.seed, tracking_uri=args.tracking_uri,
               experiment_name=args.experiment, tags=_pairs(args.tags, "--tag", parse_json=False))
     return 0

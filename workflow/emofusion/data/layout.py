@@ -301,7 +301,14 @@ def read_label_dir(folder: str | Path, partitions: Iterable[str] | None = None,
     """All label files of a folder: ``{name: (frames, 3)}``."""
     names = list_recordings(folder, partitions, cultures)
     if not names:
-        raise DataError(folder, f"no label files for partitions {partitions} and cultures {cultures}")
+        parts = "/".join(partitions) if partitions is not None else "any"
+        cults = "/".join(cultures) if cultures is not None else "any"
+        msg = f"no label files for partition {parts} and culture {cults}"
+        sibling = Path(folder).parent / "test_labels"
+        if partitions is not None and "Test" in set(partitions) and sibling.is_dir() \
+                and sibling.resolve() != Path(folder).resolve():
+            msg += f" (the generated corpus keeps its Test labels in {sibling})"
+        raise DataError(folder, msg)
     return {n: read_label_file(Path(folder) / f"{n}.csv")[1] for n in names}
 
 

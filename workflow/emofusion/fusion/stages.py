@@ -501,7 +501,14 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     """One MLflow run per stage and protocol, with the stage's real start and end (its parts' jobs)."""
     from mlflow.tracking import MlflowClient
 
-    from ..tracking import RESULT_TAG, close_stale_runs, replace_runs_of_same_result, result_digest
+    from ..tracking import (
+        METRIC_DECIMALS,
+        RESULT_TAG,
+        close_stale_runs,
+        replace_runs_of_same_result,
+        result_digest,
+        source_tags,
+    )
 
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment_name)
@@ -516,6 +523,10 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     # same result (RUNNING, or FINISHED if the kill came after it closed): this one replaces it
     tags[RESULT_TAG] = result_digest(scores_path)
     replace_runs_of_same_result(tracking_uri, experiment_name, run_name, tags)
+    # what the SVR saw: in-sample stages are fitted (and their k, C chosen) on the very frames scored
+    tags["fitted_on"] = ("the scored dev frames (optimistic)" if doc["protocol"] == "in-sample"
+                         else "other dev recordings (held out)")
+    tags.update(source_tags("emofusion.fusion.stages.log_stage_run"))
     solver = doc["solver"]
     run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags,
                             start_time=int(solver["start_time"] * 1000))
@@ -536,7 +547,8 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
             for cult, row in (doc.get(split) or {}).items():
                 for t, v in row.items():
                     if v is not None and np.isfinite(v):
-                        metrics.append(Metric(f"{split}_{cult}_{t}".replace("+", "_"), float(v), now, 0))
+                        metrics.append(Metric(f"{split}_{cult}_{t}".replace("+", "_"),
+                                              round(float(v), METRIC_DECIMALS), now, 0))
         client.log_batch(rid, metrics=metrics, params=params)
         client.log_artifact(rid, str(scores_path))
         client.set_terminated(rid, "FINISHED", end_time=max(now, int(time.time() * 1000)))

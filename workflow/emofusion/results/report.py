@@ -407,6 +407,46 @@ def multistage_stage(protocol: str, stage_scores: Mapping[int, Mapping]) -> tupl
     return last, f"stage {last} of {last} (the configured last stage; not chosen on dev)"
 
 
+def chosen_settings(scores: Mapping) -> list[tuple[str, int, float]]:
+    """Every (where, k, C) a fusion stage chose: per target (in-sample), per outer fold and target and
+    for the test model (grouped-cv); a stage that records neither gives ``[]``."""
+    sel = scores.get("selected")
+    out: list[tuple[str, int, float]] = []
+    try:
+        if isinstance(sel, Mapping) and all(t in sel for t in TARGETS):
+            out = [(t, int(sel[t]["k"]), float(sel[t]["C"])) for t in TARGETS]
+        elif isinstance(sel, Mapping) and "outer_folds" in sel:
+            for i, f in enumerate(sel["outer_folds"], start=1):
+                out += [(f"fold {i} {t}", int(f[t]["k"]), float(f[t]["C"])) for t in TARGETS]
+            if isinstance(sel.get("test"), Mapping):
+                out += [(f"test model {t}", int(sel["test"][t]["k"]), float(sel["test"][t]["C"])) for t in TARGETS]
+    except (KeyError, TypeError, ValueError):
+        return []
+    return out
+
+
+def grid_edge_note(scores: Mapping, grid: Mapping | None) -> str:
+    """Which of a stage's chosen k and C sit at the edge of the searched grid (``grid``: ``{"ks",
+    "Cs"}``), e.g. ``"k=5 (largest of 1..5) for 3/3 choices; C=1 (largest of 0.001..1) for 3/3"``;
+    ``""`` when none does, the grid is unknown or a value had a single candidate (no choice made)."""
+    if not grid:
+        return ""
+    chosen = chosen_settings(scores)
+    if not chosen:
+        return ""
+    parts = []
+    for name, values, idx in (("k", sorted(int(k) for k in grid.get("ks", ())), 1),
+                              ("C", sorted(float(c) for c in grid.get("Cs", ())), 2)):
+        if len(values) < 2:
+            continue
+        span = f"{values[0]:g}..{values[-1]:g}"
+        for edge, word in ((values[0], "smallest"), (values[-1], "largest")):
+            hits = sum(1 for c in chosen if c[idx] == edge)
+            if hits:
+                parts.append(f"{name}={edge:g} ({word} of {span}) for {hits}/{len(chosen)} choices")
+    return "; ".join(parts)
+
+
 def best_single_run(ranking: Sequence[dict]) -> dict:
     """The single (unimodal or bimodal) run ranked first by mean dev CCC."""
     return min(ranking, key=lambda r: r["rank"])
@@ -457,18 +497,22 @@ def table3_rows(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
 def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path,
                  protocols: Sequence[str], stages: Sequence[int], out_md: str | Path, out_tsv: str | Path,
                  *, generated: bool, out_html: str | Path | None = None,
-                 labels_npz: str | Path | None = None) -> list[dict]:
+                 labels_npz: str | Path | None = None, grid: Mapping | None = None) -> list[dict]:
     """``table3.md`` and ``table3.tsv`` (see :func:`table3_rows`); with ``labels_npz``, every CCC
-    carries its bootstrap interval (TSV columns ``dev_<target>_lo``/``_hi``, likewise ``test_``)."""
+    carries its bootstrap interval (TSV columns ``dev_<target>_lo``/``_hi``, likewise ``test_``).
+    With ``grid`` (the fusion's ``{"ks", "Cs"}``), a fused row whose chosen k or C sits at the edge
+    of the grid is marked † in the markdown and described in the TSV's ``grid_edge`` column."""
     scorer = Scorer(labels_npz) if labels_npz is not None else None
     rows = table3_rows(ranking_tsv, runs_root, fusion_root, protocols, stages, scorer)
+    for r in rows:
+        r["grid_edge"] = grid_edge_note(read_scores(Path(r["source"])), grid) if r["protocol"] else ""
     has_test = any(r["test"] for r in rows)
     splits = [("dev", "devel")] + ([("test", "test")] if has_test else [])
     cols = [(pre, sp, c) for pre, sp in splits for c in SCORE_COLUMNS]
     header = ["method", "label", "protocol", "choice",
               *[h for pre, _, c in cols for h in ((f"{pre}_{c}", f"{pre}_{c}_lo", f"{pre}_{c}_hi") if scorer
                                                    else (f"{pre}_{c}",))],
-              *[f"paper_{c}" for c in TARGETS], "settings", "source"]
+              *[f"paper_{c}" for c in TARGETS], "settings", "source", "grid_edge"]
     tsv_rows, md_rows = [], []
     for r in rows:
         nums, md_cells = [], []
@@ -479,9 +523,20 @@ def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: st
             md_cells.append(_ci(x, lo, hi) if r["dev"] else "—")
         paper = [r["paper"][c] for c in TARGETS]
         tsv_rows.append([r["method"], r["label"], r["protocol"], r["choice"], *map(_f6, nums), *map(_f6, paper),
-                         r["settings"], r["source"]])
-        md_rows.append([r["label"], PROTOCOL_LABELS.get(r["protocol"], "—"), r["choice"], *md_cells,
-                        *map(_f3, paper)])
+                         r["settings"], r["source"], r["grid_edge"]])
+        md_rows.append([r["label"], PROTOCOL_LABELS.get(r["protocol"], "—"),
+                        r["choice"] + (" †" if r["grid_edge"] else ""), *md_cells, *map(_f3, paper)])
+    edges = [r for r in rows if r["grid_edge"]]
+    notes = ["**Chosen on dev.** The unimodal and bimodal rows are the best runs of their kind by mean dev "
+             "CCC, and every fused run fuses the runs ranked best on dev (the top of results/ranking/runs.tsv): "
+             "their dev columns are optimistic under both protocols; only the test columns (where known) "
+             "are free of that choice."]
+    if edges:
+        ks = ", ".join(f"{k:g}" for k in (grid or {}).get("ks", ()))
+        cs = ", ".join(f"{c:g}" for c in (grid or {}).get("Cs", ()))
+        notes.append(f"**† At the edge of the grid** (k in {{{ks}}}, C in {{{cs}}}): the best setting may lie "
+                     "outside the grid searched. "
+                     + " ".join(f"{r['label']} ({r['protocol']}): {r['grid_edge']}." for r in edges))
     atomic_write_text(out_tsv, _tsv(header, tsv_rows))
     md_header = ["Method", "Fusion protocol", "Chosen", *[f"{c.capitalize()} ({pre})" for pre, _, c in cols],
                  *[f"Paper {c}" for c in TARGETS]]
@@ -499,7 +554,8 @@ def write_table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: st
                "seeds, a run's folder is their frame-wise mean)." if scorer else "")
             + f" \"Paper\" columns: {PAPER_TABLE3['source']}, copied, not recomputed (the paper gives no mean "
             f"here). The fusion's chosen k and C: the `settings` column of table3.tsv."
-            f"\nData: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows))
+            f"\nData: {CORPUS_NOTE[generated]}.\n\n" + _md_table(md_header, md_rows)
+            + "\n\n" + "\n\n".join(notes))
     _write_md(out_md, text, out_html)
     print(f"read {ranking_tsv}, {len(rows) - 1} scores files"
           + (f" and their prediction folders, labels {labels_npz}" if scorer else "")
@@ -990,6 +1046,12 @@ def tsv_to_html(tsv: str | Path, title: str, note: str, out_html: str | Path) ->
         raise DataError(tsv, f"cannot read: {exc.strerror or exc}") from None
     if not lines:
         raise DataError(tsv, "empty file")
+    head = lines[0]
+    if "mean_sd" in head and "seeds" in head:  # one seed has no sd: say so, not 0.000000
+        i, j = head.index("mean_sd"), head.index("seeds")
+        for row in lines[1:]:
+            if len(row) == len(head) and row[j].strip() == "1":
+                row[i] = "n/a (1 seed)"
     text = f"# {title}\n\n{note} Source: `{tsv}`.\n\n" + _md_table(lines[0], lines[1:])
     atomic_write_text(out_html, md_to_html(text))
     print(f"read {tsv} ({len(lines) - 1} rows); wrote {out_html}")

@@ -149,6 +149,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         log_outputs,
         make_logger,
         result_digest,
+        source_tags,
         supersede_runs_of_same_job,
     )
     from .dataset import SequenceDataset, collate, load_training_data, unshift_predictions
@@ -189,6 +190,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                     "loss_mode": p.loss_mode, "seed": str(seed), "emofusion.workdir": str(Path.cwd().resolve()),
                     **{k: str(v) for k, v in (tags or {}).items()}}
         close_stale_runs(uri, experiment_name, run_name, run_tags)
+        run_tags.update(source_tags("emofusion.training.trainer.train_run"))  # not the job's temp script
         logger = make_logger(uri, experiment_name, run_name, run_tags)
         hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": data.dim,
               "alpha": weights[0], "beta": weights[1], "gamma": weights[2], "threads": threads,
