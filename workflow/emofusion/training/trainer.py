@@ -190,6 +190,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
                     "loss_mode": p.loss_mode, "seed": str(seed), "emofusion.workdir": str(Path.cwd().resolve()),
                     **{k: str(v) for k, v in (tags or {}).items()}}
         close_stale_runs(uri, experiment_name, run_name, run_tags)
+        job_tags = dict(run_tags)  # what identifies the job (not the code version, which a re-run may change)
         run_tags.update(source_tags("emofusion.training.trainer.train_run"))  # not the job's temp script
         logger = make_logger(uri, experiment_name, run_name, run_tags)
         hp = {**p.to_dict(), "seed": seed, "feature_sets": "+".join(keys), "input_dim": data.dim,
@@ -248,7 +249,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
             run_id = logger.run_id
             # exactly one run per job: what a killed attempt of this job left goes to MLflow's trash
             # now that this run is FINISHED (never before: a kill here loses no record)
-            supersede_runs_of_same_job(uri, experiment_name, run_name, run_tags, keep=run_id, result_sha256=digest)
+            supersede_runs_of_same_job(uri, experiment_name, run_name, job_tags, keep=run_id, result_sha256=digest)
         write_scores(out_dir / "scores.json", scores)  # LAST: the completion marker
     except BaseException:
         if logger and logger._initialized:
