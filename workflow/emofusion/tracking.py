@@ -135,13 +135,13 @@ def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float =
                 raise ConfigError(f"tracking.uri: host of {tracking_uri} not found ({reason})") from None
             if isinstance(reason, ConnectionRefusedError) and time.monotonic() - t0 >= refused_grace_s:
                 raise ConfigError(f"tracking.uri: nothing listens at {tracking_uri} (connection refused); start "
-                                  "the MLflow server first (README, 'Running on a cluster') or set tracking.uri: "
+                                  "the MLflow server first (docs/cluster.md) or set tracking.uri: "
                                   "null for the local store") from None
             last = str(reason) or type(e).__name__
         if time.monotonic() >= deadline:
             raise ConfigError(f"tracking.uri: no MLflow server answers at {tracking_uri} "
                               f"(GET /health for {timeout_s:.0f} s: {last}); start it first "
-                              "(README, 'Running on a cluster')")
+                              "(docs/cluster.md)")
         time.sleep(poll_s)
 
 
