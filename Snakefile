@@ -60,4 +60,4 @@ rule all:
 onsuccess:
     from emofusion.results.summary import print_summary
 
-    print_summary(RESULTS)
+    print_summary(RESULTS, generated=is_generated())

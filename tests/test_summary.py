@@ -7,13 +7,13 @@ import json
 import pytest
 from emofusion.formats import write_ranking, write_tracking
 from emofusion.results.summary import (
-    WORKFLOW_TYPE_PARAM,
     planted_check,
     print_summary,
     run_summary,
     runs_view_url,
     write_planted_check,
 )
+from emofusion.tracking import WORKFLOW_TYPE as WORKFLOW_TYPE_PARAM
 
 PLANTED = {"a_func": 0.6, "b_func": 0.4, "c_func": 0.2, "noise_func": 0.0}
 

@@ -300,15 +300,6 @@ def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str 
                         out_html=out_html)
 
 
-def table3(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, out_md: str | Path,
-           out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
-           generated: bool, labels_cache: str | Path | None = None) -> None:
-    from .results.report import write_table3
-
-    write_table3(ranking_tsv, runs_root, fusion_root, protocols, stages, out_md, out_tsv, generated=generated,
-                 out_html=out_html, labels_npz=labels_cache)
-
-
 def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
          stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None) -> None:
     from .results.report import write_fig3

@@ -12,14 +12,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io import atomic_write_json, atomic_write_text
+from ..tracking import WORKFLOW_TYPE  # mlflow itself is imported there only inside functions
 
 #: the MLflow UI address the README and the summary give (loopback only)
 UI_ADDRESS = "http://127.0.0.1:5000"
 
-#: MLflow 3.17's UI opens an experiment on its GenAI overview unless the URL says otherwise: it reads
-#: the ``workflowType`` URL parameter (then localStorage ``mlflow.workflowType``), not the experiment's
-#: ``mlflow.experimentKind`` tag. Links the project gives carry this parameter.
-WORKFLOW_TYPE_PARAM = "workflowType=machine_learning"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -30,11 +27,7 @@ def planted_check(unimodal_tsv: str | Path, truth_json: str | Path) -> dict:
     :func:`emofusion.results.ranking.planted_agreement`), as a JSON-ready dict with its inputs named."""
     from .ranking import planted_agreement
 
-    a = planted_agreement(unimodal_tsv, truth_json)
-    return {"ranking": str(unimodal_tsv), "truth": str(truth_json), "spearman": a["spearman"],
-            "n_sets": a["n_sets"], "best": a["best"], "best_mean": a["best_mean"],
-            "noise_sets": a["noise_sets"], "noise_mean": a["noise_mean"],
-            "measured": a["measured"], "planted": a["planted"]}
+    return {"ranking": str(unimodal_tsv), "truth": str(truth_json), **planted_agreement(unimodal_tsv, truth_json)}
 
 
 def format_planted_check(c: dict) -> str:
@@ -69,7 +62,7 @@ def runs_view_url(tracking: dict, address: str = UI_ADDRESS) -> str:
     training (not GenAI) experiment."""
     path = tracking.get("runs_view") or f"/#/experiments/{tracking['experiment_id']}/runs"
     if "workflowType=" not in path:
-        path += ("&" if "?" in path else "?") + WORKFLOW_TYPE_PARAM
+        path += ("&" if "?" in path else "?") + WORKFLOW_TYPE
     return address.rstrip("/") + path
 
 
@@ -96,7 +89,7 @@ def run_summary(results: str | Path = "results", *, generated: bool | None = Non
     check (generated corpus), where the tables, figures and report are, the MLflow UI command and the
     URL of the saved runs view. Parts whose files a run did not make (another target) are left out."""
     root = Path(results)
-    if generated is None:
+    if generated is None:  # the workflow passes its own decision (is_generated); alone: a built-in corpus
         generated = (root / "corpus" / "truth.json").is_file()
     out = ["", "=" * 78, "emofusion: what this run found"
            + (" (generated corpus: the numbers demonstrate the machinery, not the paper's claims)"
@@ -139,12 +132,12 @@ def run_summary(results: str | Path = "results", *, generated: bool | None = Non
     return "\n".join(out) + "\n"
 
 
-def print_summary(results: str | Path = "results") -> None:
+def print_summary(results: str | Path = "results", *, generated: bool | None = None) -> None:
     """``onsuccess``: print the summary; a summary that cannot be made is one line, never a failed run."""
     import sys
 
     try:
-        text = run_summary(results)
+        text = run_summary(results, generated=generated)
     except (OSError, ValueError, KeyError, DataError) as exc:
         print(f"emofusion: no end-of-run summary ({exc})", file=sys.stderr)
         return
