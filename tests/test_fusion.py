@@ -618,3 +618,64 @@ def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
         for j, C in enumerate(Cs):
             obj_off = objective(X, y, w_off, C)
             assert sol.primal[j] < obj_off, (target, C, sol.primal[j], obj_off)
+
+
+def _workflow_layout(root: Path, test: int = 1):
+    """The workflow's own files for a small corpus: results/runs/<run>/predictions (every folder
+    named 'predictions'), a ranking whose rank order is not the name order, the float32 label cache."""
+    from emofusion.data.features import build_label_cache
+    from emofusion.formats import write_ranking, write_tracking
+
+    labels, runs = _corpus(root / "src", n_per_culture=3, n_frames=60, test=test)
+    names = {"run0": "zeta", "run1": "alpha"}
+    folders = {}
+    for old, new in names.items():
+        folders[new] = root / "results" / "runs" / new / "predictions"
+        folders[new].parent.mkdir(parents=True)
+        runs[old].rename(folders[new])
+    build_label_cache(root / "src", root / "labels.npz", partitions=("Devel",), label_range=None)
+    dev = {t: 0.5 for t in ("arousal", "valence", "liking")}
+    write_ranking(root / "runs.tsv", [{"run": r, "kind": "unimodal", "dev": {**dev, "mean": 0.5}, "mean_sd": 0.0,
+                                       "seeds": 1, "selected": True} for r in ("zeta", "alpha")])
+    write_tracking(root / "tracking.json", "", "", "", "")
+    return labels, folders
+
+
+def _without_timing(doc: dict) -> dict:
+    doc = json.loads(json.dumps(doc))
+    for key in ("start_time", "end_time"):
+        doc["solver"].pop(key, None)
+    return doc
+
+
+def test_cli_on_prediction_folders_reproduces_the_workflow_rules(tmp_path, capsys):
+    """`emofusion fuse` on results/runs/<run>/predictions (given in the order a user types them) writes
+    the scores.json the workflow's fuse_part / fuse_stage jobs write from the ranking and the label
+    cache: the same labels (rounded to float32), the same run order (by name), the same run names."""
+    from emofusion.cli import main
+    from emofusion.pipeline import fuse_part, fuse_stage
+
+    _workflow_layout(tmp_path)
+    settings = {"ks": [1, 2], "Cs": [0.1, 1.0], "tol": 1e-3, "outer_folds": 2, "inner_folds": 2, "seed": 0,
+                "method": "emofusion"}
+    stages = 2
+    for proto in PROTOCOLS:
+        for s in range(1, stages + 1):
+            sdir = tmp_path / "results" / "fusion" / proto / f"stage{s}"
+            for p in (["all"] if proto == "in-sample" else ["fold1", "fold2", "all"]):
+                prev = tmp_path / "results" / "fusion" / proto / f"stage{s - 1}" / f"{p}.npz" if s > 1 else None
+                fuse_part(tmp_path / "runs.tsv", tmp_path / "results" / "runs", tmp_path / "labels.npz",
+                          prev and str(prev), sdir / f"{p}.npz", protocol=proto, stage=s, part=p, settings=settings)
+            fuse_stage(tmp_path / "runs.tsv", tmp_path / "labels.npz", tmp_path / "tracking.json",
+                       sorted(sdir.glob("*.npz")), sdir / "scores.json", protocol=proto, stage=s, settings=settings)
+    rc = main(["fuse", "--labels", str(tmp_path / "src" / "labels"),
+               "--predictions", *(str(tmp_path / "results" / "runs" / r / "predictions") for r in ("alpha", "zeta")),
+               "--stages", str(stages), "--ks", "1", "2", "--Cs", "0.1", "1", "--outer-folds", "2",
+               "--inner-folds", "2", "--out", str(tmp_path / "cli")])
+    assert rc == 0, capsys.readouterr().err
+    for proto in PROTOCOLS:
+        for s in range(1, stages + 1):
+            wf = json.loads((tmp_path / "results" / "fusion" / proto / f"stage{s}" / "scores.json").read_text())
+            cli = json.loads((tmp_path / "cli" / proto / f"stage{s}" / "scores.json").read_text())
+            assert wf["inputs"][:2] == ["alpha", "zeta"]
+            assert _without_timing(cli) == _without_timing(wf), (proto, s)

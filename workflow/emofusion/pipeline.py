@@ -195,11 +195,12 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
 def _fusion_labels(labels_cache):
     """Devel labels and test labels (None where unknown) from the label cache."""
     from .data.features import load_label_cache
+    from .fusion.stages import fusion_labels
 
     labels = load_label_cache(labels_cache)
     devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
     test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
-    return devel, test
+    return fusion_labels(devel), fusion_labels(test)
 
 
 def _fusion_inputs(ranking_tsv, runs_root, labels_cache):

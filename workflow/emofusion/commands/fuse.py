@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = FusionSpec()
     p.add_argument("--labels", required=True, help="folder of Devel label files")
-    p.add_argument("--predictions", required=True, nargs="+", help="prediction folders (run name = folder name)")
+    p.add_argument("--predictions", required=True, nargs="+", help="prediction folders (run name = folder name; a folder named 'predictions' "
+                   "takes its parent's name, as the workflow's results/runs/<run>/predictions)")
     p.add_argument("--stages", type=int, default=5, help="number of fusion stages (default 5)")
     p.add_argument("--protocol", choices=["in-sample", "grouped-cv", "both"], default="both")
     p.add_argument("--out", required=True, help="output folder; with --protocol both, one subfolder per protocol")
@@ -40,6 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", help="MLflow experiment name (must exist)")
 
 
+def run_name(folder: str | Path) -> str:
+    """A prediction folder's run name: its own name, or its parent's for a folder named
+    ``predictions`` (the workflow's ``results/runs/<run>/predictions``)."""
+    path = Path(folder).resolve()
+    return path.parent.name if path.name == "predictions" else path.name
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.layout import read_label_dir
     from ..errors import DataError
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     test_labels = read_label_dir(args.test_labels, partitions=["Test"]) if args.test_labels else None
     runs = {}
     for folder in args.predictions:
-        name = Path(folder).resolve().name
+        name = run_name(folder)
         if name in runs:
             raise DataError(folder, f"two prediction folders are named {name!r}: run names must differ")
         runs[name] = Path(folder)

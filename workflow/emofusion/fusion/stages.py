@@ -105,11 +105,27 @@ def parts(protocol: str, outer_folds: int) -> list[str]:
 
 # --------------------------------------------------------------------------------------------- inputs
 
+def fusion_labels(labels: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """Labels as every fusion caller fits and scores them: rounded to float32 (the workflow's label
+    cache holds float32), then float64. The CLI reads label CSVs, the workflow its cache: both pass
+    through here, so both fit the same problem to the last bit."""
+    if labels is None:
+        return None
+    return {n: np.asarray(v, dtype=np.float32).astype(np.float64) for n, v in labels.items()}
+
+
+def ordered_runs(run_dirs: Mapping[str, Path]) -> dict[str, Path]:
+    """Runs in the one order fusion uses: by name (the design's columns, hence where the solver
+    stops, follow it; argument order on the command line or rank order in the workflow must not)."""
+    return {r: Path(run_dirs[r]) for r in sorted(run_dirs)}
+
+
 def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
     """Read every run folder; returns (dev channels, test channels, notes).
 
-    Channels of a recording are ``(frames, 3 * R)`` float32, run by run in ``run_dirs`` order, TARGETS
+    Channels of a recording are ``(frames, 3 * R)`` float32, run by run in name order
+    (:func:`ordered_runs`, whatever the order of ``run_dirs``), TARGETS
     within a run. Devel predictions are cropped to the label length; test recordings to the
     shortest file across runs. Misaligned inputs (a missing recording, a short file, a different
     set of test recordings) raise one DataError naming the run and the recording.
@@ -118,6 +134,7 @@ def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
         raise DataError(None, "fusion needs at least one prediction folder")
     if not labels:
         raise DataError(None, "fusion needs Devel labels (none given)")
+    run_dirs = ordered_runs(run_dirs)
     lengths = {n: int(np.asarray(v).shape[0]) for n, v in labels.items()}
     dev_tables: dict[str, dict[str, np.ndarray]] = {}
     test_sets: dict[str, list[str]] = {}
@@ -487,7 +504,7 @@ def gather_stage(protocol: str, stage: int, states: Mapping[str, PartState], lab
     solver = stage_solver_report(states)
     doc = {**scores, "protocol": protocol,
            "protocol_description": IN_SAMPLE_LABEL if protocol == "in-sample" else GROUPED_LABEL,
-           "stage": stage, "inputs": list(inputs) + ([f"stage{stage - 1}"] if stage > 1 else []),
+           "stage": stage, "inputs": sorted(inputs) + ([f"stage{stage - 1}"] if stage > 1 else []),
            "method": spec.method, "selected": selected, "solver": solver, **layout}
     if test_cropped:
         doc["test_cropped_to_shortest_run"] = dict(test_cropped)
@@ -585,7 +602,8 @@ def run_chains(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], c
         if proto not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
     dirs = {proto: Path(d) for proto, d in chain_dirs.items()}
-    labels = {n: np.asarray(v, dtype=np.float64) for n, v in labels.items()}
+    labels, test_labels = fusion_labels(labels), fusion_labels(test_labels)
+    run_dirs = ordered_runs(run_dirs)
     base_dev, base_test, notes = load_runs(labels, run_dirs)
     names = {proto: parts(proto, spec.outer_folds) for proto in dirs}
     docs: dict[str, list[dict]] = {proto: [] for proto in dirs}
