@@ -227,11 +227,12 @@ class _Design:
     def problems(self, configs: Sequence[tuple[int, float, int]]) -> list[Problem]:
         return [Problem(n_columns(self.m, k), C, t) for k, C, t in configs]
 
-    def fit(self, names: Sequence[str], problems: list[Problem], W0: np.ndarray | None) -> Solution:
+    def fit(self, names: Sequence[str], problems: list[Problem], W0: np.ndarray | None, *,
+            lam0: np.ndarray | None = None, tol: float | None = None) -> Solution:
         X = np.concatenate([self.X[n] for n in names])
         Y = np.concatenate([self.Y[n] for n in names])
         G = sum(self.G[n] for n in names)
-        return solve(X, Y, problems, tol=self.spec.tol, G=G, W0=W0)
+        return solve(X, Y, problems, tol=self.spec.tol if tol is None else tol, G=G, W0=W0, lam0=lam0)
 
     def predict(self, names: Sequence[str], W: np.ndarray) -> dict[str, np.ndarray]:
         return {n: self.X[n] @ W for n in names}
@@ -253,6 +254,85 @@ def _select(cccs: np.ndarray, n_configs: int) -> list[int]:
     c = cccs.reshape(n_configs, T)
     c = np.where(np.isfinite(c), c, -np.inf)
     return [int(np.argmax(c[:, t])) * T + t for t in range(T)]
+
+
+# --------------------------------------------------------------------------------------------- selection
+#
+# The rule (docs/fusion.md, "How (k, C) is chosen"): per target, the selection score of a grid point
+# is its CCC (in-sample: on the fitted frames; grouped-cv: of the inner out-of-fold predictions).
+# Scores within TIE_MARGIN of the best are ties, and a tie goes to the simpler model: smaller k, then
+# smaller C. A score is only known to within what the solver's gap allows, so a grid point the choice
+# depends on (one that could be on either side of the margin, or could be the best) is re-solved to
+# SELECT_TOL first, and the choice is made on the re-solved scores. The chosen models are always
+# re-solved to SELECT_TOL (their predictions are what the tables report and the next stage reads).
+
+TIE_MARGIN = 1e-3  # selection CCCs that differ by less than the tables' third decimal are ties
+SELECT_TOL = 1e-5  # the gap the deciding grid points and the chosen models are re-solved to
+
+
+def score_noise(tol: float) -> float:
+    """How far a grid point's selection CCC may move between a fit to relative gap ``tol`` and the
+    exact optimum: 0.1 sqrt(tol). Measured on the 9 official AVEC 2019 runs (stage 1, ks 1 3 5, the
+    4 Cs; the largest move over the grid, in-sample and inner-cv, at tol 1e-3 .. 1e-6 against 1e-8),
+    this bound is above every measured move by a factor of 1.2 or more."""
+    return 0.1 * float(np.sqrt(tol))
+
+
+def simplicity_order(configs: Sequence[tuple[int, float]]) -> list[int]:
+    """Config indices from the simplest model: smaller k (fewer columns), then smaller C (stronger
+    regularisation); the order a tie is broken in, whatever the order of the grid in the config."""
+    return sorted(range(len(configs)), key=lambda i: (configs[i][0], configs[i][1]))
+
+
+def choose(scores: np.ndarray, configs: Sequence[tuple[int, float]], noise: float,
+           rescore: Callable[[list[int]], np.ndarray], tight_noise: float,
+           margin: float = TIE_MARGIN) -> tuple[list[int], dict]:
+    """Per target, the grid column the rule picks (see the comment above), and what it took.
+
+    ``scores``: the selection CCC of every grid column (config-major, targets within) from fits to
+    the working gap, each known to within ``noise``; ``rescore(columns)`` re-solves those columns to
+    the tight gap and returns their new scores (known to within ``tight_noise``). Returns the chosen
+    columns (one per target, in TARGETS order) and, per target, the chosen score, the best score and
+    the number of re-solved grid points.
+    """
+    n = len(configs)
+    vals = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float64)
+    eta = np.full(vals.shape, noise if noise > tight_noise else tight_noise)
+    tight = np.zeros(vals.shape, dtype=bool) if noise > tight_noise else np.ones(vals.shape, dtype=bool)
+    order = simplicity_order(configs)
+    cols, info = [], {}
+    for t in range(T):
+        idx = np.array([i * T + t for i in range(n)])
+        while True:
+            v, e = vals[idx], eta[idx]
+            lo, hi = np.max(v - e), np.max(v + e)  # the best score lies in [lo, hi]
+            need: set[int] = set()
+            pick = None
+            for i in order:
+                if v[i] + e[i] < lo - margin:  # certainly not within the margin of the best
+                    continue
+                if v[i] - e[i] >= hi - margin:  # certainly within it: the simplest such model
+                    pick = i
+                    break
+                # undecided: this grid point and every one that may be the best decide it
+                need = {int(idx[i])} | {int(idx[j]) for j in range(n) if v[j] + e[j] > lo}
+                need = {c for c in need if not tight[c]}
+                if not need:  # all re-solved: decide on the tight scores as they are
+                    pick = i if v[i] >= np.max(v) - margin else None
+                    if pick is None:
+                        continue
+                break
+            if pick is not None or not need:
+                break
+            cs = sorted(need)
+            vals[cs] = np.where(np.isfinite(new := np.asarray(rescore(cs), dtype=np.float64)), new, -np.inf)
+            eta[cs], tight[cs] = tight_noise, True
+        if pick is None:  # every score non-finite
+            pick = order[0]
+        cols.append(int(idx[pick]))
+        info[TARGETS[t]] = {"score": float(vals[idx[pick]]), "best_score": float(np.max(vals[idx])),
+                            "resolved": int(tight[idx].sum()) if noise > tight_noise else 0}
+    return cols, info
 
 
 # --------------------------------------------------------------------------------------------- chain state
@@ -310,16 +390,6 @@ def _with_prev(base: Mapping[str, np.ndarray], prev: PartState | None, names: Se
 
 # --------------------------------------------------------------------------------------------- one part
 
-def _fit_record(sol: Solution, cols: Sequence[int], grid: Sequence[tuple[int, float, int]], tol: float) -> dict:
-    """Per target: the chosen k, C and the chosen model's gap and Newton steps."""
-    out = {}
-    for i, c in enumerate(cols):
-        k, C, t = grid[c]
-        out[TARGETS[t]] = {"k": int(k), "C": float(C), "gap": float(sol.gap[i]), "newton": int(sol.newton[i]),
-                           "converged": bool(sol.gap[i] <= tol)}
-    return out
-
-
 def _fit_warning(log: Log, what: str, sol: Solution, tol: float) -> None:
     bad = np.flatnonzero(~sol.converged)
     if bad.size:
@@ -341,65 +411,144 @@ def fit_part(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
         from .avec import fit_part_avec
 
         return fit_part_avec(base, Y, train, targets, folds, prev, spec, where=where, log=log)
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread for the design products too (not only inside the solver): their last bits
+    # depend on the thread count, and a job with `threads: 1` must fit what the CLI fits
+    with threadpool_limits(1):
+        return _fit_part(base, Y, train, targets, folds, prev, spec, where, log)
+
+
+def _column_cccs(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str],
+                 targets: Sequence[int]) -> np.ndarray:
+    """CCC of prediction column i against target ``targets[i]`` over ``names`` joined."""
+    P = np.concatenate([preds[n] for n in names])
+    y = np.concatenate([Y[n] for n in names])
+    return np.array([ccc(P[:, i], y[:, t]) for i, t in enumerate(targets)])
+
+
+def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str, log: Log) -> PartState:
     t0 = time.perf_counter()
     started = time.time()
     train, targets = sorted(train), sorted(targets)
     chans = _with_prev(base, prev, (*train, *targets))
     d = _Design(chans, Y, train, spec)
     grid = _grid(spec)
+    configs = spec.configs()
     problems = d.problems(grid)
     W0 = None if prev is None else _expand_weights(prev.W, prev.m, d.m, spec.K)
-    fits = []
+    tight_tol = min(SELECT_TOL, spec.tol)
+    noise, tight_noise = score_noise(spec.tol), score_noise(tight_tol)
+    fits: list[Solution] = []  # the grid's fits (and the grouped-cv refit), to the working gap
+    resolves: list[Solution] = []  # re-solves to the tight gap (the deciding grid points, the chosen models)
+    # re-solved columns: column -> (weights per fit, gap, Newton steps); one fit in-sample, one per inner fold
+    tight: dict[int, tuple[list[np.ndarray], float, int]] = {}
+
+    def resolve(fit_sets: Sequence[Sequence[str]], sols: Sequence[Solution], cols: list[int]) -> None:
+        cols = [c for c in cols if c not in tight]
+        if not cols or spec.tol <= tight_tol:
+            return
+        parts = [d.fit(names, [problems[c] for c in cols], sol.W[:, cols], lam0=sol.lam[:, cols], tol=tight_tol)
+                 for names, sol in zip(fit_sets, sols, strict=False)]
+        resolves.extend(parts)
+        for i, c in enumerate(cols):
+            tight[c] = ([p.W[:, i] for p in parts], max(float(p.gap[i]) for p in parts),
+                        sum(int(p.newton[i]) for p in parts))
+
+    def weights(sols: Sequence[Solution], cols: Sequence[int]) -> list[np.ndarray]:
+        """Per fit, the (re-solved where done) weights of ``cols``."""
+        return [np.stack([tight[c][0][f] if c in tight else sols[f].W[:, c] for c in cols], axis=1)
+                for f in range(len(sols))]
+
     if folds is None:
         t1 = time.perf_counter()
         sol = d.fit(train, problems, W0)
         fits.append(sol)
         _fit_warning(log, where, sol, spec.tol)
-        preds = d.predict((*train, *targets), sol.W)
-        cols = _select(_ccc_columns(preds, d.Y, train), len(spec.configs()))
-        chosen = sol.take(cols)
-        W = sol.W
-        pred = {n: v[:, cols] for n, v in preds.items()}
+        preds = d.predict(train, sol.W)
+
+        def rescore(cols: list[int]) -> np.ndarray:
+            resolve([train], [sol], cols)
+            P = d.predict(train, weights([sol], cols)[0])
+            return _column_cccs(P, d.Y, train, [grid[c][2] for c in cols])
+
+        cols, how = choose(_ccc_columns(preds, d.Y, train), configs, noise, rescore, tight_noise)
+        resolve([train], [sol], cols)  # the chosen models to the tight gap, always
+        Wc = weights([sol], cols)[0]
+        W = sol.W.copy()
+        W[:, cols] = Wc
+        pred = d.predict((*train, *targets), Wc)
         oof: dict[str, np.ndarray] = {}
+        record = _records(sol, cols, tight, tight_tol)
         log(f"{where} grid of {len(problems)} fits: largest gap {sol.gap.max():.1e}, "
             f"{int(sol.newton.sum())} Newton steps, {time.perf_counter() - t1:.1f} s")
     else:
-        oof_all: dict[str, np.ndarray] = {}
-        Ws = []
+        sols, fit_sets = [], []
         W = W0
         for i, f in enumerate(folds, start=1):
             t1 = time.perf_counter()
             fit_on = [n for n in train if n not in set(f)]
             sol = d.fit(fit_on, problems, W)
             fits.append(sol)
+            sols.append(sol)
+            fit_sets.append(fit_on)
             W = sol.W
-            Ws.append(W)
             _fit_warning(log, f"{where} inner fold {i}", sol, spec.tol)
-            oof_all.update(d.predict(sorted(f), W))
             log(f"{where} inner fold {i}/{len(folds)}: grid of {len(problems)} fits, largest gap "
                 f"{sol.gap.max():.1e}, {int(sol.newton.sum())} Newton steps, {time.perf_counter() - t1:.1f} s")
-        cols = _select(_ccc_columns(oof_all, d.Y, train), len(spec.configs()))
-        W = np.mean(Ws, axis=0)
+
+        def oof_of(cols: Sequence[int]) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for f, Wf in zip(folds, weights(sols, cols), strict=False):
+                out.update(d.predict(sorted(f), Wf))
+            return out
+
+        def rescore(cols: list[int]) -> np.ndarray:
+            resolve(fit_sets, sols, cols)
+            return _column_cccs(oof_of(cols), d.Y, train, [grid[c][2] for c in cols])
+
+        everything = list(range(len(grid)))
+        cols, how = choose(_ccc_columns(oof_of(everything), d.Y, train), configs, noise, rescore, tight_noise)
+        resolve(fit_sets, sols, cols)  # the chosen models to the tight gap in every inner fold
+        oof = oof_of(cols)
+        W = np.mean([s.W for s in sols], axis=0)
         t1 = time.perf_counter()
-        chosen = d.fit(train, [problems[c] for c in cols], W[:, cols])
-        fits.append(chosen)
-        _fit_warning(log, f"{where} refit", chosen, spec.tol)
-        pred = {n: v for n, v in d.predict(targets, chosen.W).items()}
-        oof = {n: v[:, cols] for n, v in oof_all.items()}
+        Wr = np.mean(weights(sols, cols), axis=0)
+        chosen = d.fit(train, [problems[c] for c in cols], Wr, tol=tight_tol)
+        resolves.append(chosen)
+        _fit_warning(log, f"{where} refit", chosen, tight_tol)
+        pred = d.predict(targets, chosen.W)
+        record = _records(chosen, list(range(len(cols))), {}, tight_tol)
         log(f"{where} refit of the chosen models on all {len(train)} training recordings: "
             f"{time.perf_counter() - t1:.1f} s")
     gaps = np.concatenate([s.gap for s in fits])
-    selected = _fit_record(chosen, cols, grid, spec.tol)
+    tight_gaps = np.concatenate([s.gap for s in resolves]) if resolves else np.zeros(0)
+    selected = {}
+    for t, c in zip(TARGETS, cols, strict=False):
+        k, C, _ = grid[c]
+        selected[t] = {"k": int(k), "C": float(C), **record[t], **how[t]}
     seconds = time.perf_counter() - t0
     for t in TARGETS:
         s = selected[t]
-        log(f"{where} {t}: k={s['k']} C={s['C']:g} gap {s['gap']:.1e} newton {s['newton']} ({seconds:.1f} s)")
+        log(f"{where} {t}: k={s['k']} C={s['C']:g} gap {s['gap']:.1e} newton {s['newton']} "
+            f"({s['resolved']} grid points re-solved; {seconds:.1f} s)")
     report = {"selected": selected, "max_gap": float(gaps.max()), "fits": int(gaps.size),
-              "unconverged_fits": int((gaps > spec.tol).sum()), "tol": spec.tol,
-              "newton_steps": int(sum(int(s.newton.sum()) for s in fits)), "seconds": seconds,
+              "unconverged_fits": int((gaps > spec.tol).sum() + (tight_gaps > tight_tol).sum()), "tol": spec.tol,
+              "select_tol": tight_tol, "tie_margin": TIE_MARGIN, "tight_fits": int(tight_gaps.size),
+              "newton_steps": int(sum(int(s.newton.sum()) for s in (*fits, *resolves))), "seconds": seconds,
               "start_time": started, "end_time": time.time()}
     return PartState({n: np.asarray(v, dtype=np.float32) for n, v in pred.items()},
                      {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report)
+
+
+def _records(sol: Solution, cols: Sequence[int], tight: Mapping[int, tuple], tol: float) -> dict:
+    """Per target: the chosen model's gap and Newton steps (of its re-solve where it was re-solved);
+    ``tol``: the gap it was solved to."""
+    out = {}
+    for t, c in zip(TARGETS, cols, strict=False):
+        gap, newton = (tight[c][1], tight[c][2]) if c in tight else (float(sol.gap[c]), int(sol.newton[c]))
+        out[t] = {"gap": gap, "newton": newton, "converged": bool(gap <= tol)}
+    return out
 
 
 def grouped_folds(names: Sequence[str], n_folds: int, seed: int) -> list[list[str]]:
@@ -472,6 +621,8 @@ def stage_solver_report(states: Mapping[str, PartState]) -> dict:
     return {"tol": next((r["tol"] for r in reps), None),
             "max_gap": None if any(g is None for g in gaps) else max(gaps, default=0.0),
             "fits": sum(r["fits"] for r in reps), "unconverged_fits": sum(r["unconverged_fits"] for r in reps),
+            **({"select_tol": reps[0]["select_tol"], "tie_margin": reps[0]["tie_margin"],
+                "tight_fits": sum(r["tight_fits"] for r in reps)} if reps and "select_tol" in reps[0] else {}),
             "converged": all(r["unconverged_fits"] == 0 for r in reps),
             "start_time": min(s.report["start_time"] for s in states.values()),
             "end_time": max(s.report["end_time"] for s in states.values())}
