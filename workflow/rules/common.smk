@@ -75,6 +75,21 @@ def get_corpus_marker():
     return [str(RESULTS / "corpus")] if uses_builtin_corpus() else []
 
 
+def get_truth_input():
+    """What the planted truth is read from on generated data: the built-in corpus folder (truth.json
+    inside it) or a generated data root's truth.json; nothing for real data."""
+    if uses_builtin_corpus():
+        return get_corpus_marker()
+    return [str(Path(config["data_root"]) / "truth.json")] if is_generated() else []
+
+
+def get_truth_path():
+    """The generated data's truth.json (the planted ranking the runs overview marks), or None."""
+    if uses_builtin_corpus():
+        return str(RESULTS / "corpus" / "truth.json")
+    return str(Path(config["data_root"]) / "truth.json") if is_generated() else None
+
+
 def get_labels_input(wildcards):
     if uses_builtin_corpus():
         return get_corpus_marker()

@@ -39,6 +39,7 @@ rule table3:
 rule fig3:
     input:
         fusion=get_fusion_outputs,
+        ranking=RESULTS / "ranking" / "runs.tsv",
         labels=RESULTS / "features" / "labels.npz",
     output:
         png=report(FIGURES / "fig3.png", caption="../report/fig3.rst", category="Figures"),
@@ -63,6 +64,7 @@ rule fig3:
 rule runs_overview:
     input:
         ranking=RESULTS / "ranking" / "runs.tsv",
+        truth=get_truth_input(),
     output:
         png=report(FIGURES / "runs_overview.png", caption="../report/runs_overview.rst", category="Figures"),
         svg=FIGURES / "runs_overview.svg",
@@ -70,6 +72,7 @@ rule runs_overview:
         RESULTS / "logs" / "report" / "runs_overview.log",
     params:
         generated=is_generated(),
+        truth=get_truth_path(),
         code=CODE["report_runs_overview"],
     threads: 1
     resources:
