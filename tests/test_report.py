@@ -516,6 +516,43 @@ def test_ablation_and_search_targets_plan_their_runs(tmp_path):
     assert counts["cache_features"] == "1"  # only the ablation/search set is cached
 
 
+def _report_outputs(workdir: Path) -> list[tuple[str, str, object]]:
+    """(rule, output, ReportObject) of every output the workflow marks for `snakemake --report`, read
+    from the parsed workflow (Snakemake's API; ``_workflow`` is where it keeps the rules)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.io import get_flag_value, is_flagged
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    with SnakemakeApi(OutputSettings()) as api:
+        wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
+                          snakefile=REPO / "Snakefile", workdir=workdir)
+        return [(r.name, str(o), get_flag_value(o, "report")) for r in wf._workflow.rules for o in r.output
+                if is_flagged(o, "report")]
+
+
+def test_report_entries_are_labelled_and_in_reading_order(tmp_path):
+    from emofusion.results.report import REPORT_ITEMS
+
+    cwd = os.getcwd()
+    try:
+        outs = _report_outputs(tmp_path)
+    finally:
+        os.chdir(cwd)  # the API changes into the workdir
+    keys = [Path(o).stem for _, o, _ in outs]
+    assert sorted(keys) == sorted(REPORT_ITEMS)  # every report entry is listed, once
+    for (_, out, flag), key in zip(outs, keys, strict=True):
+        category, no, item, shows = REPORT_ITEMS[key]
+        assert flag.category == category and flag.labels == {"#": no, "item": item, "shows": shows}, out
+        assert Path(flag.caption).is_file() and Path(flag.caption).suffix == ".rst", out  # a caption each
+        assert no.split(".")[0] == category.split(".")[0]
+    # Snakemake's report lists categories by name and a category's entries by their first label
+    shown = sorted(keys, key=lambda k: (REPORT_ITEMS[k][0], REPORT_ITEMS[k][1]))
+    assert shown == list(REPORT_ITEMS)
+    assert shown[:2] == ["table3", "fig3"]
+    assert [REPORT_ITEMS[k][2] for k in shown[:2]] == ["Table 3", "Fig. 3"]
+
+
 def test_fusion_choice_reads_the_fusion_selection_layouts():
     from emofusion.results.report import fusion_choice
 
