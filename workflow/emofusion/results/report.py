@@ -716,7 +716,7 @@ def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Seque
 
 
 def fig3_figure(series: Sequence[dict], *, generated: bool, best: Mapping | None = None):
-    """Fig. 3: one panel per target and one for their mean (the column Table 3 ranks by), CCC vs
+    """Fig. 3: one panel per target and one for their mean (Table 3's mean column), CCC vs
     number of stages on one shared CCC axis, one line per protocol and split, with the bootstrap
     interval as a band where the series has one. ``best`` (a ranking row: ``run`` and the dev CCC
     per column) adds a horizontal line: the best single run's dev CCC, what fusion must beat."""
@@ -832,7 +832,8 @@ def runs_overview_figure(ranking: Sequence[dict], *, generated: bool, planted: M
     styles = {r["run"]: modality_style(r["run"]) for r in ranking}
     planted = {k: v for k, v in (planted or {}).items() if any(r["run"] == k for r in ranking)}
     by_planted = sorted(planted, key=lambda k: (-planted[k]["mean"], k))
-    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.2 * len(SCORE_COLUMNS), max(3.0, 0.26 * n + 1.8)),
+    height = max(3.6, 0.26 * n + 2.2)
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.2 * len(SCORE_COLUMNS), height),
                              sharex=True, sharey=True)
     for ax, c in zip(axes, SCORE_COLUMNS, strict=True):
         bars = ax.barh(range(n), [r[c] for r in rows], color=[to_rgba(*styles[r["run"]][1:]) for r in rows],
@@ -870,14 +871,15 @@ def runs_overview_figure(ranking: Sequence[dict], *, generated: bool, planted: M
     if planted:
         legend.append(Line2D([], [], marker="D", markersize=4, color="black", linestyle="none",
                              label="planted ceiling (truth.json informativeness)"))
-    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 5), frameon=False,
-               bbox_to_anchor=(0.5, -0.01))
+    ncol = min(len(legend), 5)
+    fig.legend(handles=legend, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0))
     title = f"Dev CCC of the {n} runs, ranked and selected by the mean over targets, coloured by modality"
     if planted:
         title += ("\nGenerated data: [planted #k] = the set's rank by planted informativeness, [noise] = no signal"
                   + (f"; Spearman (unimodal mean dev CCC vs planted) {spearman:.2f}" if spearman is not None else ""))
     fig.suptitle(f"{title}\n({CORPUS_NOTE[generated]})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05 if len(legend) <= 5 else 0.08, 1, 1))
+    legend_rows = -(-len(legend) // ncol)
+    fig.tight_layout(rect=(0, (0.3 * legend_rows + 0.05) / height, 1, 1))  # the legend below, clear of the axes
     return fig
 
 
