@@ -324,8 +324,8 @@ def test_fig3_series_values_and_image_files(tmp_path, results):
             assert s["values"][t] == [fusion[s["protocol"]][n][split]["DE+HU"][t] for n in STAGES]
     fig = fig3_figure(series, generated=True)
     try:
-        assert len(fig.axes) == 3
-        for ax, t in zip(fig.axes, TARGETS, strict=True):
+        assert len(fig.axes) == 4  # the three targets and their mean
+        for ax, t in zip(fig.axes[:3], TARGETS, strict=True):
             assert ax.get_xlabel() == "number of fusion stages" and ax.get_title() == t.capitalize()
             lines = {ln.get_gid(): ln for ln in ax.get_lines()}
             for s in series:
@@ -393,6 +393,110 @@ def test_runs_overview_bars_equal_the_ranking(tmp_path, results):
     assert "selected for fusion" in text and "boaw_egemaps+fau_func" in text
 
 
+def test_fig3_shares_its_ccc_axis_and_has_a_mean_panel_and_the_best_single_run(tmp_path, results):
+    root, run_scores, _ = results
+    ranking = read_ranking(root / "ranking" / "runs.tsv")
+    best = ranking[0]
+    series = fig3_series(root / "fusion", PROTOCOLS, STAGES)
+    fig = fig3_figure(series, generated=True, best=best)
+    try:
+        assert len(fig.axes) == len(COLUMNS) == 4  # arousal, valence, liking and their mean
+        first = fig.axes[0]
+        for ax in fig.axes[1:]:
+            assert first.get_shared_y_axes().joined(first, ax)  # one CCC scale: panels compare
+        assert fig.axes[3].get_title().startswith("Mean")
+        for ax, c in zip(fig.axes, COLUMNS, strict=True):
+            lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+            for s in series:
+                assert list(lines[f"fig3-{c}-{s['protocol']}-{s['split']}"].get_ydata()) == s["values"][c]
+            ref = lines[f"fig3-best-{c}"]  # horizontal: the rank-1 run's dev CCC of this column
+            want = run_scores[best["run"]]["devel"]["DE+HU"][c]
+            assert list(ref.get_ydata()) == [pytest.approx(want, abs=1e-6)] * 2
+        labels = fig.axes[0].get_legend_handles_labels()[1]
+        assert f"best single run, dev ({best['run']})" in labels
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    png, svg = tmp_path / "fig3.png", tmp_path / "fig3.svg"
+    write_fig3(root / "fusion", PROTOCOLS, STAGES, png, svg, generated=True, ranking_tsv=root / "ranking" / "runs.tsv")
+    ids, text = svg_gids_and_text(svg)
+    assert {f"fig3-best-{c}" for c in COLUMNS} <= ids and "best single run" in text and "Mean of the three" in text
+
+
+def _planted_truth(path: Path, sets) -> dict:
+    """A truth.json like the generator's: informativeness per set and target, the last set noise-only."""
+    info = {k: {t: round(0.6 - 0.1 * i - 0.05 * j, 3) for j, t in enumerate(TARGETS)} for i, k in enumerate(sets)}
+    info[sets[-1]] = {t: 0.0 for t in TARGETS}
+    path.write_text(json.dumps({"generator": "emofusion.synth", "informativeness": info}))
+    return info
+
+
+def test_runs_overview_colours_modality_shares_axes_and_marks_the_planted_truth(tmp_path, results):
+    from emofusion.results.report import MODALITY_COLOURS, PAIR_ALPHA, read_planted
+    from matplotlib.colors import to_rgba
+
+    root, _, _ = results
+    ranking = read_ranking(root / "ranking" / "runs.tsv")
+    # planted order fau_func > egemaps_func > boaw_egemaps > mfcc (noise); not the measured one
+    truth = _planted_truth(tmp_path / "truth.json", ["fau_func", "egemaps_func", "boaw_egemaps", "mfcc"])
+    planted = read_planted(tmp_path / "truth.json")
+    assert planted["fau_func"]["mean"] == pytest.approx(np.mean(list(truth["fau_func"].values())))
+    fig = runs_overview_figure(ranking, generated=True, planted=planted, spearman=0.5)
+    try:
+        first = fig.axes[0]
+        for ax in fig.axes[1:]:
+            assert first.get_shared_x_axes().joined(first, ax) and first.get_shared_y_axes().joined(first, ax)
+        rows = sorted(ranking, key=lambda r: -r["rank"])
+        want = {"fau_func": to_rgba(MODALITY_COLOURS["visual"]),  # modality from the feature-set registry
+                "egemaps_func": to_rgba(MODALITY_COLOURS["audio"]), "mfcc": to_rgba(MODALITY_COLOURS["audio"]),
+                "boaw_egemaps+egemaps_func": to_rgba(MODALITY_COLOURS["audio"], PAIR_ALPHA),
+                "boaw_egemaps+fau_func": to_rgba(MODALITY_COLOURS["audiovisual"]),
+                "egemaps_func+fau_func": to_rgba(MODALITY_COLOURS["audiovisual"])}
+        for ax in fig.axes:
+            for r, patch in zip(rows, ax.patches, strict=True):
+                assert patch.get_gid().endswith(r["run"])
+                if r["run"] in want:
+                    assert patch.get_facecolor() == pytest.approx(want[r["run"]]), r["run"]
+                assert (patch.get_linewidth() > 0 and patch.get_edgecolor()[3] > 0) == r["selected"]
+        ticks = {t.get_text().split(". ", 1)[1].split(" [")[0]: t.get_text() for t in first.get_yticklabels()}
+        assert ticks["fau_func"].endswith("[planted #1]") and ticks["boaw_egemaps"].endswith("[planted #3]")
+        assert ticks["mfcc"].endswith("[noise]") and "[" not in ticks["boaw_egemaps+fau_func"]
+        for ax, c in zip(fig.axes, COLUMNS, strict=True):
+            marks = {ln.get_gid(): ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("planted-")}
+            assert set(marks) == {f"planted-{c}-{k}" for k in truth}  # unimodal sets only
+            i = [r["run"] for r in rows].index("egemaps_func")
+            m = marks[f"planted-{c}-egemaps_func"]
+            assert list(m.get_xdata()) == [pytest.approx(planted["egemaps_func"][c])] and list(m.get_ydata()) == [i]
+        title = fig._suptitle.get_text()
+        assert "Generated data" in title and "Spearman" in title and "0.50" in title
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend[:4] == ["audio", "audio pair", "visual", "audio+visual pair"]
+        assert "planted ceiling (truth.json informativeness)" in legend
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    png, svg = tmp_path / "ro.png", tmp_path / "ro.svg"
+    write_runs_overview(root / "ranking" / "runs.tsv", png, svg, generated=True, truth_json=tmp_path / "truth.json")
+    ids, text = svg_gids_and_text(svg)
+    assert {f"planted-mean-{k}" for k in truth} <= ids and "planted #1" in text and "Spearman" in text
+    (tmp_path / "bad.json").write_text(json.dumps({"informativeness": {"fau": {"arousal": "x"}}}))
+    with pytest.raises(DataError, match=r"bad\.json.*informativeness\.fau"):
+        read_planted(tmp_path / "bad.json")
+
+
+def test_run_modality_comes_from_the_feature_set_registry():
+    from emofusion.data.features import FEATURE_SETS, modality_of
+    from emofusion.results.report import run_modality
+    from emofusion.training.trainer import modality_of as trainer_modality
+
+    assert {run_modality(k) for k in FEATURE_SETS} == {"audio", "visual"}
+    assert all(run_modality(k) == fs.modality for k, fs in FEATURE_SETS.items())
+    assert run_modality("egemaps_func+fau_func") == "audiovisual" == trainer_modality(["egemaps_func", "fau_func"])
+    assert run_modality("boaw_egemaps+mfcc") == "audio" and modality_of(["nope"]) == "unknown"
+
+
 # ------------------------------------------------------------------------------------------ workflow
 
 
@@ -410,6 +514,43 @@ def test_ablation_and_search_targets_plan_their_runs(tmp_path):
     assert counts["ablation_train"] == "3" and counts["search_train"] == "4"
     assert counts["table2"] == "1" and counts["weight_search_table"] == "1"
     assert counts["cache_features"] == "1"  # only the ablation/search set is cached
+
+
+def _report_outputs(workdir: Path) -> list[tuple[str, str, object]]:
+    """(rule, output, ReportObject) of every output the workflow marks for `snakemake --report`, read
+    from the parsed workflow (Snakemake's API; ``_workflow`` is where it keeps the rules)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.io import get_flag_value, is_flagged
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    with SnakemakeApi(OutputSettings()) as api:
+        wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
+                          snakefile=REPO / "Snakefile", workdir=workdir)
+        return [(r.name, str(o), get_flag_value(o, "report")) for r in wf._workflow.rules for o in r.output
+                if is_flagged(o, "report")]
+
+
+def test_report_entries_are_labelled_and_in_reading_order(tmp_path):
+    from emofusion.results.report import REPORT_ITEMS
+
+    cwd = os.getcwd()
+    try:
+        outs = _report_outputs(tmp_path)
+    finally:
+        os.chdir(cwd)  # the API changes into the workdir
+    keys = [Path(o).stem for _, o, _ in outs]
+    assert sorted(keys) == sorted(REPORT_ITEMS)  # every report entry is listed, once
+    for (_, out, flag), key in zip(outs, keys, strict=True):
+        category, no, item, shows = REPORT_ITEMS[key]
+        assert flag.category == category and flag.labels == {"#": no, "item": item, "shows": shows}, out
+        assert Path(flag.caption).is_file() and Path(flag.caption).suffix == ".rst", out  # a caption each
+        assert no.split(".")[0] == category.split(".")[0]
+    # Snakemake's report lists categories by name and a category's entries by their first label
+    shown = sorted(keys, key=lambda k: (REPORT_ITEMS[k][0], REPORT_ITEMS[k][1]))
+    assert shown == list(REPORT_ITEMS)
+    assert shown[:2] == ["table3", "fig3"]
+    assert [REPORT_ITEMS[k][2] for k in shown[:2]] == ["Table 3", "Fig. 3"]
 
 
 def test_fusion_choice_reads_the_fusion_selection_layouts():
@@ -595,6 +736,63 @@ def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
     assert "culture-mean-DE-unimodal: fau_func" in ids
     for name in ("lc", "c", "t", "d"):
         assert png_size(out / f"{name}.png")[0] > 600
+
+
+def test_learning_curves_label_the_selected_runs_and_share_the_ccc_axis(predicted):
+    from emofusion.results.report import learning_curves_figure, read_history
+    from matplotlib.colors import to_rgba
+
+    root, _, _, _ = predicted
+    ranking = read_ranking(root / "ranking" / "runs.tsv")
+    histories = {r: read_history(root / "runs" / r / "seed0" / "history.json") for r in
+                 sorted(p.parent.parent.name for p in (root / "runs").glob("*/seed0/history.json"))}
+    selected = [r for r in ranking if r["selected"]]
+    histories[f"{selected[0]['run']} (seed1)"] = histories[selected[0]["run"]]  # a second seed of rank 1
+    fig = learning_curves_figure(histories, ranking, generated=True)
+    try:
+        panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+        loss, mean = panels["train loss (weighted 1 - CCC)"], panels["dev CCC, mean"]
+        for t in TARGETS:
+            assert mean.get_shared_y_axes().joined(mean, panels[f"dev CCC, {t}"])
+        assert not mean.get_shared_y_axes().joined(mean, loss)  # the loss has its own scale
+        legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
+        texts = [t.get_text() for t in legend.get_texts()]
+        n_grey = len(histories) - len(selected) - 1
+        assert texts == [f"{r['rank']}. {r['run']}" for r in selected] + [f"not selected ({n_grey})"]
+        lines = {ln.get_gid(): ln for ln in mean.get_lines()}
+        colours = {r["run"]: to_rgba(lines[f"curve-dev_ccc_mean-{r['run']}"].get_color()) for r in selected}
+        assert len(set(colours.values())) == len(selected)  # each selected run its own colour
+        for r in ranking:
+            c = to_rgba(lines[f"curve-dev_ccc_mean-{r['run']}"].get_color())
+            assert (c == to_rgba("0.78")) != r["selected"], r["run"]
+            assert lines[f"curve-dev_ccc_mean-{r['run']}"].get_linestyle() == ("--" if r["kind"] == "bimodal"
+                                                                                and r["selected"] else "-")
+        seed1 = lines[f"curve-dev_ccc_mean-{selected[0]['run']} (seed1)"]  # a further seed: its run's colour
+        assert to_rgba(seed1.get_color()) == colours[selected[0]["run"]]
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_de_vs_hu_panels_share_both_axes(tmp_path, predicted):
+    from emofusion.results.report import Scorer, culture_systems, cultures_figure
+
+    root, _, _, _ = predicted
+    scorer = Scorer(root / "features" / "labels.npz")
+    systems = culture_systems(read_ranking(root / "ranking" / "runs.tsv"), root / "runs", root / "fusion",
+                              PROTOCOLS, STAGES)
+    ivals = [(label, scorer.intervals(folder)["devel"]) for label, folder in systems]
+    fig = cultures_figure(ivals, ["DE", "HU"], generated=True)
+    try:
+        first = fig.axes[0]
+        assert len(fig.axes) == 4
+        for ax in fig.axes[1:]:
+            assert first.get_shared_x_axes().joined(first, ax) and first.get_shared_y_axes().joined(first, ax)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def test_history_and_ranking_html_errors_name_the_file(tmp_path):

@@ -302,10 +302,12 @@ def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str 
 
 
 def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
-         stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None) -> None:
+         stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None,
+         ranking_tsv: str | Path | None = None) -> None:
     from .results.report import write_fig3
 
-    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache)
+    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache,
+               ranking_tsv=ranking_tsv)
 
 
 def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
@@ -364,10 +366,11 @@ def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: s
                 out_summary)
 
 
-def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool) -> None:
+def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool,
+                  truth_json: str | Path | None = None) -> None:
     from .results.report import write_runs_overview
 
-    write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated)
+    write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated, truth_json=truth_json)
 
 
 # --- audio data roots (emofusion.data.audio) ---

@@ -41,7 +41,7 @@ rule table2:
     output:
         md=TABLES / "table2.md",
         tsv=TABLES / "table2.tsv",
-        html=report(TABLES / "table2.html", caption="../report/table2.rst", category="Tables"),
+        html=report_item(TABLES / "table2.html", "table2"),
     log:
         RESULTS / "logs" / "report" / "table2.log",
     params:
@@ -105,7 +105,7 @@ rule weight_search_table:
     output:
         tsv=TABLES / "weight_search.tsv",
         md=TABLES / "weight_search.md",
-        html=report(TABLES / "weight_search.html", caption="../report/weight_search.rst", category="Tables"),
+        html=report_item(TABLES / "weight_search.html", "weight_search"),
     log:
         RESULTS / "logs" / "report" / "weight_search.log",
     params:

@@ -12,7 +12,7 @@ from emofusion.data.synth import is_generated_root
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
 from emofusion.results.ranking import pairs
-from emofusion.results.report import sample_search_weights
+from emofusion.results.report import report_flag, sample_search_weights
 from emofusion.spec import TrainSpec
 
 
@@ -54,6 +54,13 @@ wildcard_constraints:
 CODE = code_versions(Path(workflow.basedir) / "workflow" / "scripts", LIB)
 
 
+def report_item(path, key):
+    """An output marked for `snakemake --report`: its caption (workflow/report/{caption}.rst) and its
+    place and labels in the report (emofusion.results.report.REPORT_ITEMS, reading order)."""
+    caption = {"ranking_runs": "rankings", "ranking_unimodal": "rankings"}.get(key, key)
+    return report(path, caption=f"../report/{caption}.rst", **report_flag(key))
+
+
 def uses_builtin_corpus():
     """No data_root: the workflow generates its own corpus under results/corpus."""
     return config["data_root"] is None
@@ -73,6 +80,21 @@ def get_data_root():
 def get_corpus_marker():
     """The generated corpus folder (so caches depend on it), or nothing for real data."""
     return [str(RESULTS / "corpus")] if uses_builtin_corpus() else []
+
+
+def get_truth_input():
+    """What the planted truth is read from on generated data: the built-in corpus folder (truth.json
+    inside it) or a generated data root's truth.json; nothing for real data."""
+    if uses_builtin_corpus():
+        return get_corpus_marker()
+    return [str(Path(config["data_root"]) / "truth.json")] if is_generated() else []
+
+
+def get_truth_path():
+    """The generated data's truth.json (the planted ranking the runs overview marks), or None."""
+    if uses_builtin_corpus():
+        return str(RESULTS / "corpus" / "truth.json")
+    return str(Path(config["data_root"]) / "truth.json") if is_generated() else None
 
 
 def get_labels_input(wildcards):

@@ -3,8 +3,9 @@
 # stages, with bands), the runs overview, learning curves, the fused runs' correlation, traces of
 # dev recordings, DE vs HU, and HTML copies of the rankings and the fusion summary. Every number
 # comes from a scores file or a prediction folder; the paper's figures only from
-# emofusion.results.report.PAPER_TABLE3. Marked report() so `snakemake --report results/report.html` shows
-# them with the captions in workflow/report/.
+# emofusion.results.report.PAPER_TABLE3. Marked with report_item() (common.smk) so `snakemake --report
+# results/report.html` shows them with the captions in workflow/report/, labelled and in reading order
+# (emofusion.results.report.REPORT_ITEMS).
 
 
 rule table3:
@@ -16,7 +17,7 @@ rule table3:
     output:
         md=TABLES / "table3.md",
         tsv=TABLES / "table3.tsv",
-        html=report(TABLES / "table3.html", caption="../report/table3.rst", category="Tables"),
+        html=report_item(TABLES / "table3.html", "table3"),
     log:
         RESULTS / "logs" / "report" / "table3.log",
     params:
@@ -39,9 +40,10 @@ rule table3:
 rule fig3:
     input:
         fusion=get_fusion_outputs,
+        ranking=RESULTS / "ranking" / "runs.tsv",
         labels=RESULTS / "features" / "labels.npz",
     output:
-        png=report(FIGURES / "fig3.png", caption="../report/fig3.rst", category="Figures"),
+        png=report_item(FIGURES / "fig3.png", "fig3"),
         svg=FIGURES / "fig3.svg",
     log:
         RESULTS / "logs" / "report" / "fig3.log",
@@ -63,13 +65,15 @@ rule fig3:
 rule runs_overview:
     input:
         ranking=RESULTS / "ranking" / "runs.tsv",
+        truth=get_truth_input(),
     output:
-        png=report(FIGURES / "runs_overview.png", caption="../report/runs_overview.rst", category="Figures"),
+        png=report_item(FIGURES / "runs_overview.png", "runs_overview"),
         svg=FIGURES / "runs_overview.svg",
     log:
         RESULTS / "logs" / "report" / "runs_overview.log",
     params:
         generated=is_generated(),
+        truth=get_truth_path(),
         code=CODE["report_runs_overview"],
     threads: 1
     resources:
@@ -89,7 +93,7 @@ rule comparisons:
     output:
         md=TABLES / "comparisons.md",
         tsv=TABLES / "comparisons.tsv",
-        html=report(TABLES / "comparisons.html", caption="../report/comparisons.rst", category="Tables"),
+        html=report_item(TABLES / "comparisons.html", "comparisons"),
     log:
         RESULTS / "logs" / "report" / "comparisons.log",
     params:
@@ -113,7 +117,7 @@ rule learning_curves:
         ranking=RESULTS / "ranking" / "runs.tsv",
         seeds=get_all_run_seed_scores,
     output:
-        png=report(FIGURES / "learning_curves.png", caption="../report/learning_curves.rst", category="Figures"),
+        png=report_item(FIGURES / "learning_curves.png", "learning_curves"),
         svg=FIGURES / "learning_curves.svg",
     log:
         RESULTS / "logs" / "report" / "learning_curves.log",
@@ -136,8 +140,7 @@ rule fusion_correlation:
         runs=get_all_run_scores,
         labels=RESULTS / "features" / "labels.npz",
     output:
-        png=report(FIGURES / "fusion_correlation.png", caption="../report/fusion_correlation.rst",
-                   category="Figures"),
+        png=report_item(FIGURES / "fusion_correlation.png", "fusion_correlation"),
         svg=FIGURES / "fusion_correlation.svg",
     log:
         RESULTS / "logs" / "report" / "fusion_correlation.log",
@@ -161,7 +164,7 @@ rule traces:
         fusion=get_fusion_outputs,
         labels=RESULTS / "features" / "labels.npz",
     output:
-        png=report(FIGURES / "traces.png", caption="../report/traces.rst", category="Figures"),
+        png=report_item(FIGURES / "traces.png", "traces"),
         svg=FIGURES / "traces.svg",
     log:
         RESULTS / "logs" / "report" / "traces.log",
@@ -188,7 +191,7 @@ rule de_vs_hu:
         fusion=get_fusion_outputs,
         labels=RESULTS / "features" / "labels.npz",
     output:
-        png=report(FIGURES / "de_vs_hu.png", caption="../report/de_vs_hu.rst", category="Figures"),
+        png=report_item(FIGURES / "de_vs_hu.png", "de_vs_hu"),
         svg=FIGURES / "de_vs_hu.svg",
     log:
         RESULTS / "logs" / "report" / "de_vs_hu.log",
@@ -214,9 +217,9 @@ rule report_tables:
         runs=RESULTS / "ranking" / "runs.tsv",
         summary=RESULTS / "fusion" / "summary.tsv",
     output:
-        unimodal=report(TABLES / "ranking_unimodal.html", caption="../report/rankings.rst", category="Rankings"),
-        runs=report(TABLES / "ranking_runs.html", caption="../report/rankings.rst", category="Rankings"),
-        summary=report(TABLES / "fusion_summary.html", caption="../report/fusion_summary.rst", category="Tables"),
+        unimodal=report_item(TABLES / "ranking_unimodal.html", "ranking_unimodal"),
+        runs=report_item(TABLES / "ranking_runs.html", "ranking_runs"),
+        summary=report_item(TABLES / "fusion_summary.html", "fusion_summary"),
     log:
         RESULTS / "logs" / "report" / "report_tables.log",
     params:

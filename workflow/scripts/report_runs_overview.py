@@ -2,4 +2,4 @@ from emofusion.pipeline import log_to, runs_overview
 
 with log_to(snakemake.log[0]):
     runs_overview(snakemake.input.ranking, snakemake.output.png, snakemake.output.svg,
-                  generated=snakemake.params.generated)
+                  generated=snakemake.params.generated, truth_json=snakemake.params.truth)

@@ -84,6 +84,15 @@ FEATURE_SETS: dict[str, FeatureSet] = {
     )
 }
 
+def modality_of(keys: Iterable[str]) -> str:
+    """``audio``, ``visual`` or ``audiovisual`` of a run's feature-set keys, from :data:`FEATURE_SETS`
+    (``unknown`` when none is a registry key)."""
+    mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
+    if not mods:
+        return "unknown"
+    return mods[0] if len(mods) == 1 else "audiovisual"
+
+
 #: expected native time step per rate class (None: any rate, read from the time column)
 EXPECTED_STEP: dict[str, float | None] = {"frame": FRAME_S, "lld": 0.01, "video": None}
 RATE_RTOL = 0.02  # relative tolerance on the median time step against EXPECTED_STEP

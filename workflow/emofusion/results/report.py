@@ -64,6 +64,34 @@ CORPUS_NOTE = {True: "generated corpus: these numbers demonstrate the machinery,
                False: "real AVEC 2019 CES data"}
 
 
+#: The entries of `snakemake --report`, in reading order: Table 3 and Fig. 3 first. Snakemake sorts
+#: the categories by name and a category's entries by their first label, so both carry their place
+#: (``1. ...``; ``#`` = ``1.1``); each entry is labelled by what it is, not by its file name.
+#: ``{output key: (category, "#", item, what it shows)}``; rules use it through report_item() in
+#: workflow/rules/common.smk.
+REPORT_ITEMS: dict[str, tuple[str, str, str, str]] = {
+    "table3": ("1. Paper results", "1.1", "Table 3", "best of each method, both fusion protocols, 95 % intervals"),
+    "fig3": ("1. Paper results", "1.2", "Fig. 3", "CCC vs number of fusion stages, best single run"),
+    "comparisons": ("1. Paper results", "1.3", "Paired comparisons", "stage vs stage 1, fusion vs best run"),
+    "de_vs_hu": ("1. Paper results", "1.4", "DE vs HU", "dev CCC per culture of Table 3's systems"),
+    "runs_overview": ("2. Runs", "2.1", "Runs overview", "every run's dev CCC, by modality, the selected"),
+    "learning_curves": ("2. Runs", "2.2", "Learning curves", "train loss and dev CCC per epoch"),
+    "ranking_runs": ("2. Runs", "2.3", "Ranking of all runs", "unimodal and bimodal runs, the top fused"),
+    "ranking_unimodal": ("2. Runs", "2.4", "Unimodal ranking", "the unimodal runs, the top paired"),
+    "fusion_summary": ("3. Fusion", "3.1", "Fusion summary", "every stage, protocol, split and culture"),
+    "fusion_correlation": ("3. Fusion", "3.2", "Fused runs' correlation", "how alike the fused runs are"),
+    "traces": ("3. Fusion", "3.3", "Traces", "predicted vs gold on one DE and one HU recording"),
+    "table2": ("4. Ablation and search", "4.1", "Table 2", "loss ablation (snakemake ablation)"),
+    "weight_search": ("4. Ablation and search", "4.2", "Weight search", "loss-weight draws (snakemake search)"),
+}
+
+
+def report_flag(key: str) -> dict:
+    """The ``category`` and ``labels`` of one :data:`REPORT_ITEMS` entry, for Snakemake's report()."""
+    category, no, item, shows = REPORT_ITEMS[key]
+    return {"category": category, "labels": {"#": no, "item": item, "shows": shows}}
+
+
 # ---------------------------------------------------------------------------------------------
 # reading scores files
 
@@ -687,14 +715,16 @@ def fig3_series(fusion_root: str | Path, protocols: Sequence[str], stages: Seque
     return series
 
 
-def fig3_figure(series: Sequence[dict], *, generated: bool):
-    """Fig. 3: one panel per target, CCC vs number of stages, one line per protocol and split, with
-    the bootstrap interval as a band where the series has one."""
+def fig3_figure(series: Sequence[dict], *, generated: bool, best: Mapping | None = None):
+    """Fig. 3: one panel per target and one for their mean (Table 3's mean column), CCC vs
+    number of stages on one shared CCC axis, one line per protocol and split, with the bootstrap
+    interval as a band where the series has one. ``best`` (a ranking row: ``run`` and the dev CCC
+    per column) adds a horizontal line: the best single run's dev CCC, what fusion must beat."""
     plt = _pyplot()
     colours = {"in-sample": "tab:blue", "grouped-cv": "tab:orange"}
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(12, 4.4), sharex=True)
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(15, 4.6), sharex=True, sharey=True)
     banded = any("lo" in s for s in series)
-    for ax, target in zip(axes, TARGETS, strict=True):
+    for ax, target in zip(axes, SCORE_COLUMNS, strict=True):
         for s in series:
             colour = colours.get(s["protocol"], "tab:gray")
             (line,) = ax.plot(s["stages"], s["values"][target], marker="o" if s["split"] == "devel" else "s",
@@ -705,74 +735,170 @@ def fig3_figure(series: Sequence[dict], *, generated: bool):
                                        alpha=0.15 if s["split"] == "devel" else 0.08, linewidth=0,
                                        hatch=None if s["split"] == "devel" else "//")
                 band.set_gid(f"fig3-band-{target}-{s['protocol']}-{s['split']}")
-        ax.set_title(target.capitalize())
+        if best is not None:
+            ref = ax.axhline(best[target], color="tab:green", linewidth=1.2, linestyle="-.",
+                             label=f"best single run, dev ({best['run']})")
+            ref.set_gid(f"fig3-best-{target}")
+        ax.set_title("Mean of the three (as in Table 3)" if target == "mean" else target.capitalize())
         ax.set_xlabel("number of fusion stages")
         ax.set_xticks(series[0]["stages"] if series else [])
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("CCC (DE+HU)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), frameon=False,
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 5)), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
     note = (f"bands: {100 * BOOTSTRAP['level']:g} % recording-bootstrap intervals; " if banded else "")
     fig.suptitle("Fig. 3 (reproduced): CCC vs number of multistage SVR fusion stages\n"
                  f"({note}{CORPUS_NOTE[generated]})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.08 if len(labels) <= 5 else 0.12, 1, 1))
     return fig
 
 
 def write_fig3(fusion_root: str | Path, protocols: Sequence[str], stages: Sequence[int], out_png: str | Path,
-               out_svg: str | Path, *, generated: bool, labels_npz: str | Path | None = None) -> list[dict]:
+               out_svg: str | Path, *, generated: bool, labels_npz: str | Path | None = None,
+               ranking_tsv: str | Path | None = None) -> list[dict]:
     """``fig3.png`` and ``fig3.svg`` from the fusion stages' scores files (bands from their
-    prediction folders when ``labels_npz`` is given); returns the series."""
+    prediction folders when ``labels_npz`` is given; the best single run's line from the ranking when
+    ``ranking_tsv`` is given); returns the series."""
     scorer = Scorer(labels_npz) if labels_npz is not None else None
     series = fig3_series(fusion_root, protocols, stages, scorer)
-    fig = fig3_figure(series, generated=generated)
+    best = best_single_run(read_ranking(ranking_tsv)) if ranking_tsv is not None else None
+    fig = fig3_figure(series, generated=generated, best=best)
     _save_and_close(fig, out_png, out_svg)
     print(f"read {len(protocols) * len(stages)} fusion scores files under {fusion_root}"
-          + (f" and their predictions, labels {labels_npz}" if scorer else "") + f"; wrote {out_png}, {out_svg}")
+          + (f" and their predictions, labels {labels_npz}" if scorer else "")
+          + (f"; the best single run ({best['run']}) from {ranking_tsv}" if best else "")
+          + f"; wrote {out_png}, {out_svg}")
     return series
 
 
-def runs_overview_figure(ranking: Sequence[dict], *, generated: bool):
-    """Horizontal bars of every run's dev CCC, one panel per target and the mean, every panel in the
-    ranking's order (by the mean, best at the top), as selection is made; the runs selected for
-    fusion outlined and set apart by a line."""
+#: Colours of a run's modality (from the feature-set registry, emofusion.data.features.modality_of);
+#: bimodal pairs of one modality in the lighter shade of it.
+MODALITY_COLOURS = {"audio": "tab:blue", "visual": "tab:orange", "audiovisual": "tab:purple", "unknown": "tab:gray"}
+MODALITY_LABELS = {"audio": "audio", "visual": "visual", "audiovisual": "audio+visual", "unknown": "other"}
+PAIR_ALPHA = 0.5  # a pair of one modality: its colour, lighter
+
+
+def run_modality(run: str) -> str:
+    """``audio``, ``visual``, ``audiovisual`` or ``unknown`` of a run name (its sets joined by '+')."""
+    from ..data.features import modality_of
+
+    return modality_of(run.split("+"))
+
+
+def modality_style(run: str) -> tuple[str, str, float]:
+    """(legend key, colour, alpha) of a run in the runs overview: its modality, and whether it is a
+    bimodal pair of one modality (lighter) or a single set."""
+    mod = run_modality(run)
+    pair = "+" in run
+    if mod == "audiovisual":
+        return "audio+visual pair", MODALITY_COLOURS[mod], 1.0
+    label = MODALITY_LABELS[mod] + (" pair" if pair else "")
+    return label, MODALITY_COLOURS[mod], PAIR_ALPHA if pair else 1.0
+
+
+def read_planted(truth_json: str | Path) -> dict[str, dict[str, float]]:
+    """The planted informativeness per set of a generated corpus' ``truth.json``, per target and
+    their mean (``{set: {"arousal", "valence", "liking", "mean"}}``): the correlation of the set's
+    planted component with each target, a ceiling for any model of that set alone."""
+    truth_json = Path(truth_json)
+    data = read_json(truth_json, "truth")
+    info = data.get("informativeness") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        raise DataError(truth_json, "key 'informativeness': expected a mapping of feature sets")
+    out = {}
+    for k, row in info.items():
+        if not isinstance(row, dict) or not all(isinstance(row.get(t), int | float) for t in TARGETS):
+            raise DataError(truth_json, f"key 'informativeness.{k}': expected a number per target")
+        out[k] = {t: float(row[t]) for t in TARGETS}
+        out[k]["mean"] = float(np.mean([out[k][t] for t in TARGETS]))
+    return out
+
+
+def runs_overview_figure(ranking: Sequence[dict], *, generated: bool, planted: Mapping | None = None,
+                         spearman: float | None = None):
+    """Horizontal bars of every run's dev CCC, one panel per target and the mean on one shared CCC
+    axis, every panel in the ranking's order (by the mean, best at the top), as selection is made;
+    coloured by modality (the feature-set registry), the runs selected for fusion outlined and set
+    apart by a line. ``planted`` (:func:`read_planted`, generated corpus) marks each unimodal set's
+    planted ceiling and names its planted rank; ``spearman`` (unimodal mean dev CCC vs planted mean)
+    goes in the title."""
     plt = _pyplot()
-    colours = {"unimodal": "tab:green", "bimodal": "tab:purple"}
+    from matplotlib.colors import to_rgba
+
     n = len(ranking)
     rows = sorted(ranking, key=lambda r: -r["rank"])  # best (rank 1) at the top of a barh
     n_sel = sum(r["selected"] for r in ranking)
-    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.2 * len(SCORE_COLUMNS), max(3.0, 0.26 * n + 1.6)), sharey=True)
+    styles = {r["run"]: modality_style(r["run"]) for r in ranking}
+    planted = {k: v for k, v in (planted or {}).items() if any(r["run"] == k for r in ranking)}
+    by_planted = sorted(planted, key=lambda k: (-planted[k]["mean"], k))
+    height = max(3.6, 0.26 * n + 2.2)
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.2 * len(SCORE_COLUMNS), height),
+                             sharex=True, sharey=True)
     for ax, c in zip(axes, SCORE_COLUMNS, strict=True):
-        bars = ax.barh(range(n), [r[c] for r in rows], color=[colours.get(r["kind"], "tab:gray") for r in rows],
+        bars = ax.barh(range(n), [r[c] for r in rows], color=[to_rgba(*styles[r["run"]][1:]) for r in rows],
                        edgecolor=["black" if r["selected"] else "none" for r in rows], linewidth=1.2)
         for bar, r in zip(bars, rows, strict=True):
             bar.set_gid(f"runs-{c}-{r['run']}")
+        for i, r in enumerate(rows):
+            if r["run"] in planted:
+                (mark,) = ax.plot([planted[r["run"]][c]], [i], marker="D", markersize=4, color="black",
+                                  linestyle="none")
+                mark.set_gid(f"planted-{c}-{r['run']}")
         if 0 < n_sel < n:
             ax.axhline(n - n_sel - 0.5, color="black", linewidth=0.8, linestyle="--")
         ax.set_xlabel(f"dev CCC, {c} (DE+HU)")
         ax.set_title(c.capitalize() + (" (ranks and selects)" if c == "mean" else ""))
         ax.axvline(0, color="black", linewidth=0.6)
         ax.grid(True, axis="x", alpha=0.3)
-    axes[0].set_yticks(range(n), [f"{r['rank']}. {r['run']}" for r in rows], fontsize=7)
+
+    def tick(r):
+        if r["run"] not in planted:
+            return f"{r['rank']}. {r['run']}"
+        k = r["run"]
+        return f"{r['rank']}. {k} " + ("[noise]" if planted[k]["mean"] == 0.0 else f"[planted #{by_planted.index(k) + 1}]")
+
+    axes[0].set_yticks(range(n), [tick(r) for r in rows], fontsize=7)
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    legend = [Patch(color=col, label=k) for k, col in colours.items() if any(r["kind"] == k for r in ranking)]
+    seen = {}
+    for key, col, alpha in styles.values():
+        seen.setdefault(key, (col, alpha))
+    order = ["audio", "audio pair", "visual", "visual pair", "audio+visual pair", "other", "other pair"]
+    legend = [Patch(facecolor=to_rgba(*seen[k]), label=k) for k in order if k in seen]
     legend.append(Patch(facecolor="white", edgecolor="black", label=f"selected for fusion (top {n_sel} by mean)"))
-    fig.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle(f"Dev CCC of the {n} runs, ranked and selected by the mean over targets ({CORPUS_NOTE[generated]})",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    if planted:
+        legend.append(Line2D([], [], marker="D", markersize=4, color="black", linestyle="none",
+                             label="planted ceiling (truth.json informativeness)"))
+    ncol = min(len(legend), 5)
+    fig.legend(handles=legend, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    title = f"Dev CCC of the {n} runs, ranked and selected by the mean over targets, coloured by modality"
+    if planted:
+        title += ("\nGenerated data: [planted #k] = the set's rank by planted informativeness, [noise] = no signal"
+                  + (f"; Spearman (unimodal mean dev CCC vs planted) {spearman:.2f}" if spearman is not None else ""))
+    fig.suptitle(f"{title}\n({CORPUS_NOTE[generated]})", fontsize=11)
+    legend_rows = -(-len(legend) // ncol)
+    fig.tight_layout(rect=(0, (0.3 * legend_rows + 0.05) / height, 1, 1))  # the legend below, clear of the axes
     return fig
 
 
 def write_runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *,
-                        generated: bool) -> list[dict]:
-    """``runs_overview.png`` / ``.svg`` from the ranking TSV; returns its rows."""
+                        generated: bool, truth_json: str | Path | None = None) -> list[dict]:
+    """``runs_overview.png`` / ``.svg`` from the ranking TSV (and, for generated data, the planted
+    truth of ``truth_json``); returns its rows."""
+    from .ranking import planted_agreement
+
     ranking = read_ranking(ranking_tsv)
-    fig = runs_overview_figure(ranking, generated=generated)
+    planted = spearman = None
+    if truth_json is not None:
+        planted = read_planted(truth_json)
+        if sum(r["run"] in planted for r in ranking) >= 2:
+            spearman = planted_agreement(ranking_tsv, truth_json)["spearman"]
+    fig = runs_overview_figure(ranking, generated=generated, planted=planted, spearman=spearman)
     _save_and_close(fig, out_png, out_svg)
-    print(f"read {ranking_tsv} ({len(ranking)} runs); wrote {out_png}, {out_svg}")
+    print(f"read {ranking_tsv} ({len(ranking)} runs)" + (f" and the planted truth {truth_json}" if planted else "")
+          + f"; wrote {out_png}, {out_svg}")
     return ranking
 
 
@@ -797,34 +923,72 @@ def read_history(path: str | Path) -> list[dict]:
 CURVES = ("train_loss", *[f"dev_ccc_{t}" for t in SCORE_COLUMNS])
 
 
-def learning_curves_figure(histories: Mapping[str, list[dict]], ranking: Sequence[dict], *, generated: bool):
-    """One panel per curve (train loss, dev CCC per target and mean), one line per run over epochs:
-    the runs selected for fusion in their kind's colour, the others light grey."""
+def history_run(key: str) -> str:
+    """The run of a learning-curves key: ``run`` or ``run (seedN)`` (:func:`write_learning_curves`)."""
+    return key.split(" (seed", 1)[0]
+
+
+def selected_palette(n: int) -> list:
+    """``n`` distinguishable colours for the selected runs' curves: tab10, then tab20's light shades."""
     plt = _pyplot()
-    colours = {"unimodal": "tab:green", "bimodal": "tab:purple"}
+    tab20 = plt.get_cmap("tab20").colors
+    base = [*tab20[0::2], *tab20[1::2]]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def learning_curves_figure(histories: Mapping[str, list[dict]], ranking: Sequence[dict], *, generated: bool):
+    """One panel per curve (top: train loss, dev CCC mean and the legend; bottom: dev CCC per
+    target; the dev CCC panels on one shared axis), one line per run over epochs: each run selected
+    for fusion in its own colour and labelled in the legend by rank (solid: unimodal, dashed:
+    bimodal), the others light grey."""
+    plt = _pyplot()
     info = {r["run"]: r for r in ranking}
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(3.6 * len(CURVES), 3.8), sharex=True)
-    order = sorted(histories, key=lambda run: info.get(run, {}).get("selected", False))  # selected drawn last
+    selected = [r["run"] for r in sorted(ranking, key=lambda r: r["rank"]) if r["selected"]]
+    colour = dict(zip(selected, selected_palette(len(selected)), strict=True))
+    fig, grid = plt.subplots(2, 3, figsize=(14, 7.6))
+    # top: train loss, dev CCC mean (what selects), the legend; bottom: dev CCC per target
+    panels = {"train_loss": grid[0, 0], "dev_ccc_mean": grid[0, 1],
+              **{f"dev_ccc_{t}": ax for t, ax in zip(TARGETS, grid[1], strict=True)}}
+    axes = [panels[key] for key in CURVES]
+    for key in CURVES[1:]:
+        if panels[key] is not panels["dev_ccc_mean"]:
+            panels[key].sharey(panels["dev_ccc_mean"])
+    grid[0, 2].axis("off")
+    is_sel = {key: history_run(key) in colour for key in histories}
+    order = sorted(histories, key=lambda key: (is_sel[key], -info.get(history_run(key), {}).get("rank", 0)))
+    labelled = set()  # one legend entry per run (several seeds share it)
     for ax, key in zip(axes, CURVES, strict=True):
-        for run in order:
-            r = info.get(run, {"kind": "", "selected": False})
-            rows = histories[run]
-            (line,) = ax.plot([h["epoch"] for h in rows], [h[key] for h in rows], linewidth=1.2 if r["selected"] else 0.8,
-                              color=colours.get(r["kind"], "tab:gray") if r["selected"] else "0.75",
-                              alpha=0.9 if r["selected"] else 0.7)
-            line.set_gid(f"curve-{key}-{run}")
+        for name in order:  # grey first, then the selected, the best drawn last (on top)
+            run = history_run(name)
+            r = info.get(run, {"kind": "", "rank": 0})
+            rows = histories[name]
+            style = ({"color": colour[run], "linewidth": 1.6, "alpha": 0.95,
+                      "linestyle": "--" if r["kind"] == "bimodal" else "-"}
+                     if is_sel[name] else {"color": "0.78", "linewidth": 0.8, "alpha": 0.8})
+            label = None
+            if is_sel[name] and ax is axes[0] and run not in labelled:
+                label = f"{r['rank']}. {run}"
+                labelled.add(run)
+            (line,) = ax.plot([h["epoch"] for h in rows], [h[key] for h in rows], label=label, **style)
+            line.set_gid(f"curve-{key}-{name}")
         ax.set_title("train loss (weighted 1 - CCC)" if key == "train_loss" else key.replace("dev_ccc_", "dev CCC, "))
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
     from matplotlib.lines import Line2D
 
-    legend = [Line2D([], [], color=col, label=f"{k} (selected for fusion)") for k, col in colours.items()
-              if any(r["kind"] == k and r["selected"] for r in ranking)]
-    legend.append(Line2D([], [], color="0.75", label="not selected"))
-    fig.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    handles, labels = axes[0].get_legend_handles_labels()
+    ranks = [int(lb.split(".", 1)[0]) for lb in labels]
+    pairs_ = sorted(zip(ranks, handles, labels, strict=True))
+    handles, labels = [h for _, h, _ in pairs_], [lb for _, _, lb in pairs_]
+    n_grey = sum(not v for v in is_sel.values())
+    if n_grey:
+        handles.append(Line2D([], [], color="0.78", linewidth=0.8))
+        labels.append(f"not selected ({n_grey})")
+    grid[0, 2].legend(handles, labels, loc="center", frameon=False, fontsize=8,
+                      title="selected for fusion, by rank\n(solid: unimodal, dashed: bimodal)", title_fontsize=8)
     fig.suptitle(f"Learning curves of the {len(histories)} runs (dev CCC: DE+HU, per epoch) "
                  f"({CORPUS_NOTE[generated]})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout()
     return fig
 
 
@@ -992,12 +1156,13 @@ def culture_systems(ranking: Sequence[dict], runs_root: str | Path, fusion_root:
 
 def cultures_figure(intervals: Sequence[tuple[str, Mapping]], cultures: Sequence[str], *, generated: bool):
     """Grouped bars: dev CCC per culture for each system, with bootstrap intervals; one panel per
-    target and the mean."""
+    target and the mean, all on one shared CCC axis."""
     plt = _pyplot()
     colours = dict(zip(cultures, ("tab:red", "tab:cyan", "tab:olive"), strict=False))
     k = len(intervals)
     width = 0.8 / max(1, len(cultures))
-    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.3 * len(SCORE_COLUMNS), 0.3 * k + 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(SCORE_COLUMNS), figsize=(4.3 * len(SCORE_COLUMNS), 0.3 * k + 3.4),
+                             sharex=True, sharey=True)
     for ax, t in zip(axes, SCORE_COLUMNS, strict=True):
         for ci, c in enumerate(cultures):
             ys = np.arange(k) + (ci - (len(cultures) - 1) / 2) * width

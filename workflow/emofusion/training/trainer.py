@@ -45,12 +45,9 @@ def cpu_backend_settings() -> dict[str, bool]:
 
 def modality_of(keys: list[str]) -> str:
     """``audio``, ``visual`` or ``audiovisual`` from the feature-set keys (FEATURE_SETS)."""
-    from ..data.features import FEATURE_SETS
+    from ..data.features import modality_of as registry_modality
 
-    mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
-    if not mods:
-        return "unknown"
-    return mods[0] if len(mods) == 1 else "audiovisual"
+    return registry_modality(keys)
 
 
 def _quiet_lightning() -> None:
