@@ -124,10 +124,11 @@ def _variants(labels, runs, tmp_path: Path, spec: FusionSpec, stages: int, tight
 
 def test_choice_and_figures_are_stable_on_a_small_case(tmp_path):
     """Near-tied grid points (two runs that say nearly the same): tol 1e-3 vs 1e-5, inputs one float32
-    step away, 1 vs 2 BLAS threads: the same (k, C) in every part of every stage, CCC within 1e-3."""
-    labels, runs = _corpus(tmp_path / "src", n_per_culture=4, n_frames=90, n_runs=3, seed=3)
-    spec = FusionSpec(ks=(1, 2, 3), Cs=(0.01, 0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
-    _variants(labels, runs, tmp_path, spec, stages=3, tight_tol=1e-5)
+    step away, 1 vs 2 BLAS threads: the same (k, C) in every part of every stage, CCC within 1e-3
+    (its grid points lie within 1e-3 of each other: most choices need re-solves)."""
+    labels, runs = _corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
+    spec = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
+    _variants(labels, runs, tmp_path, spec, stages=2, tight_tol=1e-5)
 
 
 @pytest.mark.slow

@@ -555,3 +555,10 @@ def test_default_run_recovers_planted_truth(tmp_path):
     assert len(list((res / "runs").glob("*/scores.json"))) == 33
     for protocol in ("in-sample", "grouped-cv"):
         assert len(list((res / "fusion" / protocol).glob("stage*/scores.json"))) == 5
+    # the README's results block is what this run gives: regenerating it changes nothing
+    from emofusion.cli import main
+
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO / "README.md", readme)
+    assert main(["results-block", "--results", str(res), "--readme", str(readme)]) == 0
+    assert readme.read_text() == (REPO / "README.md").read_text(), "README results block differs from a fresh run"
