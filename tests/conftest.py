@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-AVEC_DEVEL = SHARED / "avec2019_ces_devel"
+AVEC_DEVEL = Path(os.environ.get("EMOFUSION_AVEC_DEVEL") or SHARED / "avec2019_ces_devel")
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")

@@ -1,8 +1,8 @@
-"""`python -m emofusion.bench fusion [--stages 5] [--avec DIR] [--jobs 2] [--skip-sklearn]`
+"""`python -m emofusion.bench fusion --avec DIR [--stages 5] [--jobs 2] [--skip-sklearn]`
 
-Runs both fusion protocols x N stages on the 9 official AVEC 2019 runs (``--avec DIR`` holding
-``labels_devel/`` and ``baseline_predictions/``; default: ``shared/avec2019_ces_devel`` beside the
-repo root) exactly as the workflow's chain does, its parts scheduled in ``--jobs`` processes as
+Runs both fusion protocols x N stages on the 9 official AVEC 2019 runs (``--avec DIR`` holding the
+official dev labels in ``labels_devel/`` and the baseline predictions in ``baseline_predictions/``;
+default: the folder in the environment variable ``EMOFUSION_AVEC_DEVEL``) exactly as the workflow's chain does, its parts scheduled in ``--jobs`` processes as
 ``snakemake --cores N`` schedules the ``fuse_part`` jobs (a part starts when its predecessor is
 done, both protocols at once), and prints per stage and protocol: the span from its first part's
 start to its last part's end, the part-seconds (sum over its parts), Newton steps, fits, the
@@ -40,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m emofusion.bench fusion")
     ap.add_argument("--stages", type=int, default=5)
-    ap.add_argument("--avec", type=Path,
-                    default=Path(__file__).resolve().parents[3].parent / "shared" / "avec2019_ces_devel")
+    env = os.environ.get("EMOFUSION_AVEC_DEVEL")
+    ap.add_argument("--avec", type=Path, default=Path(env) if env else None, required=not env,
+                    help="folder with the official AVEC 2019 labels_devel/ and baseline_predictions/ "
+                         "(default: $EMOFUSION_AVEC_DEVEL)")
     ap.add_argument("--jobs", type=int, default=2, help="processes for the parts (as snakemake --cores)")
     ap.add_argument("--tol", type=float, default=FusionSpec().tol)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--skip-sklearn", action="store_true")
     args = ap.parse_args(argv)
+    if not (args.avec / "labels_devel").is_dir() or not (args.avec / "baseline_predictions").is_dir():
+        ap.error(f"{args.avec}: needs labels_devel/ and baseline_predictions/ (the official AVEC 2019 dev data)")
     labels = read_label_dir(args.avec / "labels_devel")
     runs = {p.name: p for p in sorted((args.avec / "baseline_predictions").iterdir())
             if p.is_dir() and p.name != "predictions_svr"}
