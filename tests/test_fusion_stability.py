@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_fusion import _corpus
-
 from emofusion import TARGETS
 from emofusion.data.layout import read_label_dir
 from emofusion.fusion.stages import (
@@ -22,6 +20,7 @@ from emofusion.fusion.stages import (
     score_noise,
     simplicity_order,
 )
+from test_fusion import _corpus
 
 T = len(TARGETS)
 
