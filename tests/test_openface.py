@@ -253,7 +253,8 @@ def test_cli_validate_and_cache_read_openface_output(tmp_path, capsys):
     assert "dim 18" in capsys.readouterr().out and out.is_file()
     # read as the AVEC layout instead, the same folder is refused (no 'name' column): one line
     assert main(["validate", str(root), "--sets", "fau", "--folders", f"fau={OF_DIR}", "--cultures", "DE"]) == 2
-    assert "emofusion validate: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "emofusion validate: error:" in err and "the header is OpenFace's: give this set `format: openface`" in err
 
 
 def test_format_goes_only_with_the_fau_set(tmp_path, capsys):

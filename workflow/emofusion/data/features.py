@@ -262,7 +262,15 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
         of = read_openface(path)
         times, X, valid, hdr = of.times, of.values, of.valid, 1
     elif fmt == "avec":
-        tab = read_table(path, min_cols=3)
+        try:
+            tab = read_table(path, min_cols=3)
+        except DataError as exc:
+            from .openface import looks_like_openface
+
+            if looks_like_openface(path):
+                raise DataError(path, f"{exc.message} (the header is OpenFace's: give this set `format: openface`, "
+                                      "or --formats/--format openface)", line=exc.line, column=exc.column) from None
+            raise
         from .layout import check_single_name, check_times
 
         check_single_name(tab, path.stem)

@@ -73,6 +73,17 @@ def check_format(key: str, fmt: str, where: str = "format") -> str:
     return fmt
 
 
+def looks_like_openface(path: str | Path) -> bool:
+    """Whether a file's first line is an OpenFace header (for a hint when it is read as the AVEC layout)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(65536).split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return False
+    head = {c.strip() for c in first.split(",")}
+    return {"frame", "timestamp", "success"} <= head
+
+
 def read_openface(path: str | Path) -> OpenFaceTable:
     """Parse and check one OpenFace 2.0 CSV (module docstring)."""
     import pandas as pd
