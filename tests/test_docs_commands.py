@@ -73,6 +73,9 @@ NOT_RUN = {
     "pip install -e \".[test,cluster]\"": "installs packages from the network",
     "python -m emofusion.bench cache     # CSV parse vs cached load of a 4096-dim set (goal >= 20x)":
         "benchmarks of minutes, some on the licensed AVEC dev data",
+    "emofusion validate DIR --sets fau --folders fau=openface_out --formats fau=openface":
+        "needs OpenFace output (OpenFace is not on the package registry); tests/test_openface.py runs "
+        "these two commands on files it writes in OpenFace's format",
 }
 
 

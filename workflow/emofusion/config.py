@@ -72,6 +72,15 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     from .data.audio import check_audio_config
 
     check_audio_config(config)
+    from .data.openface import check_format
+
+    for key, entry in config["feature_sets"].items():
+        fmt = entry.get("format", "avec")
+        where = f"config key feature_sets.{key}.format"
+        check_format(key, fmt, where)
+        if fmt != "avec" and config["data_root"] is None:
+            raise ConfigError(f"{where}: {fmt!r} reads your own files under a data_root; the generated corpus "
+                              "(data_root null) writes the AVEC layout (drop the key, or set data_root)")
     sets = list(config["feature_sets"])
     sel = config["selection"]
     pair_sets = sel["pair_sets"]

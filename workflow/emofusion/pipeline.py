@@ -140,14 +140,14 @@ def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequen
 
 def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
     """``settings``: folder, window_s, pad_tolerance, label_range, max_frames, cultures (config's data
-    block; None = the library default)."""
+    block; None = the library default), and format when the set's files are not in the AVEC layout."""
     from .data.features import LABEL_RANGE, PAD_TOLERANCE, build_feature_cache
 
     build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
                         window_s=settings["window_s"],
                         pad_tolerance=_or_default(settings["pad_tolerance"], PAD_TOLERANCE),
                         label_range=tuple(_or_default(settings["label_range"], LABEL_RANGE)),
-                        max_frames=settings["max_frames"])
+                        max_frames=settings["max_frames"], fmt=settings.get("format", "avec"))
 
 
 def _train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,

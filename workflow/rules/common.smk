@@ -140,6 +140,8 @@ def get_feature_params(wildcards):
         "label_range": config["data"]["label_range"],
         "max_frames": config["data"]["max_frames"],
         "cultures": config["data"]["cultures"],
+        # only when not the default, so stating `format: avec` (or adding the key) re-runs nothing
+        **({"format": entry["format"]} if entry.get("format", "avec") != "avec" else {}),
     }
 
 

@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="PATH", help="feature cache to write (e.g. results/cache/deepspectrum.npz)")
     p.add_argument("--labels-out", metavar="PATH", help="also (or only) write the label cache here (labels.npz)")
     p.add_argument("--folder", help="feature folder under DIR when it differs from the set's default")
+    p.add_argument("--format", dest="fmt", default="avec", choices=["avec", "openface"],
+                   help="the set's file format (default avec; openface: OpenFace 2.0 CSVs, for --set fau)")
     p.add_argument("--partitions", nargs="+", default=None, choices=["Train", "Devel", "Test"],
                    help="partitions (default: Train Devel Test for features, Test only when present; "
                         "Train Devel for labels)")
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.key is None) != (args.out is None):
         raise ConfigError("--set and --out go together")
+    if args.key is None and args.fmt != "avec":
+        raise ConfigError("--format goes with --set")
     if args.key is None and args.labels_out is None:
         raise ConfigError("nothing to do: give --set KEY --out PATH and/or --labels-out PATH")
     label_range = parse_label_range(args.label_range)
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         c = build_feature_cache(args.data_root, args.key, None, folder=args.folder, cultures=args.cultures,
                                 window_s=args.window_s, pad_tolerance=args.pad_tolerance,
                                 max_frames=args.max_frames, labels_folder=args.labels_folder,
-                                label_range=label_range, compare_folders=others, warn=warn, **kw)
+                                label_range=label_range, compare_folders=others, warn=warn, fmt=args.fmt, **kw)
     if args.labels_out is not None:
         lc = build_label_cache(args.data_root, None, cultures=args.cultures, labels_folder=args.labels_folder,
                                label_range=label_range, **kw)

@@ -32,14 +32,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "a set asked for here whose folder is missing is an error")
     p.add_argument("--folders", nargs="+", default=[], metavar="KEY=FOLDER",
                    help="folder of a set when it differs from the default (e.g. deepspectrum=my_ds_folder)")
+    p.add_argument("--formats", nargs="+", default=[], metavar="KEY=FORMAT",
+                   help="file format of a set when not the AVEC layout: fau=openface reads OpenFace 2.0 CSVs")
     p.add_argument("--partitions", nargs="+", default=["Train", "Devel", "Test"], choices=["Train", "Devel", "Test"])
     add_data_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.validate import format_report, parse_folder_overrides, parse_label_range, validate_root
+    from ..data.validate import (
+        format_report,
+        parse_folder_overrides,
+        parse_format_overrides,
+        parse_label_range,
+        validate_root,
+    )
 
     report = validate_root(args.data_root, sets=args.sets, folders=parse_folder_overrides(args.folders),
+                           formats=parse_format_overrides(args.formats),
                            partitions=args.partitions, cultures=args.cultures, labels_folder=args.labels_folder,
                            window_s=args.window_s, pad_tolerance=args.pad_tolerance, max_frames=args.max_frames,
                            label_range=parse_label_range(args.label_range))

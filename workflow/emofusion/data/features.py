@@ -10,7 +10,10 @@ column, never by row count:
 * Sets at another rate (100 Hz LLDs, video-rate FAU/ResNet/VGG; the native rate is read from the
   time column as the median step) are averaged within a window of ``window_s`` seconds centred on
   each label timestamp, half open ``[t - w/2, t + w/2)``: with the default ``w = 0.1`` the windows
-  tile the time axis (window = hop), so every native frame is used exactly once.
+  tile the time axis (window = hop), so every native frame is used exactly once. A window without a
+  native frame takes the nearest one. Rows marked faceless (an OpenFace CSV's ``success == 0``,
+  read with ``format: openface``, :mod:`emofusion.data.openface`) are masked: they count for the
+  file's time coverage, but only rows with a face are averaged (never zeros filled in).
 
 Then, in label frames, with ``pad_tolerance`` (:data:`PAD_TOLERANCE` unless configured) as the
 limit for each of them: a late start, a gap inside the file, a file ending before its labels, a
@@ -242,7 +245,7 @@ def _frame_extent(times: np.ndarray, rowwise: bool, window_s: float, start: floa
 
 def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, window_s: float = FRAME_S,
                  pad_tolerance: int = PAD_TOLERANCE, max_frames: int = MAX_FRAMES, start: float = 0.0,
-                 warn: Warn | None = None) -> tuple[np.ndarray, float | None, int]:
+                 warn: Warn | None = None, fmt: str = "avec") -> tuple[np.ndarray, float | None, int]:
     """Read one feature file, check its rate, place it on the label frames by its time column:
     ``(aligned (n, d) float32, native step, native rows)``.
 
@@ -250,16 +253,41 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
     one with data, capped at ``max_frames``. Offsets, gaps and length differences beyond
     ``pad_tolerance`` label frames are DataErrors naming the file, the line and the times; the
     corrections made within it go to ``warn`` (one line naming the file; default: the logger).
+
+    ``fmt``: ``"avec"`` (the AVEC layout) or ``"openface"`` (an OpenFace 2.0 CSV, read by
+    :func:`~emofusion.data.openface.read_openface`). OpenFace rows without a face (``success == 0``)
+    are masked: they count for the checks of start, gaps and end (the file's time coverage), but
+    only the rows with a face are averaged into the windows; a label frame whose window holds no
+    face takes the nearest frame with one. A recording with more than
+    :data:`~emofusion.data.openface.FACELESS_WARN` of its frames faceless gets a warning naming it.
     """
     warn = warn or log.warning
     path = Path(path)
-    tab = read_table(path, min_cols=3)
-    from .layout import check_single_name, check_times
+    valid = None
+    if fmt == "openface":
+        from .openface import read_openface
 
-    check_single_name(tab, path.stem)
-    check_times(tab)
-    times, X = tab.times, tab.values
-    hdr = int(tab.header is not None)
+        parse_name(path.stem, path)
+        of = read_openface(path)
+        times, X, valid, hdr = of.times, of.values, of.valid, 1
+    elif fmt == "avec":
+        try:
+            tab = read_table(path, min_cols=3)
+        except DataError as exc:
+            from .openface import looks_like_openface
+
+            if looks_like_openface(path):
+                raise DataError(path, f"{exc.message} (the header is OpenFace's: give this set `format: openface`, "
+                                      "or --formats/--format openface)", line=exc.line, column=exc.column) from None
+            raise
+        from .layout import check_single_name, check_times
+
+        check_single_name(tab, path.stem)
+        check_times(tab)
+        times, X = tab.times, tab.values
+        hdr = int(tab.header is not None)
+    else:
+        raise ConfigError(f"format: {fmt!r} is not a feature file format (expected avec or openface)")
 
     def line(row: int) -> int:
         return row + 1 + hdr
@@ -340,6 +368,14 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
             raise DataError(path, f"feature file far longer than its labels: data runs to {times[-1]:.6f} s, "
                                   f"{last - (n - 1)} label frames past the labels' end at {label_end:.6f} s "
                                   f"(tolerance {tol})", line=line(r), column=2)
+    if valid is not None and not valid.all():
+        from .openface import FACELESS_WARN
+
+        share = 1.0 - float(valid.mean())
+        if share > FACELESS_WARN:
+            notes.append(f"{share:.0%} of its frames without a face (success == 0; above {FACELESS_WARN:.0%}): "
+                         "masked, their windows take the nearest frame with a face")
+        times, X = times[valid], X[valid]
     if notes:
         warn(f"{path}: " + "; ".join(notes))
     A = align_to_frames(times, X, n, window_s, start=start, rate=fs.rate)
@@ -683,16 +719,18 @@ def check_recording_sets(root: str | Path, folders: Mapping[str, str], *, partit
 
 
 def iter_aligned(feat_dir: Path, names: Sequence[str], labels: Mapping[str, tuple[int, float]], fs: FeatureSet, *,
-                 window_s: float, pad_tolerance: int, max_frames: int, warn: Warn | None = None):
+                 window_s: float, pad_tolerance: int, max_frames: int, warn: Warn | None = None,
+                 fmt: str = "avec"):
     """Read and align each recording of one set: yields ``(name, path, aligned (T, d) float32, native
     step or None, native rows)``. ``labels[name] = (label frames, first label time)`` where labels
-    exist. The dim must be constant within a set (one DataError naming the file otherwise)."""
+    exist. ``fmt``: the files' format (:func:`read_aligned`). The dim must be constant within a set
+    (one DataError naming the file otherwise)."""
     dim = first = None
     for n in names:
         path = feat_dir / f"{n}.csv"
         n_frames, start = labels.get(n, (None, 0.0))
         A, step, rows = read_aligned(path, fs, n_frames, window_s=window_s, pad_tolerance=pad_tolerance,
-                                     max_frames=max_frames, start=start, warn=warn)
+                                     max_frames=max_frames, start=start, warn=warn, fmt=fmt)
         if dim is None:
             dim, first = A.shape[1], path.name
         elif A.shape[1] != dim:
@@ -706,16 +744,21 @@ def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | 
                         window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
                         max_frames: int = MAX_FRAMES, labels_folder: str = "labels",
                         label_range: tuple[float, float] | None = LABEL_RANGE,
-                        compare_folders: Mapping[str, str] | None = None, warn: Warn | None = None) -> FeatureCache:
+                        compare_folders: Mapping[str, str] | None = None, warn: Warn | None = None,
+                        fmt: str = "avec") -> FeatureCache:
     """Read, check, align and Train-normalise one feature set of an AVEC root; save it to ``out_path``.
 
     Recordings: every label file of ``partitions`` x ``cultures`` in ``<root>/labels`` (length = label
     frames, each label file checked as by ``emofusion validate``), plus Test feature files without
     labels (length = covered frames, at most ``max_frames``); Test is included only when its files are
     present. ``folder`` overrides the registry folder. ``compare_folders`` (``{key: folder}``) adds
-    :func:`check_recording_sets` over this set and those. Nothing is written when a check fails.
+    :func:`check_recording_sets` over this set and those. ``fmt``: the files' format, ``avec`` or
+    ``openface`` (``fau`` only; :mod:`emofusion.data.openface`). Nothing is written when a check fails.
     """
     fs = get_feature_set(key)
+    from .openface import check_format
+
+    check_format(key, fmt)
     root = Path(data_root)
     partitions, cultures = tuple(partitions), tuple(cultures)
     source = folder or fs.folder
@@ -730,7 +773,7 @@ def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | 
     per: dict[str, np.ndarray] = {}
     steps = []
     for n, _, A, step, _ in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
-                                         pad_tolerance=pad_tolerance, max_frames=max_frames, warn=warn):
+                                         pad_tolerance=pad_tolerance, max_frames=max_frames, warn=warn, fmt=fmt):
         if step is not None:
             steps.append(step)
         per[n] = A

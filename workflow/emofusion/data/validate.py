@@ -17,7 +17,8 @@ is raised as ONE :class:`~emofusion.errors.DataError` naming the file and line o
    increases at the set's rate (0.1 s for 0.1 s sets; 0.01 s for LLD sets; any rate for video sets),
    the dim is the same in every file, and the file is placed on its label frames by time: a late or
    early start, a gap, or a length difference beyond ``pad_tolerance`` label frames is an error;
-   within it the correction is a warning naming the file (``features`` module docstring).
+   within it the correction is a warning naming the file (``features`` module docstring). A set
+   given ``--formats fau=openface`` is read as OpenFace 2.0 CSVs (``openface`` module docstring).
 
 :func:`validate_root` returns a :class:`Report` (its ``warnings`` hold the corrections);
 :func:`format_report` renders the summary table (feature set x partition: recordings, native
@@ -86,6 +87,20 @@ def parse_folder_overrides(items: Iterable[str] | None) -> dict[str, str]:
     return out
 
 
+def parse_format_overrides(items: Iterable[str] | None) -> dict[str, str]:
+    """``["fau=openface"]`` -> ``{"fau": "openface"}`` (each checked: a known format the set may take)."""
+    from .openface import check_format
+
+    out = {}
+    for item in items or ():
+        key, sep, fmt = item.partition("=")
+        if not sep or not key or not fmt:
+            raise ConfigError(f"--formats {item!r}: expected KEY=FORMAT (e.g. fau=openface)")
+        get_feature_set(key)
+        out[key] = check_format(key, fmt, f"--formats {item}")
+    return out
+
+
 def parse_label_range(text: str | None) -> tuple[float, float]:
     """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.data.features.LABEL_RANGE`."""
     if text is None:
@@ -101,7 +116,7 @@ def parse_label_range(text: str | None) -> tuple[float, float]:
 
 def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int, float]],
                names: list[str], window_s: float, pad_tolerance: int, max_frames: int,
-               warnings: list[str]) -> SetReport:
+               warnings: list[str], fmt: str = "avec") -> SetReport:
     fs = FEATURE_SETS[key]
     feat_dir = root / folder
     dim = None
@@ -109,7 +124,7 @@ def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int
     parts: dict[str, PartStats] = {}
     for n, _, A, step, rows in iter_aligned(feat_dir, names, labels, fs, window_s=window_s,
                                             pad_tolerance=pad_tolerance, max_frames=max_frames,
-                                            warn=warnings.append):
+                                            warn=warnings.append, fmt=fmt):
         dim = A.shape[1]
         if step is not None:
             steps.append(step)
@@ -123,17 +138,25 @@ def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int
 
 
 def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folders: Mapping[str, str] | None = None,
+                  formats: Mapping[str, str] | None = None,
                   partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = ("DE", "HU"),
                   labels_folder: str = "labels", window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
                   max_frames: int = MAX_FRAMES, label_range: tuple[float, float] = LABEL_RANGE) -> Report:
-    """Check a data root (see the module docstring); the first problem is raised as a DataError."""
+    """Check a data root (see the module docstring); the first problem is raised as a DataError.
+    ``formats``: ``{key: format}`` of the sets whose files are not in the AVEC layout (``fau: openface``)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "data root not found")
     partitions, cultures = tuple(partitions), tuple(cultures)
     folders = dict(folders or {})
+    formats = dict(formats or {})
     for k in folders:
         get_feature_set(k)
+    from .openface import check_format
+
+    for k, fmt in formats.items():
+        get_feature_set(k)
+        check_format(k, fmt, f"format of {k}")
     ldir = root / labels_folder
     labels = label_index(ldir, partitions, cultures, label_range)
     if not labels:
@@ -169,7 +192,8 @@ def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folder
     names = check_recording_sets(root, present, partitions=partitions, cultures=cultures,
                                  labels_folder=labels_folder)
     warnings: list[str] = []
-    reports = [_check_set(root, k, folder, labels, names[k], window_s, pad_tolerance, max_frames, warnings)
+    reports = [_check_set(root, k, folder, labels, names[k], window_s, pad_tolerance, max_frames, warnings,
+                          formats.get(k, "avec"))
                for k, folder in present.items()]
     return Report(root=root, labels_folder=labels_folder, label_counts=counts, label_frames=frames,
                   test_label_counts=test_counts, sets=reports, absent=absent, warnings=warnings)
