@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 from emofusion import TARGETS
 from emofusion.data.layout import read_label_dir
-from emofusion.fusion.stages import (
-    PROTOCOLS,
-    TIE_MARGIN,
-    FusionSpec,
-    PartState,
-    choose,
-    run_chains,
-    score_noise,
-    simplicity_order,
-)
+from emofusion.fusion.chain import PartState
+from emofusion.fusion.selection import TIE_MARGIN, choose, score_noise, simplicity_order
+from emofusion.fusion.stages import PROTOCOLS, FusionSpec, run_chains
 from test_fusion import _corpus
 
 T = len(TARGETS)

@@ -221,7 +221,8 @@ def _fusion_spec(settings: Mapping):
 def fuse_part(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, prev_state: str | None,
               out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
     """One part of one fusion stage (a chain file); reads the previous stage's same part."""
-    from .fusion.stages import PartState, load_runs, part_stage
+    from .fusion.chain import PartState
+    from .fusion.stages import load_runs, part_stage
 
     spec = _fusion_spec(settings)
     devel, _, run_dirs = _fusion_inputs(ranking_tsv, runs_root, labels_cache)

@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..data.layout import read_label_dir
     from ..formats import pooled_group
+    from ..fusion.chain import PartState
     from ..fusion.solver import Problem, objective, solve
     from ..fusion.stages import (
         PROTOCOLS,
         FusionSpec,
-        PartState,
         context_design,
         load_runs,
         n_columns,

@@ -61,12 +61,13 @@ def fit_svr(X: np.ndarray, y: np.ndarray, C: float):
 
 
 def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = "", log=None):
-    from .stages import PartState, _ccc_columns, _select, _with_prev
+    from .chain import PartState, with_prev
+    from .selection import best_columns, ccc_columns
 
     log = log or (lambda _m: None)
     t0, started = time.perf_counter(), time.time()
     train, targets = sorted(train), sorted(targets)
-    chans = _with_prev(base, prev, (*train, *targets))
+    chans = with_prev(base, prev, (*train, *targets))
     configs = spec.configs()
     designs = {k: {**_block(chans, train, k), **_block(chans, targets, k)} for k in spec.ks}
     Yt = {n: np.asarray(Y[n], dtype=np.float64) for n in train}
@@ -92,7 +93,7 @@ def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = ""
 
     if folds is None:
         preds, info = fit_predict(train, (*train, *targets))
-        cols = _select(_ccc_columns(preds, Yt, train), len(configs))
+        cols = best_columns(ccc_columns(preds, Yt, train), len(configs))
         pred = {n: v[:, cols] for n, v in preds.items()}
         oof = {}
         all_info = info
@@ -103,7 +104,7 @@ def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = ""
             p, info = fit_predict(fit_on, sorted(f))
             oof_all.update(p)
             all_info.update({(len(all_info), c): v for c, v in info.items()})
-        cols = _select(_ccc_columns(oof_all, Yt, train), len(configs))
+        cols = best_columns(ccc_columns(oof_all, Yt, train), len(configs))
         p, info = fit_predict(train, targets, set(cols))
         pred = {n: v[:, cols] for n, v in p.items()}
         oof = {n: v[:, cols] for n, v in oof_all.items()}

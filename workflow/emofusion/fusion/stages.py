@@ -32,10 +32,9 @@ predictions: (k, C) chosen by grouped CV over all dev (the outer folds), then a 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +43,11 @@ from .. import SCORE_COLUMNS, TARGETS
 from ..data.layout import list_recordings, read_prediction_dir, write_prediction_dir
 from ..errors import ConfigError, DataError
 from ..formats import write_scores
-from ..io import atomic_write_bytes, atomic_write_text
-from ..results.metrics import ccc, culture_of, score_recordings
+from ..io import atomic_write_text
+from ..results.metrics import culture_of, score_recordings
 from ..spec import check_block
+from .chain import PartState, with_prev
+from .selection import SELECT_TOL, TIE_MARGIN, ccc_columns, choose, column_cccs, score_noise
 from .solver import Problem, Solution, solve
 
 PROTOCOLS = ("in-sample", "grouped-cv")
@@ -242,152 +243,6 @@ def _grid(spec: FusionSpec) -> list[tuple[int, float, int]]:
     return [(k, C, t) for k, C in spec.configs() for t in range(T)]
 
 
-def _ccc_columns(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
-    """CCC of every grid column (config-major, targets within) against its target."""
-    P = np.concatenate([preds[n] for n in names])
-    y = np.concatenate([Y[n] for n in names])
-    return np.array([ccc(P[:, j], y[:, j % T]) for j in range(P.shape[1])])
-
-
-def _select(cccs: np.ndarray, n_configs: int) -> list[int]:
-    """Per target, the grid column with the highest CCC (first one on ties: smaller k, then C)."""
-    c = cccs.reshape(n_configs, T)
-    c = np.where(np.isfinite(c), c, -np.inf)
-    return [int(np.argmax(c[:, t])) * T + t for t in range(T)]
-
-
-# --------------------------------------------------------------------------------------------- selection
-#
-# The rule (docs/fusion.md, "How (k, C) is chosen"): per target, the selection score of a grid point
-# is its CCC (in-sample: on the fitted frames; grouped-cv: of the inner out-of-fold predictions).
-# Scores within TIE_MARGIN of the best are ties, and a tie goes to the simpler model: smaller k, then
-# smaller C. A score is only known to within what the solver's gap allows, so a grid point the choice
-# depends on (one that could be on either side of the margin, or could be the best) is re-solved to
-# SELECT_TOL first, and the choice is made on the re-solved scores. The chosen models are always
-# re-solved to SELECT_TOL (their predictions are what the tables report and the next stage reads).
-
-TIE_MARGIN = 1e-3  # selection CCCs that differ by less than the tables' third decimal are ties
-SELECT_TOL = 1e-5  # the gap the deciding grid points and the chosen models are re-solved to
-
-
-def score_noise(tol: float) -> float:
-    """How far a grid point's selection CCC may move between a fit to relative gap ``tol`` and the
-    exact optimum: 0.1 sqrt(tol). Measured on the 9 official AVEC 2019 runs (stage 1, ks 1 3 5, the
-    4 Cs; the largest move over the grid, in-sample and inner-cv, at tol 1e-3 .. 1e-6 against 1e-8),
-    this bound is above every measured move by a factor of 1.2 or more."""
-    return 0.1 * float(np.sqrt(tol))
-
-
-def simplicity_order(configs: Sequence[tuple[int, float]]) -> list[int]:
-    """Config indices from the simplest model: smaller k (fewer columns), then smaller C (stronger
-    regularisation); the order a tie is broken in, whatever the order of the grid in the config."""
-    return sorted(range(len(configs)), key=lambda i: (configs[i][0], configs[i][1]))
-
-
-def choose(scores: np.ndarray, configs: Sequence[tuple[int, float]], noise: float,
-           rescore: Callable[[list[int]], np.ndarray], tight_noise: float,
-           margin: float = TIE_MARGIN) -> tuple[list[int], dict]:
-    """Per target, the grid column the rule picks (see the comment above), and what it took.
-
-    ``scores``: the selection CCC of every grid column (config-major, targets within) from fits to
-    the working gap, each known to within ``noise``; ``rescore(columns)`` re-solves those columns to
-    the tight gap and returns their new scores (known to within ``tight_noise``). Returns the chosen
-    columns (one per target, in TARGETS order) and, per target, the chosen score, the best score and
-    the number of re-solved grid points.
-    """
-    n = len(configs)
-    vals = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float64)
-    eta = np.full(vals.shape, noise if noise > tight_noise else tight_noise)
-    tight = np.zeros(vals.shape, dtype=bool) if noise > tight_noise else np.ones(vals.shape, dtype=bool)
-    order = simplicity_order(configs)
-    cols, info = [], {}
-    for t in range(T):
-        idx = np.array([i * T + t for i in range(n)])
-        while True:
-            v, e = vals[idx], eta[idx]
-            lo, hi = np.max(v - e), np.max(v + e)  # the best score lies in [lo, hi]
-            need: set[int] = set()
-            pick = None
-            for i in order:
-                if v[i] + e[i] < lo - margin:  # certainly not within the margin of the best
-                    continue
-                if v[i] - e[i] >= hi - margin:  # certainly within it: the simplest such model
-                    pick = i
-                    break
-                # undecided: this grid point and every one that may be the best decide it
-                need = {int(idx[i])} | {int(idx[j]) for j in range(n) if v[j] + e[j] > lo}
-                need = {c for c in need if not tight[c]}
-                if not need:  # all re-solved: decide on the tight scores as they are
-                    pick = i if v[i] >= np.max(v) - margin else None
-                    if pick is None:
-                        continue
-                break
-            if pick is not None or not need:
-                break
-            cs = sorted(need)
-            vals[cs] = np.where(np.isfinite(new := np.asarray(rescore(cs), dtype=np.float64)), new, -np.inf)
-            eta[cs], tight[cs] = tight_noise, True
-        if pick is None:  # every score non-finite
-            pick = order[0]
-        cols.append(int(idx[pick]))
-        info[TARGETS[t]] = {"score": float(vals[idx[pick]]), "best_score": float(np.max(vals[idx])),
-                            "resolved": int(tight[idx].sum()) if noise > tight_noise else 0}
-    return cols, info
-
-
-# --------------------------------------------------------------------------------------------- chain state
-
-@dataclass
-class PartState:
-    """One part of one stage: what the next stage's same part needs, and what the stage reports.
-
-    ``pred``: this part's predictions (in-sample: dev and test; ``fold<i>``: fold i; ``all`` under
-    grouped-cv: test). ``oof``: out-of-fold predictions on the part's training recordings (the next
-    stage's input there; empty in-sample). ``W``: the grid's weights (warm start of the next stage).
-    ``report``: selection and solver figures (JSON).
-    """
-
-    pred: dict[str, np.ndarray]
-    oof: dict[str, np.ndarray]
-    W: np.ndarray
-    m: int
-    report: dict = field(default_factory=dict)
-
-    def outputs(self) -> dict[str, np.ndarray]:
-        """The previous-stage channel of every recording this part touches."""
-        return {**self.oof, **self.pred}
-
-    def save(self, path: str | Path) -> None:
-        import io
-
-        arrays = {f"pred/{n}": v for n, v in self.pred.items()}
-        arrays.update({f"oof/{n}": v for n, v in self.oof.items()})
-        buf = io.BytesIO()
-        np.savez(buf, W=self.W, m=np.int64(self.m), report=np.array(json.dumps(self.report)), **arrays)
-        atomic_write_bytes(path, buf.getvalue())
-
-    @classmethod
-    def load(cls, path: str | Path) -> PartState:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                pred = {k[5:]: z[k] for k in z.files if k.startswith("pred/")}
-                oof = {k[4:]: z[k] for k in z.files if k.startswith("oof/")}
-                return cls(pred, oof, z["W"], int(z["m"]), json.loads(str(z["report"])))
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(path, f"not a fusion chain file ({exc})") from None
-
-
-def _with_prev(base: Mapping[str, np.ndarray], prev: PartState | None, names: Sequence[str]) -> dict:
-    if prev is None:
-        return {n: base[n] for n in names}
-    out = prev.outputs()
-    missing = [n for n in names if n not in out]
-    if missing:
-        raise DataError(None, f"the previous stage's chain file lacks recording {missing[0]} "
-                              "(made with other inputs: re-run the chain)")
-    return {n: np.concatenate([base[n], out[n].astype(np.float32)], axis=1) for n in names}
-
-
 # --------------------------------------------------------------------------------------------- one part
 
 def _fit_warning(log: Log, what: str, sol: Solution, tol: float) -> None:
@@ -419,19 +274,11 @@ def fit_part(base: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], train:
         return _fit_part(base, Y, train, targets, folds, prev, spec, where, log)
 
 
-def _column_cccs(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str],
-                 targets: Sequence[int]) -> np.ndarray:
-    """CCC of prediction column i against target ``targets[i]`` over ``names`` joined."""
-    P = np.concatenate([preds[n] for n in names])
-    y = np.concatenate([Y[n] for n in names])
-    return np.array([ccc(P[:, i], y[:, t]) for i, t in enumerate(targets)])
-
-
 def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str, log: Log) -> PartState:
     t0 = time.perf_counter()
     started = time.time()
     train, targets = sorted(train), sorted(targets)
-    chans = _with_prev(base, prev, (*train, *targets))
+    chans = with_prev(base, prev, (*train, *targets))
     d = _Design(chans, Y, train, spec)
     grid = _grid(spec)
     configs = spec.configs()
@@ -470,9 +317,9 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
         def rescore(cols: list[int]) -> np.ndarray:
             resolve([train], [sol], cols)
             P = d.predict(train, weights([sol], cols)[0])
-            return _column_cccs(P, d.Y, train, [grid[c][2] for c in cols])
+            return column_cccs(P, d.Y, train, [grid[c][2] for c in cols])
 
-        cols, how = choose(_ccc_columns(preds, d.Y, train), configs, noise, rescore, tight_noise)
+        cols, how = choose(ccc_columns(preds, d.Y, train), configs, noise, rescore, tight_noise)
         resolve([train], [sol], cols)  # the chosen models to the tight gap, always
         Wc = weights([sol], cols)[0]
         W = sol.W.copy()
@@ -505,10 +352,10 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
 
         def rescore(cols: list[int]) -> np.ndarray:
             resolve(fit_sets, sols, cols)
-            return _column_cccs(oof_of(cols), d.Y, train, [grid[c][2] for c in cols])
+            return column_cccs(oof_of(cols), d.Y, train, [grid[c][2] for c in cols])
 
         everything = list(range(len(grid)))
-        cols, how = choose(_ccc_columns(oof_of(everything), d.Y, train), configs, noise, rescore, tight_noise)
+        cols, how = choose(ccc_columns(oof_of(everything), d.Y, train), configs, noise, rescore, tight_noise)
         resolve(fit_sets, sols, cols)  # the chosen models to the tight gap in every inner fold
         oof = oof_of(cols)
         W = np.mean([s.W for s in sols], axis=0)
