@@ -131,3 +131,23 @@ def test_choice_and_figures_are_stable_on_the_official_runs(avec_devel, tmp_path
             if p.is_dir() and p.name != "predictions_svr"}
     spec = FusionSpec(ks=(1, 3, 5))
     _variants(labels, runs, tmp_path, spec, stages=3, tight_tol=1e-5)
+
+
+def test_a_resumed_solve_reaches_the_tighter_gap_from_where_the_looser_one_stopped():
+    from emofusion.fusion.solver import Problem, objective, solve
+
+    rng = np.random.default_rng(4)
+    X = np.concatenate([np.ones((1500, 1)), rng.normal(size=(1500, 8))], axis=1)
+    Y = X[:, 1:4] @ rng.normal(size=(3, 2)) + rng.laplace(0, 0.3, (1500, 2))
+    problems = [Problem(9, 0.1, 0), Problem(5, 1.0, 1), Problem(9, 1.0, 1)]
+    loose = solve(X, Y, problems, tol=1e-3)
+    resumed = solve(X, Y, problems, tol=1e-7, W0=loose.W, lam0=loose.lam, sigma0=loose.sigma)
+    direct = solve(X, Y, problems, tol=1e-7)
+    assert (resumed.gap <= 1e-7).all()
+    for j, q in enumerate(problems):
+        a = objective(X, Y[:, q.target], resumed.W[:q.p, j], q.C)
+        b = objective(X, Y[:, q.target], direct.W[:q.p, j], q.C)
+        assert abs(a - b) <= 2e-7 * b
+        assert (resumed.W[q.p:, j] == 0).all()
+    with pytest.raises(ValueError):
+        solve(X, Y, problems, sigma0=loose.sigma)

@@ -189,22 +189,27 @@ def _newton_direction(X: np.ndarray, Xg: np.ndarray, G: np.ndarray | None, J: np
 
 def solve(X: np.ndarray, Y: np.ndarray, problems: Sequence[Problem], *, tol: float = 1e-3,
           G: np.ndarray | None = None, W0: np.ndarray | None = None, lam0: np.ndarray | None = None,
-          max_newton: int = MAX_NEWTON) -> Solution:
+          sigma0: np.ndarray | None = None, max_newton: int = MAX_NEWTON) -> Solution:
     """Solve every problem to a relative duality gap <= ``tol`` (or stop at ``max_newton`` steps).
 
     ``X`` (N, P) with the constant column first; ``Y`` (N, T); ``G`` = the leading block of X^T X if
     known (any width; the cold start of a width it does not cover computes its own). Without ``W0``
     each problem starts from ridge least squares. ``W0`` (P, n) and ``lam0`` (N, n)
     warm-start the primal and dual (a solution of a neighbouring problem: another C, fold or stage).
+    ``sigma0`` (n,) with ``W0`` and ``lam0`` of a :class:`Solution` of the same problems resumes each
+    problem from that state (its weights, multipliers and penalty; no warm start between problems):
+    a re-solve to a tighter ``tol`` then continues where the looser solve stopped.
     BLAS runs on one thread inside (deterministic results whatever runs beside it).
     """
+    if sigma0 is not None and (W0 is None or lam0 is None):
+        raise ValueError("sigma0 resumes a state: give W0 and lam0 too")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return _solve(X, Y, problems, tol, G, W0, lam0, max_newton)
+        return _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton)
 
 
-def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
+def _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton) -> Solution:
     X = np.ascontiguousarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     N, P = X.shape
@@ -221,7 +226,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
                    np.zeros(n, dtype=int), np.zeros(n, dtype=bool), np.zeros(n))
     # warm starts (_sources): from the next smaller C at the same width and target (the C path), else
     # from the same (C, target) at the next narrower width (the column path), else cold
-    src = _sources(ps, Cs, [q.target for q in problems])
+    src = _sources(ps, Cs, [q.target for q in problems]) if sigma0 is None else np.full(n, -1)
     # rounds: a problem is solved one round after its source, and a round's problems form one batch
     # (a wavefront over the grid: their widths may differ). A source's exact final residuals (the
     # same for the zero-padded weights) and, at the same width, its kept Newton matrix start it.
@@ -246,6 +251,12 @@ def _solve(X, Y, problems, tol, G, W0, lam0, max_newton) -> Solution:
             if cold.any():
                 c = idx[cold]
                 Xw = X[:, :w]  # a view: BLAS reads it in place
+                if sigma0 is not None:  # resume each problem from its own state (no ridge start, no Gram)
+                    W[:w, cold] = np.asarray(W0, dtype=np.float64)[:w, c]
+                    lam[:, cold] = np.clip(np.asarray(lam0, dtype=np.float64)[:, c], -Cs[c], Cs[c])
+                    sigma[cold] = np.asarray(sigma0, dtype=np.float64)[c]
+                    R[:, cold] = Yc[:, c] - Xw @ W[:w, cold]
+                    continue
                 Gw = G[:w, :w] if G is not None and G.shape[0] >= w else Xw.T @ Xw
                 W[:w, cold], lam[:, cold], sigma[cold], R[:, cold] = _cold_start(
                     Xw, Gw, Yc[:, c], Cs[c], None if W0 is None else W0[:w, c], None if lam0 is None else lam0[:, c])

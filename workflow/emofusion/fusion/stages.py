@@ -229,11 +229,11 @@ class _Design:
         return [Problem(n_columns(self.m, k), C, t) for k, C, t in configs]
 
     def fit(self, names: Sequence[str], problems: list[Problem], W0: np.ndarray | None, *,
-            lam0: np.ndarray | None = None, tol: float | None = None) -> Solution:
+            lam0: np.ndarray | None = None, sigma0: np.ndarray | None = None, tol: float | None = None) -> Solution:
         X = np.concatenate([self.X[n] for n in names])
         Y = np.concatenate([self.Y[n] for n in names])
-        G = sum(self.G[n] for n in names)
-        return solve(X, Y, problems, tol=self.spec.tol if tol is None else tol, G=G, W0=W0, lam0=lam0)
+        G = None if sigma0 is not None else sum(self.G[n] for n in names)
+        return solve(X, Y, problems, tol=self.spec.tol if tol is None else tol, G=G, W0=W0, lam0=lam0, sigma0=sigma0)
 
     def predict(self, names: Sequence[str], W: np.ndarray) -> dict[str, np.ndarray]:
         return {n: self.X[n] @ W for n in names}
@@ -295,7 +295,8 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
         cols = [c for c in cols if c not in tight]
         if not cols or spec.tol <= tight_tol:
             return
-        parts = [d.fit(names, [problems[c] for c in cols], sol.W[:, cols], lam0=sol.lam[:, cols], tol=tight_tol)
+        parts = [d.fit(names, [problems[c] for c in cols], sol.W[:, cols], lam0=sol.lam[:, cols],
+                       sigma0=sol.sigma[cols], tol=tight_tol)
                  for names, sol in zip(fit_sets, sols, strict=False)]
         resolves.extend(parts)
         for i, c in enumerate(cols):
