@@ -508,23 +508,114 @@ def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
     assert finished[0].data.metrics["solver_max_gap"] <= 1e-3
 
 
-def test_faithful_mode_matches_a_direct_sklearn_fit(tmp_path):
-    from emofusion.fusion.avec import author_context
+def _script_contextualise(pred: np.ndarray, past: int, future: int) -> np.ndarray:
+    """fuse_results.py's contextualise, frame by frame: ``pred`` (frames, dims, runs) -> (frames, dims,
+    runs * (1 + past + future)); blocks: the frame, then m - c for c < past (clamped at row 0), then
+    m + c for c < future (clamped at the last row)."""
+    frames, dims, runs = pred.shape
+    out = np.empty((frames, dims, runs * (1 + past + future)))
+    for m in range(frames):
+        out[m, :, :runs] = pred[m]
+        for c in range(past):
+            out[m, :, runs * (1 + c):runs * (2 + c)] = pred[max(0, m - c)]
+        for c in range(future):
+            out[m, :, runs * (1 + past + c):runs * (2 + past + c)] = pred[min(frames - 1, m + c)]
+    return out
+
+
+def _script_fusion(files: dict, gold: dict, test_names: list, ks, Cs, num_steps: int = 1768):
+    """A direct re-implementation of fuse_results.py's main() on prediction "files" (``files[run][name]``,
+    (frames, 3) each, one row per label frame, so its prediction loop pads them with zeros to
+    ``num_steps``): the grid fitted and scored on the concatenated dev set, the chosen model per target
+    refitted, then every recording predicted on its own padded file and cropped. Returns (chosen
+    {target: (k, C)}, predictions {name: (frames, 3)}, the same models' predictions on the joined
+    design {dev name: (frames, 3)})."""
+    import warnings
+
     from sklearn.svm import LinearSVR
 
-    labels, runs = _corpus(tmp_path, n_per_culture=2, n_frames=40)
-    dev, test, _ = load_runs(labels, runs)
-    spec = FusionSpec(ks=(2,), Cs=(0.1,), method="avec2019")
-    st = part_stage("in-sample", "all", 1, dev, test, labels, None, spec)
-    names = sorted(dev)
-    P = np.concatenate([dev[n].astype(np.float64) for n in names])  # concatenated dev, file order
-    X = author_context(P, 2)
-    assert X.shape[1] == dev[names[0]].shape[1] * 5  # centre + (k) back + (k) ahead, c = 0..k-1
-    y = np.concatenate([labels[n][:, 1] for n in names])
-    direct = LinearSVR(C=0.1, random_state=0).fit(X, y).predict(X)
-    got = np.concatenate([st.pred[n][:, 1] for n in names])
-    np.testing.assert_allclose(got, direct, rtol=1e-5, atol=1e-5)
+    runs, dev_names = sorted(files), sorted(gold)
+    stack = {n: np.stack([files[r][n] for r in runs], axis=2).astype(np.float64) for n in files[runs[0]]}
+    pred_models = np.concatenate([stack[n] for n in dev_names])
+    y = np.concatenate([gold[n] for n in dev_names])
+    best, opt = np.zeros(3), [None] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's ConvergenceWarning, as in the challenge
+        for k in ks:
+            flat = _script_contextualise(pred_models, k, k).reshape(len(y), -1)
+            for C in Cs:
+                for dim in range(3):
+                    model = LinearSVR(C=C, random_state=0).fit(flat, y[:, dim])
+                    score = ccc(model.predict(flat), y[:, dim])
+                    if score > best[dim]:
+                        best[dim], opt[dim] = score, (k, C)
+        models = []
+        for dim in range(3):
+            flat = _script_contextualise(pred_models, opt[dim][0], opt[dim][0]).reshape(len(y), -1)
+            models.append(LinearSVR(C=opt[dim][1], random_state=0).fit(flat, y[:, dim]))
+    out, joined = {}, {}
+    for n in (*dev_names, *test_names):
+        pred_s = np.zeros((num_steps, 3, len(runs)))
+        pred_s[:len(stack[n])] = stack[n]
+        out[n] = np.empty((len(stack[n]), 3))
+        for dim in range(3):
+            ctx = _script_contextualise(pred_s, opt[dim][0], opt[dim][0]).reshape(num_steps, -1)
+            out[n][:, dim] = models[dim].predict(ctx)[:len(stack[n])]
+    starts = np.cumsum([0] + [len(gold[n]) for n in dev_names])
+    for dim in range(3):
+        flat = _script_contextualise(pred_models, opt[dim][0], opt[dim][0]).reshape(len(y), -1)
+        p = models[dim].predict(flat)
+        for i, n in enumerate(dev_names):
+            joined.setdefault(n, np.empty((len(gold[n]), 3)))[:, dim] = p[starts[i]:starts[i + 1]]
+    return dict(zip(TARGETS, opt, strict=True)), out, joined
+
+
+def test_faithful_mode_predicts_as_the_challenge_script():
+    """Faithful mode chooses (k, C) as fuse_results.py does (on the joined design of the concatenated dev
+    set) and predicts dev and test per recording as it writes its files (each zero-padded to 1768 rows,
+    its window built on the padded copy, cropped): against a direct re-implementation of the script."""
+    rng = np.random.default_rng(7)
+    gold = {f"Devel_{c}_{i:02d}": np.cumsum(rng.normal(0, 0.05, (int(rng.integers(40, 60)), 3)), axis=0)
+            for c in ("DE", "HU") for i in (1, 2)}
+    gold = {n: v.astype(np.float32).astype(np.float64) for n, v in gold.items()}
+    test_len = {"Test_DE_01": 30, "Test_DE_02": 45}
+    files = {}
+    for r in ("run0", "run1"):
+        mix = rng.normal(0, 0.5, (3, 3)) + np.eye(3)
+        files[r] = {n: (y @ mix + rng.normal(0, 0.1, y.shape)).astype(np.float32) for n, y in gold.items()}
+        files[r].update({n: rng.normal(0, 0.3, (L, 3)).astype(np.float32) for n, L in test_len.items()})
+    dev = {n: np.concatenate([files[r][n] for r in sorted(files)], axis=1) for n in gold}  # as load_runs
+    test = {n: np.concatenate([files[r][n] for r in sorted(files)], axis=1) for n in test_len}
+    spec = FusionSpec(ks=(2, 3), Cs=(0.1, 1.0), method="avec2019")
+    chosen, want, joined = _script_fusion(files, gold, sorted(test_len), spec.ks, spec.Cs)
+
+    st = part_stage("in-sample", "all", 1, dev, test, gold, None, spec)
+    assert {t: (v["k"], v["C"]) for t, v in st.report["selected"].items()} == chosen
     assert st.report["selected"]["valence"]["gap"] is None and "liblinear" in st.report["solver"]
+    assert sorted(st.pred) == sorted([*gold, *test_len])
+    for n in st.pred:
+        np.testing.assert_allclose(st.pred[n], want[n], rtol=1e-5, atol=1e-5, err_msg=n)
+    # the case tells the two rules apart: the joined design's predictions differ at recording edges
+    assert max(np.abs(joined[n] - want[n]).max() for n in gold) > 1e-2
+
+
+@pytest.mark.parametrize("protocol, part", [("grouped-cv", "fold1"), ("in-sample", "all")])
+def test_faithful_mode_predicts_each_recording_from_its_own_file(tmp_path, protocol, part):
+    """A predicted recording (a held-out fold's, or a test one) is predicted from its own padded file
+    only: changing another predicted recording's channels leaves its predictions exactly as they were
+    (the joined design of the old faithful mode read its neighbours at the edges)."""
+    labels, runs = _corpus(tmp_path, n_per_culture=3, n_frames=40, test=2)
+    dev, test, _ = load_runs(labels, runs)
+    spec = FusionSpec(ks=(3,), Cs=(0.1,), outer_folds=2, inner_folds=2, method="avec2019")
+    held = sorted(test) if protocol == "in-sample" else grouped_folds(sorted(dev), 2, 0)[0]
+    a = part_stage(protocol, part, 1, dev, test, labels, None, spec)
+    changed = {**dev, **test}
+    changed[held[0]] = changed[held[0]] + 1.0
+    b = part_stage(protocol, part, 1, {n: changed[n] for n in dev}, {n: changed[n] for n in test}, labels, None,
+                   spec)
+    assert not np.allclose(a.pred[held[0]], b.pred[held[0]])
+    for n in held[1:]:
+        np.testing.assert_array_equal(a.pred[n], b.pred[n])
 
 
 OFFICIAL_SVR = {"arousal": 0.614, "valence": 0.615, "liking": 0.222}
@@ -618,6 +709,39 @@ def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
         for j, C in enumerate(Cs):
             obj_off = objective(X, y, w_off, C)
             assert sol.primal[j] < obj_off, (target, C, sol.primal[j], obj_off)
+
+
+def test_official_svr_predictions_follow_the_script_window_per_recording(avec_devel):
+    """The official predictions_svr were written per recording, on the padded file: with its weights
+    recovered (exactly linear in the window over each 1768-row file, as above), faithful mode's
+    per-recording design (fusion.avec.script_design: the cropped channels zero-padded to 1768 rows)
+    reproduces them on every frame whose window stays inside the recording, the first frames
+    included (the window clamps at the recording's own first frame, not the concatenation's). Only
+    the last k-1 frames of a recording differ: there the script read the official files' rows past
+    the labels, which the fusion's readers crop (docs/fusion.md)."""
+    from emofusion.data.layout import read_label_file
+    from emofusion.fusion.avec import script_design
+
+    base = avec_devel / "baseline_predictions"
+    labels = read_label_dir(avec_devel / "labels_devel")
+    names = sorted(labels)
+    runs = sorted(OFFICIAL_RUNS)  # the fusion's order (by name); the script's order only permutes columns
+    full = {n: np.concatenate([read_label_file(base / f"predictions_{r}" / f"{n}.csv")[1] for r in runs], axis=1)
+            for n in names}
+    assert all(len(v) == 1768 for v in full.values())
+    k, t = OFFICIAL_K["arousal"], 0
+    official = {n: read_label_file(base / "predictions_svr" / f"{n}.csv")[1][: len(labels[n]), t] for n in names}
+    Xf = np.concatenate([script_design(full[n], k)[: len(labels[n])] for n in names])  # the files as they are
+    Xf = np.hstack([np.ones((len(Xf), 1)), Xf])
+    w, *_ = np.linalg.lstsq(Xf, np.concatenate([official[n] for n in names]), rcond=None)
+    inside = tails = 0.0
+    for n in names:
+        L = len(labels[n])
+        ours = np.hstack([np.ones((L, 1)), script_design(full[n][:L], k)]) @ w  # cropped, zero-padded
+        inside = max(inside, np.abs(ours[: L - (k - 1)] - official[n][: L - (k - 1)]).max())
+        tails = max(tails, np.abs(ours[L - (k - 1):] - official[n][L - (k - 1):]).max())
+    assert inside < 5e-6
+    assert tails > 1e-3  # the files' rows past the labels are not zeros
 
 
 def _workflow_layout(root: Path, test: int = 1):
