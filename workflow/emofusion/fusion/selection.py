@@ -25,9 +25,8 @@ T = len(TARGETS)
 
 def ccc_columns(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
     """CCC of every grid column (config-major, targets within) against its target."""
-    P = np.concatenate([preds[n] for n in names])
-    y = np.concatenate([Y[n] for n in names])
-    return np.array([ccc(P[:, j], y[:, j % T]) for j in range(P.shape[1])])
+    width = next(iter(preds.values())).shape[1]
+    return column_cccs(preds, Y, names, [j % T for j in range(width)])
 
 
 def column_cccs(preds: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray], names: Sequence[str],

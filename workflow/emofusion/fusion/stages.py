@@ -602,7 +602,6 @@ def run_chains(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path], c
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {proto!r}")
     dirs = {proto: Path(d) for proto, d in chain_dirs.items()}
     labels, test_labels = fusion_labels(labels), fusion_labels(test_labels)
-    run_dirs = ordered_runs(run_dirs)
     base_dev, base_test, notes = load_runs(labels, run_dirs)
     names = {proto: parts(proto, spec.outer_folds) for proto in dirs}
     docs: dict[str, list[dict]] = {proto: [] for proto in dirs}
