@@ -23,7 +23,7 @@ def _scores(per_target: list[list[float]]) -> np.ndarray:
     return np.array(per_target, dtype=float).T.reshape(-1)
 
 
-def _never(_cols):
+def _never(_cols, _level):
     raise AssertionError("nothing should need a re-solve")
 
 
@@ -32,7 +32,7 @@ def test_ties_go_to_the_simpler_model_whatever_the_grid_order():
     assert simplicity_order(configs) == [2, 1, 3, 0]
     # per target: best 0.6 at (3, 1.0); (1, 0.1) within the margin; (1, 0.01) just outside it
     s = _scores([[0.6, 0.6 - TIE_MARGIN / 2, 0.6 - 2 * TIE_MARGIN, 0.3]] * T)
-    cols, info = choose(s, configs, 0.0, _never, 0.0)
+    cols, info = choose(s, configs, [0.0], _never)
     assert [c // T for c in cols] == [1, 1, 1] and [c % T for c in cols] == [0, 1, 2]
     assert info["arousal"]["best_score"] == 0.6 and info["arousal"]["resolved"] == 0
 
@@ -46,19 +46,44 @@ def test_undecided_points_are_re_solved_and_decided_on_the_tight_scores():
     tight = {0: 0.58, 1: 0.6}
     asked = []
 
-    def rescore(cols):
+    def rescore(cols, level):
+        assert level == 1
         asked.append(cols)
         return np.array([tight[c // T] for c in cols])
 
-    cols, info = choose(s, configs, noise, rescore, 1e-5)
+    cols, info = choose(s, configs, [noise, 1e-5], rescore)
     assert [c // T for c in cols] == [1, 1, 1]
     # only the undecided point and the possible bests are re-solved, never the far worse (3, 0.1)
     assert all(c // T in (0, 1) for a in asked for c in a)
     assert info["valence"]["score"] == 0.6 and info["valence"]["resolved"] == 2
     # the same scores re-solved to a tie: the simpler model wins
     tight[0] = 0.6 - TIE_MARGIN / 3
-    cols, _ = choose(s, configs, noise, rescore, 1e-5)
+    cols, _ = choose(s, configs, [noise, 1e-5], rescore)
     assert [c // T for c in cols] == [0, 0, 0]
+
+
+def test_a_decision_tightens_one_level_at_a_time_and_only_the_points_it_needs():
+    """A candidate still undecided after the first re-solve level goes to the next; grid points that
+    could not beat it by the margin are never re-solved, however close to the top they score."""
+    configs = [(1, 0.1), (1, 1.0), (3, 0.1), (3, 1.0), (5, 0.1)]
+    noises = [3e-3, 1e-3, 1e-4]
+    # working scores: (1, 0.1) .5990 is undecided against the best (3, 1.0) .6000; (1, 1.0) .5995,
+    # (3, 0.1) .5985 and (5, 0.1) .5900 also near the top
+    s = _scores([[0.5990, 0.5995, 0.5985, 0.6000, 0.5900]] * T)
+    exact = [0.59905, 0.5995, 0.5985, 0.60012, 0.5900]  # (1, 0.1) is 1.07e-3 below the best: out
+    asked = []
+
+    def rescore(cols, level):
+        asked.append((level, sorted(c // T for c in cols if c % T == 0)))
+        return np.array([exact[c // T] for c in cols])
+
+    cols, info = choose(s, configs, noises, rescore)
+    assert [c // T for c in cols] == [1, 1, 1]  # (1, 1.0): within the margin of the best
+    first = [a for a in asked if a[1]]
+    assert first[0] == (1, [0, 3])  # the candidate and the point with the highest upper bound
+    assert any(lv == 2 for lv, _ in first)  # .59905 vs .60012 is undecided at 1e-3: the next level
+    assert all(4 not in c for _, c in first)  # (5, 0.1) .590 can never matter
+    assert info["arousal"]["resolved"] < len(configs)
 
 
 def test_score_noise_shrinks_with_the_gap():
@@ -149,3 +174,38 @@ def test_choice_and_figures_are_stable_across_tolerances_on_the_official_runs(av
     labels, runs = _official(avec_devel)
     ref = _run(labels, runs, tmp_path / "ref", FusionSpec(ks=(1, 3, 5)), 3)
     _assert_same(ref, _run(labels, runs, tmp_path / "tight", FusionSpec(ks=(1, 3, 5), tol=1e-5), 3), "tol 1e-3 vs 1e-5")
+
+
+def _devel_docs(out: Path, stages: int) -> dict:
+    return {(p, s): json.loads((out / p / f"stage{s}" / "scores.json").read_text())
+            for p in PROTOCOLS for s in range(1, stages + 1)}
+
+
+def test_every_printed_digit_is_certified_on_a_small_case(tmp_path):
+    """The chosen models are solved to REPORT_TOL, so a figure moves by at most score_noise(REPORT_TOL)
+    with the solver's stopping point, below half a unit of the third decimal the tables print: the
+    same fusion at tol 1e-3 and 1e-7 prints the same three decimals for every culture group, target,
+    stage and protocol (and the same stage tables)."""
+    from emofusion.fusion.selection import REPORT_TOL
+    from emofusion.fusion.stages import format_stage_table
+
+    assert score_noise(REPORT_TOL) < 5e-4
+    labels, runs = _corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
+    spec = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
+    _run(labels, runs, tmp_path / "loose", spec, 2)
+    _run(labels, runs, tmp_path / "exact", FusionSpec(**{**spec.__dict__, "tol": 1e-7}), 2)
+    loose, exact = _devel_docs(tmp_path / "loose", 2), _devel_docs(tmp_path / "exact", 2)
+    for key, doc in loose.items():
+        assert doc["solver"]["report_tol"] == REPORT_TOL
+        for group, row in doc["devel"].items():
+            for t in (*TARGETS, "mean"):
+                other = exact[key]["devel"][group][t]
+                assert abs(row[t] - other) <= score_noise(REPORT_TOL) + score_noise(1e-7), (key, group, t)
+                assert f"{row[t]:.3f}" == f"{other:.3f}", (key, group, t, row[t], other)
+
+    def no_gap(doc: dict) -> dict:  # the largest gap differs by design (1e-3 vs 1e-7)
+        return {**doc, "solver": {**doc["solver"], "max_gap": None}}
+
+    for p in PROTOCOLS:
+        assert (format_stage_table(p, [no_gap(loose[p, s]) for s in (1, 2)])
+                == format_stage_table(p, [no_gap(exact[p, s]) for s in (1, 2)]))

@@ -5,7 +5,9 @@ official dev labels in ``labels_devel/`` and the baseline predictions in ``basel
 default: the folder in the environment variable ``EMOFUSION_AVEC_DEVEL``) exactly as the workflow's chain does, its parts scheduled in ``--jobs`` processes as
 ``snakemake --cores N`` schedules the ``fuse_part`` jobs (a part starts when its predecessor is
 done, both protocols at once), and prints per stage and protocol: the span from its first part's
-start to its last part's end, the part-seconds (sum over its parts), Newton steps, fits, the
+start to its last part's end, the part-seconds (sum over its parts), Newton steps (all; then those
+of the re-solves that decide a (k, C) choice, ``select``, and of the chosen models' solves to the
+report gap, ``report``, the grouped-cv refit included: the cost of certified figures), fits, the
 largest duality gap and the dev CCCs; then the total wall time, and the ratio of one scikit-learn
 ``LinearSVR`` fit (C=1, k=19, arousal, its defaults) to our solver on the same problem, measured in
 the same run.
@@ -62,16 +64,20 @@ def main(argv: list[str] | None = None) -> int:
         docs = run_chains(labels, runs, {p: Path(tmp) / p for p in args.protocols}, stages=args.stages, spec=spec,
                           n_jobs=args.jobs)
         total = time.perf_counter() - t0
-        print(f"{'protocol':<11}{'stage':>6}{'span s':>8}{'part s':>8}{'newton':>8}{'fits':>6}{'max gap':>10}"
+        print(f"{'protocol':<11}{'stage':>6}{'span s':>8}{'part s':>8}{'newton':>8}{'select':>8}{'report':>8}"
+              f"{'fits':>6}{'max gap':>10}"
               f"{'arousal':>9}{'valence':>9}{'liking':>9}", flush=True)
         for proto in args.protocols:
             for s, doc in enumerate(docs[proto], start=1):
                 parts = [PartState.load(f) for f in sorted((Path(tmp) / proto / f"stage{s}").glob("*.npz"))]
                 newton = sum(p.report.get("newton_steps", 0) for p in parts)
+                select = sum(p.report.get("select_newton_steps", 0) for p in parts)
+                report = sum(p.report.get("report_newton_steps", 0) for p in parts)
                 busy = sum(p.report.get("seconds", 0.0) for p in parts)
                 solver = doc["solver"]
                 row = doc["devel"][pooled_group(doc["devel"])]
                 print(f"{proto:<11}{s:>6}{solver['end_time'] - solver['start_time']:>8.1f}{busy:>8.1f}{newton:>8}"
+                      f"{select:>8}{report:>8}"
                       f"{solver['fits']:>6}{solver['max_gap']:>10.1e}{row['arousal']:>9.3f}{row['valence']:>9.3f}"
                       f"{row['liking']:>9.3f}{'' if solver['converged'] else '  NOT CONVERGED'}", flush=True)
     print(f"TOTAL {' + '.join(args.protocols)} x {args.stages} stages: {total:.1f} s wall ({total / 60:.1f} min) "

@@ -4,9 +4,11 @@ The rule (docs/fusion.md, "How (k, C) is chosen"): per target, the selection sco
 is its CCC (in-sample: on the fitted frames; grouped-cv: of the inner out-of-fold predictions).
 Scores within TIE_MARGIN of the best are ties, and a tie goes to the simpler model: smaller k, then
 smaller C. A score is only known to within what the solver's gap allows, so a grid point the choice
-depends on (one that could be on either side of the margin, or could be the best) is re-solved to
-SELECT_TOL first, and the choice is made on the re-solved scores. The chosen models are always
-re-solved to SELECT_TOL (their predictions are what the tables report and the next stage reads).
+depends on (one that could be on either side of the margin, and the one that bounds the best from
+above) is re-solved to the next gap of SELECT_TOLS (1e-4, then 1e-6) first, and the choice is made on
+the re-solved scores. The chosen models are always solved to REPORT_TOL (their predictions are what
+the tables report and the next stage reads), so a reported CCC moves by at most score_noise(1e-6) =
+1e-4 with the solver's stopping point.
 
 Faithful mode keeps the challenge script's rule, the first highest score (:func:`best_columns`).
 """
@@ -46,8 +48,16 @@ def best_columns(cccs: np.ndarray, n_configs: int) -> list[int]:
 
 
 TIE_MARGIN = 1e-3  # selection CCCs that differ by less than the tables' third decimal are ties
-SELECT_TOL = 1e-4  # the gap the deciding grid points and the chosen models are re-solved to (1e-5 cost
-#                    1.7x its Newton steps on the official runs, and some re-solves hit the step limit)
+#: the gaps an undecided grid point is re-solved to, one level at a time (each resumes the last)
+SELECT_TOLS = (1e-4,)
+#: the gap the chosen models are solved to: their predictions are what the tables report and the next
+#: stage reads; score_noise(1e-6) = 1e-4, a fifth of the third decimal's half unit
+REPORT_TOL = 1e-5
+
+
+def tol_levels(tol: float) -> list[float]:
+    """The working gap ``tol``, then every tighter re-solve level of :data:`SELECT_TOLS`."""
+    return [tol] + [t for t in SELECT_TOLS if t < tol]
 
 
 def score_noise(tol: float) -> float:
@@ -64,29 +74,31 @@ def simplicity_order(configs: Sequence[tuple[int, float]]) -> list[int]:
     return sorted(range(len(configs)), key=lambda i: (configs[i][0], configs[i][1]))
 
 
-def choose(scores: np.ndarray, configs: Sequence[tuple[int, float]], noise: float,
-           rescore: Callable[[list[int]], np.ndarray], tight_noise: float,
+def choose(scores: np.ndarray, configs: Sequence[tuple[int, float]], noises: Sequence[float],
+           rescore: Callable[[list[int], int], np.ndarray],
            margin: float = TIE_MARGIN) -> tuple[list[int], dict]:
-    """Per target, the grid column the rule picks (see the comment above), and what it took.
+    """Per target, the grid column the rule picks (see the module docstring), and what it took.
 
     ``scores``: the selection CCC of every grid column (config-major, targets within) from fits to
-    the working gap, each known to within ``noise``; ``rescore(columns)`` re-solves those columns to
-    the tight gap and returns their new scores (known to within ``tight_noise``). Returns the chosen
-    columns (one per target, in TARGETS order) and, per target, the chosen score, the best score and
-    the number of re-solved grid points.
+    the working gap, each known to within ``noises[0]``; ``rescore(columns, level)`` re-solves those
+    columns to re-solve level ``level`` (1 .. len(noises) - 1) and returns their new scores, known to
+    within ``noises[level]``. A point the choice depends on is tightened one level at a time: the
+    candidate itself and the point that bounds the best from above, so a decision usually costs a
+    few re-solves, not the grid's. Returns the chosen columns (one per target, in TARGETS order) and,
+    per target, the chosen score, the best score and the number of re-solved grid points.
     """
-    n = len(configs)
+    n, last = len(configs), len(noises) - 1
     vals = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float64)
-    eta = np.full(vals.shape, noise if noise > tight_noise else tight_noise)
-    tight = np.zeros(vals.shape, dtype=bool) if noise > tight_noise else np.ones(vals.shape, dtype=bool)
+    level = np.zeros(vals.shape, dtype=int)
+    noise = np.asarray(noises, dtype=np.float64)
     order = simplicity_order(configs)
     cols, info = [], {}
     for t in range(T):
         idx = np.array([i * T + t for i in range(n)])
         while True:
-            v, e = vals[idx], eta[idx]
+            v, e, lv = vals[idx], noise[level[idx]], level[idx]
             lo, hi = np.max(v - e), np.max(v + e)  # the best score lies in [lo, hi]
-            need: set[int] = set()
+            need: list[int] = []
             pick = None
             for i in order:
                 if v[i] + e[i] < lo - margin:  # certainly not within the margin of the best
@@ -94,22 +106,29 @@ def choose(scores: np.ndarray, configs: Sequence[tuple[int, float]], noise: floa
                 if v[i] - e[i] >= hi - margin:  # certainly within it: the simplest such model
                     pick = i
                     break
-                # undecided: this grid point and every one that may be the best decide it
-                need = {int(idx[i])} | {int(idx[j]) for j in range(n) if v[j] + e[j] > lo}
-                need = {c for c in need if not tight[c]}
-                if not need:  # all re-solved: decide on the tight scores as they are
-                    pick = i if v[i] >= np.max(v) - margin else None
-                    if pick is None:
-                        continue
+                # undecided: tighten this point, and the point whose upper bound is highest among
+                # those that can still be tightened and could beat it by more than the margin
+                if lv[i] < last:
+                    need.append(i)
+                rivals = [j for j in range(n) if j != i and lv[j] < last and v[j] + e[j] > v[i] - e[i] + margin]
+                if rivals:
+                    need.append(max(rivals, key=lambda j: (v[j] + e[j], -j)))
+                if not need:  # as tight as the levels go: decide on the scores as they are
+                    if v[i] >= np.max(v) - margin:
+                        pick = i
+                        break
+                    continue
                 break
             if pick is not None or not need:
                 break
-            cs = sorted(need)
-            vals[cs] = np.where(np.isfinite(new := np.asarray(rescore(cs), dtype=np.float64)), new, -np.inf)
-            eta[cs], tight[cs] = tight_noise, True
+            for L in sorted({int(lv[i]) + 1 for i in need}):  # one batch per level
+                cs = [int(idx[i]) for i in need if lv[i] + 1 == L]
+                new = np.asarray(rescore(cs, L), dtype=np.float64)
+                vals[cs] = np.where(np.isfinite(new), new, -np.inf)
+                level[cs] = L
         if pick is None:  # every score non-finite
             pick = order[0]
         cols.append(int(idx[pick]))
         info[TARGETS[t]] = {"score": float(vals[idx[pick]]), "best_score": float(np.max(vals[idx])),
-                            "resolved": int(tight[idx].sum()) if noise > tight_noise else 0}
+                            "resolved": int((level[idx] > 0).sum())}
     return cols, info

@@ -47,7 +47,7 @@ from ..io import atomic_write_text
 from ..results.metrics import culture_of, score_recordings
 from ..spec import check_block
 from .chain import PartState, with_prev
-from .selection import SELECT_TOL, TIE_MARGIN, ccc_columns, choose, column_cccs, score_noise
+from .selection import REPORT_TOL, TIE_MARGIN, ccc_columns, choose, column_cccs, score_noise, tol_levels
 from .solver import Problem, Solution, solve
 
 PROTOCOLS = ("in-sample", "grouped-cv")
@@ -284,28 +284,39 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
     configs = spec.configs()
     problems = d.problems(grid)
     W0 = None if prev is None else _expand_weights(prev.W, prev.m, d.m, spec.K)
-    tight_tol = min(SELECT_TOL, spec.tol)
-    noise, tight_noise = score_noise(spec.tol), score_noise(tight_tol)
+    tols = tol_levels(spec.tol)  # the working gap, then the re-solve levels
+    noises = [score_noise(t) for t in tols]
+    report_tol = min(REPORT_TOL, spec.tol)
     fits: list[Solution] = []  # the grid's fits (and the grouped-cv refit), to the working gap
-    resolves: list[Solution] = []  # re-solves to the tight gap (the deciding grid points, the chosen models)
-    # re-solved columns: column -> (weights per fit, gap, Newton steps); one fit in-sample, one per inner fold
-    tight: dict[int, tuple[list[np.ndarray], float, int]] = {}
+    # re-solves with their tol and purpose: "select" (a deciding grid point to a tighter level) or
+    # "report" (the chosen models to the report gap, and the grouped-cv refit)
+    resolves: list[tuple[Solution, float, str]] = []
+    # re-solved columns: column -> its latest state per fit (one fit in-sample, one per inner fold)
+    tight: dict[int, dict] = {}
 
-    def resolve(fit_sets: Sequence[Sequence[str]], sols: Sequence[Solution], cols: list[int]) -> None:
-        cols = [c for c in cols if c not in tight]
-        if not cols or spec.tol <= tight_tol:
+    def resolve(fit_sets: Sequence[Sequence[str]], sols: Sequence[Solution], cols: list[int], tol: float,
+                why: str = "select") -> None:
+        cols = [c for c in cols if tight.get(c, {}).get("tol", spec.tol) > tol]
+        if not cols:
             return
-        parts = [d.fit(names, [problems[c] for c in cols], sol.W[:, cols], lam0=sol.lam[:, cols],
-                       sigma0=sol.sigma[cols], tol=tight_tol)
-                 for names, sol in zip(fit_sets, sols, strict=False)]
-        resolves.extend(parts)
+        parts = []
+        for f, (names, sol) in enumerate(zip(fit_sets, sols, strict=False)):
+            start = [tight[c]["fits"][f] if c in tight else sol.take([c]) for c in cols]
+            parts.append(d.fit(names, [problems[c] for c in cols], np.concatenate([s.W for s in start], axis=1),
+                               lam0=np.concatenate([s.lam for s in start], axis=1),
+                               sigma0=np.concatenate([s.sigma for s in start]), tol=tol))
+        resolves.extend((part, tol, why) for part in parts)
         for i, c in enumerate(cols):
-            tight[c] = ([p.W[:, i] for p in parts], max(float(p.gap[i]) for p in parts),
-                        sum(int(p.newton[i]) for p in parts))
+            st = tight.setdefault(c, {"newton": 0})
+            st["fits"] = [part.take([i]) for part in parts]
+            st["newton"] += sum(int(part.newton[i]) for part in parts)
+        for c in cols:
+            tight[c]["tol"] = tol
+            tight[c]["gap"] = max(float(s.gap[0]) for s in tight[c]["fits"])
 
     def weights(sols: Sequence[Solution], cols: Sequence[int]) -> list[np.ndarray]:
         """Per fit, the (re-solved where done) weights of ``cols``."""
-        return [np.stack([tight[c][0][f] if c in tight else sols[f].W[:, c] for c in cols], axis=1)
+        return [np.stack([tight[c]["fits"][f].W[:, 0] if c in tight else sols[f].W[:, c] for c in cols], axis=1)
                 for f in range(len(sols))]
 
     if folds is None:
@@ -315,19 +326,19 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
         _fit_warning(log, where, sol, spec.tol)
         preds = d.predict(train, sol.W)
 
-        def rescore(cols: list[int]) -> np.ndarray:
-            resolve([train], [sol], cols)
+        def rescore(cols: list[int], level: int) -> np.ndarray:
+            resolve([train], [sol], cols, tols[level])
             P = d.predict(train, weights([sol], cols)[0])
             return column_cccs(P, d.Y, train, [grid[c][2] for c in cols])
 
-        cols, how = choose(ccc_columns(preds, d.Y, train), configs, noise, rescore, tight_noise)
-        resolve([train], [sol], cols)  # the chosen models to the tight gap, always
+        cols, how = choose(ccc_columns(preds, d.Y, train), configs, noises, rescore)
+        resolve([train], [sol], cols, report_tol, "report")  # the chosen models to the report gap, always
         Wc = weights([sol], cols)[0]
         W = sol.W.copy()
         W[:, cols] = Wc
         pred = d.predict((*train, *targets), Wc)
         oof: dict[str, np.ndarray] = {}
-        record = _records(sol, cols, tight, tight_tol)
+        record = _records(sol, cols, tight, report_tol)
         log(f"{where} grid of {len(problems)} fits: largest gap {sol.gap.max():.1e}, "
             f"{int(sol.newton.sum())} Newton steps, {time.perf_counter() - t1:.1f} s")
     else:
@@ -351,26 +362,28 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
                 out.update(d.predict(sorted(f), Wf))
             return out
 
-        def rescore(cols: list[int]) -> np.ndarray:
-            resolve(fit_sets, sols, cols)
+        def rescore(cols: list[int], level: int) -> np.ndarray:
+            resolve(fit_sets, sols, cols, tols[level])
             return column_cccs(oof_of(cols), d.Y, train, [grid[c][2] for c in cols])
 
         everything = list(range(len(grid)))
-        cols, how = choose(ccc_columns(oof_of(everything), d.Y, train), configs, noise, rescore, tight_noise)
-        resolve(fit_sets, sols, cols)  # the chosen models to the tight gap in every inner fold
+        cols, how = choose(ccc_columns(oof_of(everything), d.Y, train), configs, noises, rescore)
+        resolve(fit_sets, sols, cols, report_tol, "report")  # the chosen models to the report gap in every inner fold
         oof = oof_of(cols)
         W = np.mean([s.W for s in sols], axis=0)
         t1 = time.perf_counter()
         Wr = np.mean(weights(sols, cols), axis=0)
-        chosen = d.fit(train, [problems[c] for c in cols], Wr, tol=tight_tol)
-        resolves.append(chosen)
-        _fit_warning(log, f"{where} refit", chosen, tight_tol)
+        chosen = d.fit(train, [problems[c] for c in cols], Wr, tol=report_tol)
+        resolves.append((chosen, report_tol, "report"))
+        _fit_warning(log, f"{where} refit", chosen, report_tol)
         pred = d.predict(targets, chosen.W)
-        record = _records(chosen, list(range(len(cols))), {}, tight_tol)
+        record = _records(chosen, list(range(len(cols))), {}, report_tol)
         log(f"{where} refit of the chosen models on all {len(train)} training recordings: "
             f"{time.perf_counter() - t1:.1f} s")
     gaps = np.concatenate([s.gap for s in fits])
-    tight_gaps = np.concatenate([s.gap for s in resolves]) if resolves else np.zeros(0)
+    tight_gaps = np.concatenate([s.gap for s, _, _ in resolves]) if resolves else np.zeros(0)
+    tight_over = sum(int((s.gap > tol).sum()) for s, tol, _ in resolves)
+    steps = {why: sum(int(s.newton.sum()) for s, _, w in resolves if w == why) for why in ("select", "report")}
     selected = {}
     for t, c in zip(TARGETS, cols, strict=False):
         k, C, _ = grid[c]
@@ -381,9 +394,12 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
         log(f"{where} {t}: k={s['k']} C={s['C']:g} gap {s['gap']:.1e} newton {s['newton']} "
             f"({s['resolved']} grid points re-solved; {seconds:.1f} s)")
     report = {"selected": selected, "max_gap": float(gaps.max()), "fits": int(gaps.size),
-              "unconverged_fits": int((gaps > spec.tol).sum() + (tight_gaps > tight_tol).sum()), "tol": spec.tol,
-              "select_tol": tight_tol, "tie_margin": TIE_MARGIN, "tight_fits": int(tight_gaps.size),
-              "newton_steps": int(sum(int(s.newton.sum()) for s in (*fits, *resolves))), "seconds": seconds,
+              "unconverged_fits": int((gaps > spec.tol).sum()) + tight_over, "tol": spec.tol,
+              "select_tols": tols[1:], "report_tol": report_tol, "tie_margin": TIE_MARGIN,
+              "tight_fits": int(tight_gaps.size),
+              "newton_steps": int(sum(int(s.newton.sum()) for s in fits)) + steps["select"] + steps["report"],
+              "select_newton_steps": steps["select"], "report_newton_steps": steps["report"],
+              "seconds": seconds,
               "start_time": started, "end_time": time.time()}
     return PartState({n: np.asarray(v, dtype=np.float32) for n, v in pred.items()},
                      {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report)
@@ -394,7 +410,8 @@ def _records(sol: Solution, cols: Sequence[int], tight: Mapping[int, tuple], tol
     ``tol``: the gap it was solved to."""
     out = {}
     for t, c in zip(TARGETS, cols, strict=False):
-        gap, newton = (tight[c][1], tight[c][2]) if c in tight else (float(sol.gap[c]), int(sol.newton[c]))
+        gap, newton = ((tight[c]["gap"], tight[c]["newton"]) if c in tight
+                       else (float(sol.gap[c]), int(sol.newton[c])))
         out[t] = {"gap": gap, "newton": newton, "converged": bool(gap <= tol)}
     return out
 
@@ -469,8 +486,9 @@ def stage_solver_report(states: Mapping[str, PartState]) -> dict:
     return {"tol": next((r["tol"] for r in reps), None),
             "max_gap": None if any(g is None for g in gaps) else max(gaps, default=0.0),
             "fits": sum(r["fits"] for r in reps), "unconverged_fits": sum(r["unconverged_fits"] for r in reps),
-            **({"select_tol": reps[0]["select_tol"], "tie_margin": reps[0]["tie_margin"],
-                "tight_fits": sum(r["tight_fits"] for r in reps)} if reps and "select_tol" in reps[0] else {}),
+            **({"select_tols": reps[0]["select_tols"], "report_tol": reps[0]["report_tol"],
+                "tie_margin": reps[0]["tie_margin"],
+                "tight_fits": sum(r["tight_fits"] for r in reps)} if reps and "select_tols" in reps[0] else {}),
             "converged": all(r["unconverged_fits"] == 0 for r in reps),
             "start_time": min(s.report["start_time"] for s in states.values()),
             "end_time": max(s.report["end_time"] for s in states.values())}
