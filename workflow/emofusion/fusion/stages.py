@@ -385,8 +385,12 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
               "select_tol": tight_tol, "tie_margin": TIE_MARGIN, "tight_fits": int(tight_gaps.size),
               "newton_steps": int(sum(int(s.newton.sum()) for s in (*fits, *resolves))), "seconds": seconds,
               "start_time": started, "end_time": time.time()}
+    # the weights that made `pred` (in-sample: the chosen grid points; grouped-cv: the refit), kept so
+    # the chain re-applies to new recordings (fusion.apply)
+    W_chosen = Wc if folds is None else chosen.W
     return PartState({n: np.asarray(v, dtype=np.float32) for n, v in pred.items()},
-                     {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report)
+                     {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report,
+                     W_chosen=np.asarray(W_chosen, dtype=np.float64), K=spec.K)
 
 
 def _records(sol: Solution, cols: Sequence[int], tight: Mapping[int, tuple], tol: float) -> dict:
