@@ -260,6 +260,20 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)
 
 
+def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str | Path, seeds: Sequence[int],
+                  feature_caches: Sequence[str | Path], feature_settings: Mapping[str, Mapping],
+                  chain_files: Sequence[str | Path], summary_tsv: str | Path, config: Mapping, stage: int,
+                  code_version: str) -> None:
+    """The trained system (results/system/, emofusion.system): checkpoints, normalisation, the
+    in-sample chain and the manifest."""
+    from .system import write_bundle
+
+    write_bundle(out_dir, ranking_tsv=ranking_tsv, runs_root=runs_root, seeds=seeds,
+                 feature_caches={Path(f).stem: f for f in feature_caches}, feature_settings=feature_settings,
+                 chain_files=list(chain_files), summary_tsv=summary_tsv, config=config, stage=int(stage),
+                 code_version=code_version, log=lambda m: print(m, flush=True))
+
+
 def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
     from .fusion.stages import write_summary
 
