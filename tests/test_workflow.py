@@ -346,13 +346,11 @@ def planned_reasons(output: str) -> dict[str, set[str]]:
     ("leaf", "reached_by", "untouched"),
     [
         # fusion/solver: imported by fusion/stages, which the fusion scripts reach through pipeline
-        # (and the system bundle's rule, whose code version covers what applies the chain)
-        ("fusion/solver.py", {"fuse_part", "fuse_stage", "system"},
+        ("fusion/solver.py", {"fuse_part", "fuse_stage"},
          {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "train", "aggregate_run",
           "rank_unimodal", "rank_runs", "runs_overview"}),
         # training/devices: imported by the trainer only (the GPU claim); what reads the runs re-runs as downstream
-        # (and the system bundle's rule: `emofusion predict` takes the trainer's thread and backend settings)
-        ("training/devices.py", {"train", "system"}, {"synth_corpus", "init_tracking", "cache_labels", "cache_features"}),
+        ("training/devices.py", {"train"}, {"synth_corpus", "init_tracking", "cache_labels", "cache_features"}),
     ],
 )
 def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path, leaf, reached_by, untouched):
@@ -379,8 +377,7 @@ def test_library_edit_reruns_exactly_the_rules_that_reach_it(tiny_run, tmp_path,
 
 @pytest.mark.parametrize(("edit", "by_params"), [
     # one train key: the training jobs re-run for their params; what reads them only as downstream
-    # (and the system bundle, whose manifest records the train section)
-    (lambda c: c["train"].update(epochs=13), {"train", "system"}),
+    (lambda c: c["train"].update(epochs=13), {"train"}),
     # the loss weights stated as the spec's defaults (the config leaves them null): no change at all
     (lambda c: c["train"].update(weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0}), set()),
 ])
@@ -442,7 +439,7 @@ def test_system_bundle_holds_the_selected_runs_and_says_what_to_expect(tiny_run)
     summary = [ln.split("\t") for ln in (res / "fusion" / "summary.tsv").read_text().splitlines()]
     row = next(r for r in summary if r[:4] == ["grouped-cv", "1", "devel", "DE+HU"])
     assert gcv["mean"] == pytest.approx(float(row[summary[0].index("mean")]))
-    assert m["config"]["train"]["epochs"] == 12 and m["config"]["system"] == {"stage": 1}
+    assert m["config"]["train"]["epochs"] == 12 and m["config"]["system"]["stage"] == 1
 
 
 def test_predict_writes_the_dags_test_files_byte_for_byte(tiny_run, tmp_path, capsys):
@@ -548,6 +545,60 @@ def test_predict_bundle_of_another_code_version_warns_naming_both(tiny_run, tmp_
     rc, _, err = _predict(capsys, "--system", str(bundle), "--data-root", str(new), "--out", str(tmp_path / "out"))
     line = f"was written by code version 0123456789abcdef; this is code version {current_code_version()}"
     assert rc == 0 and line in err and len(list((tmp_path / "out").glob("Test_*.csv"))) == 8, err
+
+
+def _same_as_files(frame, out: Path) -> int:
+    """How many recordings of a pyfunc output frame format to the very text of `emofusion predict`'s files."""
+    from emofusion import TARGETS
+    from emofusion.data.layout import format_avec_csv
+
+    same = 0
+    for name, rows in frame.groupby("name"):
+        same += format_avec_csv(name, rows[list(TARGETS)].to_numpy()) == (out / f"{name}.csv").read_text()
+    return same
+
+
+def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run, tmp_path, capsys):
+    """The DAG registered the bundle as an MLflow pyfunc model (run `system`); loaded by its models:/ URI,
+    and through `mlflow models predict`, it gives `emofusion predict`'s numbers (same text at 6 decimals)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    work, _ = tiny_run
+    res = work / "results"
+    uri = f"sqlite:///{res / 'mlflow.db'}"
+    name = tiny_config()["system"]["model_name"]
+    client = MlflowClient(tracking_uri=uri)
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert len(versions) == 1, versions
+    v = versions[0]
+    run = client.get_run(v.run_id)
+    assert run.info.run_name == "system" and run.data.tags["kind"] == "system" and run.info.status == "FINISHED"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    assert run.data.tags["emofusion.runs"] == ",".join(m["runs"])
+    new = _new_root(res, tmp_path / "new", m)
+    out = tmp_path / "out"
+    rc, _, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out", str(out),
+                          "--stage", "2")
+    assert rc == 0, err
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{v.version}")
+    sig = model.metadata.signature
+    assert sig.inputs.input_names() == ["data_root"] and sig.outputs.input_names() == ["name", "timestamp", "arousal",
+                                                                                       "valence", "liking"]
+    frame = model.predict(pd.DataFrame({"data_root": [str(new)]}), params={"stage": 2})
+    assert frame["name"].nunique() == 8 and _same_as_files(frame, out) == 8
+    # the CLI of MLflow, in a process of its own (the model's own copy of the package on its path)
+    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": {"columns": ["data_root"], "data": [[str(new)]]},
+                                                  "params": {"stage": 2}}))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", f"models:/{name}/{v.version}",
+                           "-i", str(tmp_path / "in.json"), "-t", "json", "-o", str(tmp_path / "pred.json"),
+                           "--env-manager", "local"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = pd.DataFrame(json.loads((tmp_path / "pred.json").read_text())["predictions"])
+    assert _same_as_files(served, out) == 8
 
 
 def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):

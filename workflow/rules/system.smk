@@ -2,7 +2,8 @@
 # Train normalisation and alignment settings of their sets, the in-sample fusion chain of stages
 # 1..fusion.stages (fitted on all labelled dev frames) and a manifest (code version, config, every
 # fusion score of both protocols). `emofusion predict --system results/system` applies it to new
-# recordings. Its code param is the code version the manifest records (emofusion predict compares it).
+# recordings. With system.model_name set, the bundle is also logged as an MLflow pyfunc model (run
+# `system`) and registered under that name (emofusion.system_mlflow). Its code param is the code version the manifest records (emofusion predict compares it).
 
 
 rule system:
@@ -12,6 +13,7 @@ rule system:
         features=expand(str(RESULTS / "features" / "{fs}.npz"), fs=SETS),
         chain=expand(str(RESULTS / "fusion" / "in-sample" / "stage{n}" / "all.npz"), n=STAGES),
         summary=RESULTS / "fusion" / "summary.tsv",
+        tracking=RESULTS / "tracking.json",
     output:
         bundle=directory(RESULTS / "system"),
     log:
@@ -22,6 +24,7 @@ rule system:
         feature_settings=get_system_feature_settings,
         config=get_system_config(),
         stage=config["system"]["stage"],
+        model_name=config["system"]["model_name"],
         code=CODE["system_bundle"],
     threads: 1
     resources:
