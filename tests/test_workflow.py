@@ -461,6 +461,32 @@ def test_predict_writes_the_dags_test_files_byte_for_byte(tiny_run, tmp_path, ca
             assert (out / f.name).read_bytes() == f.read_bytes(), (stage, f.name)
 
 
+def test_predict_scores_the_recordings_with_labels_as_the_dag_does(tiny_run, tmp_path, capsys):
+    """Labels beside the features (here the tiny corpus's Test labels as NEW/labels): predict prints
+    their scores, which are the DAG's test scores of that stage; the predictions do not change."""
+    from emofusion.data.layout import read_prediction_dir
+    from emofusion.system import score_with_labels
+
+    work, _ = tiny_run
+    res = work / "results"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    new = _new_root(res, tmp_path / "new", m)
+    shutil.copytree(res / "corpus" / "test_labels", new / "labels")
+    rc, stdout, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out",
+                               str(tmp_path / "out"), "--stage", "2")
+    assert rc == 0 and "scores of the 8 recordings with labels in" in stdout, (stdout, err)
+    dag = res / "fusion" / "in-sample" / "stage2"
+    for f in sorted((dag / "predictions").glob("Test_*.csv")):
+        assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes()
+    preds = read_prediction_dir(tmp_path / "out")
+    scores, ci, names = score_with_labels(preds, new / "labels")
+    assert len(names) == 8
+    for group, row in json.loads((dag / "scores.json").read_text())["test"].items():
+        for t, v in row.items():
+            assert scores[group][t] == pytest.approx(v, abs=1e-6) and ci[group][t]["lo"] <= v <= ci[group][t]["hi"]
+    assert f"{scores['DE+HU']['mean']:8.3f} ({ci['DE+HU']['mean']['lo']:.3f}" in stdout
+
+
 def _break_root(kind: str, root: Path, m: dict) -> str:
     """Damage a copy of the new root one way; returns what the error line must say."""
     key, info = sorted(m["feature_sets"].items())[0]

@@ -314,3 +314,26 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
             write_prediction_dir(run_dirs[run], mean_over_seeds(seed_dirs))
         base, _ = stack_unlabelled(run_dirs, names)
     return apply_chain(base, system.states[:stage])[-1]
+
+
+def score_with_labels(preds: Mapping[str, np.ndarray], labels_dir: str | Path) -> tuple[dict, dict, list[str]] | None:
+    """Where ``labels_dir`` holds label files of predicted recordings: (CCC per culture group,
+    their 95 % recording-level bootstrap intervals, the recordings scored) as the workflow scores
+    its stages (labels rounded as its cache holds them, the interval settings of summary.tsv); None
+    when no predicted recording has a label file there. A prediction shorter than its labels is a
+    DataError naming the label file."""
+    from .data.layout import list_recordings, read_label_file
+    from .fusion.stages import BOOTSTRAP, fusion_labels
+    from .results.metrics import bootstrap_ccc, score_recordings
+
+    labels_dir = Path(labels_dir)
+    names = [n for n in list_recordings(labels_dir) if n in preds]
+    if not names:
+        return None
+    labels = fusion_labels({n: read_label_file(labels_dir / f"{n}.csv")[1] for n in names})
+    for n in names:
+        if len(preds[n]) < len(labels[n]):
+            raise DataError(labels_dir / f"{n}.csv", f"{len(labels[n])} label frames, but the features give "
+                                                     f"only {len(preds[n])} predicted frames")
+    scored = {n: preds[n] for n in names}
+    return score_recordings(labels, scored), bootstrap_ccc(labels, scored, **BOOTSTRAP), names

@@ -16,13 +16,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: one AVEC-format CSV per recording (written "
                    "whole, or not at all)")
     p.add_argument("--stage", type=int, help="fusion stage to apply (default: the bundle's, config system.stage)")
+    p.add_argument("--labels", help="folder of label files (default: DATA_ROOT/labels where it exists): "
+                   "the predicted recordings found there are scored (CCC and 95 %% intervals); never used to predict")
 
 
 def run(args: argparse.Namespace) -> int:
     import time
 
     from ..data.layout import write_prediction_dir
-    from ..system import load_system, predict_root
+    from ..system import load_system, predict_root, score_with_labels
 
     def warn(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -31,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     system = load_system(args.system, warn=warn)
     preds = predict_root(system, args.data_root, stage=args.stage, warn=warn)
     stage = system.manifest["default_stage"] if args.stage is None else args.stage
+    labels = Path(args.labels) if args.labels else Path(args.data_root) / "labels"
+    scored = score_with_labels(preds, labels) if args.labels or labels.is_dir() else None
     write_prediction_dir(Path(args.out), preds)
     gcv = system.manifest.get("scores", {}).get("grouped-cv", {}).get(f"stage{stage}", {}).get("devel", {})
     pooled = next(iter(gcv.values()), None)
@@ -39,4 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if pooled:
         print(f"accuracy to expect: the grouped-cv dev CCC of stage {stage}, mean {pooled['mean']:.3f} "
               f"(95 % interval {pooled['mean_lo']:.3f}..{pooled['mean_hi']:.3f}; manifest.json 'scores')")
+    if scored:
+        from .. import SCORE_COLUMNS
+
+        scores, ci, names = scored
+        print(f"scores of the {len(names)} recordings with labels in {labels} (CCC, 95 % recording-level interval):")
+        print(f"{'group':<7}" + "".join(f"{t:>22}" for t in SCORE_COLUMNS))
+        for group, row in scores.items():
+            print(f"{group:<7}" + "".join(f"{row[t]:>8.3f} ({ci[group][t]['lo']:.3f}..{ci[group][t]['hi']:.3f})"
+                                          for t in SCORE_COLUMNS))
     return 0
