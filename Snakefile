@@ -18,6 +18,8 @@
 #   results/tables/, results/figures/         Table 3, Fig. 3, runs overview (default target); Table 2
 #                                             (`snakemake ablation`), weight_search.tsv (`snakemake search`)
 #   results/ablation/{loss_mode}/, results/search/{i}/   the extra runs of Table 2 and the weight search
+#   results/system/                           the trained system: checkpoints, normalisation, in-sample chain,
+#                                             manifest.json (`emofusion predict --system results/system`)
 #   results/mlflow.db, results/mlartifacts/   the MLflow store (`mlflow ui --backend-store-uri sqlite:///results/mlflow.db`)
 #   results/logs/, results/benchmarks/        per-job logs and timings
 
@@ -47,6 +49,7 @@ include: "workflow/rules/ranking.smk"
 include: "workflow/rules/fusion.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/system.smk"
 
 
 rule all:

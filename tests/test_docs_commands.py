@@ -48,6 +48,10 @@ AVEC_PLACEHOLDER = "/path/to/AVEC2019_CES"
 
 # First line of a command block (as written, without its 4-space indent) -> why it is not run.
 NOT_RUN = {
+    "emofusion predict --system results/system --data-root NEW --out OUT [--stage N]":
+        "needs a finished run's results/system; tests/test_workflow.py runs it on the tiny run",
+    "emofusion predict --system results/system --data-root NEW --out OUT":
+        "needs a finished run's results/system; tests/test_workflow.py runs it on the tiny run",
     "./run.sh     # the whole pipeline on the generated corpus (snakemake --cores 8)":
         "sets up .venv from the network (tools/setup.sh) and runs the full default pipeline; "
         "the pipeline itself is the slow test of tests/test_workflow.py",

@@ -803,3 +803,30 @@ def test_cli_on_prediction_folders_reproduces_the_workflow_rules(tmp_path, capsy
             cli = json.loads((tmp_path / "cli" / proto / f"stage{s}" / "scores.json").read_text())
             assert wf["inputs"][:2] == ["alpha", "zeta"]
             assert _without_timing(cli) == _without_timing(wf), (proto, s)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_fitted_chain_reapplies_to_the_recordings_it_predicted(tmp_path, protocol):
+    """The chain files of part `all` keep the weights that made their predictions: applied to the base
+    predictions of the test recordings (and in-sample the dev ones), stages 1..3 give the same bits."""
+    from emofusion.fusion.apply import apply_chain, check_chain
+
+    labels, runs = _corpus(tmp_path, test=2)
+    dev, test, _ = load_runs(labels, runs)
+    run_chain(labels, runs, tmp_path / "chain", protocol=protocol, stages=3, spec=SMALL)
+    states = [PartState.load(tmp_path / "chain" / f"stage{s}" / "all.npz") for s in (1, 2, 3)]
+    assert all(st.K == SMALL.K and st.W_chosen.shape == (1 + st.m * (2 * SMALL.K + 1), 3) for st in states)
+    base = {**test, **(dev if protocol == "in-sample" else {})}
+    for st, got in zip(states, apply_chain(base, states), strict=True):
+        assert sorted(got) == sorted(st.pred)
+        for n in got:
+            assert got[n].dtype == np.float32 and got[n].tobytes() == st.pred[n].tobytes(), n
+    # a chain file written before the weights were kept still loads, and says it cannot be re-applied
+    with np.load(tmp_path / "chain" / "stage1" / "all.npz") as z:
+        np.savez(tmp_path / "old.npz", **{k: z[k] for k in z.files if k not in ("W_chosen", "K")})
+    old = PartState.load(tmp_path / "old.npz")
+    assert old.W_chosen is None and old.K is None and sorted(old.pred) == sorted(states[0].pred)
+    with pytest.raises(DataError, match="old.npz.*keeps no chosen weights"):
+        check_chain([old], states[0].m, [tmp_path / "old.npz"])
+    with pytest.raises(DataError, match="do not fit"):
+        check_chain(states[1:], states[0].m)

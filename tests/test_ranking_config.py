@@ -89,6 +89,9 @@ def test_default_and_paper_configs_are_valid(config, tmp_path):
         (lambda c: c["train"].update(weights=[1, 2, 3]), "config key train.weights: expected a mapping"),
         (lambda c: c["train"].update(loss_mode="mtl1", weights={"alpha": 0.7, "beta": 0.2, "gamma": 1.0}),
          "config key train.weights.gamma: mtl1 sets gamma"),
+        (lambda c: c["system"].update(stage=6), "config key system.stage: 6 is larger than fusion.stages (5)"),
+        (lambda c: c["system"].update(stage=0), "system.stage"),
+        (lambda c: c.pop("system"), "config key system: missing"),
     ],
 )
 def test_bad_config_names_the_key(config, edit, message):

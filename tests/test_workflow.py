@@ -288,7 +288,7 @@ def test_changing_a_fusion_setting_reruns_fusion_only(tiny_run, tmp_path):
     counts = job_counts(out)
     # the fusion, and what reads it (summary, Table 3, Fig. 3, comparisons, figures); no training, caches or rankings
     assert set(counts) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "comparisons", "traces",
-                           "de_vs_hu", "report_tables", "all"}, counts
+                           "de_vs_hu", "report_tables", "system", "all"}, counts
     assert counts.get("fuse_part") == 2 * (1 + 3) and counts.get("fuse_stage") == 4
 
 
@@ -309,7 +309,7 @@ def test_one_more_stage_plans_only_that_stage(tiny_run, tmp_path):
     stages = planned_wildcards(out, "fuse_stage")
     assert len(parts) == 1 + 3 and len(stages) == 2 and all("n=3" in w for w in stages), (parts, stages)
     assert set(job_counts(out)) <= {"fuse_part", "fuse_stage", "fusion_summary", "table3", "fig3", "comparisons",
-                                    "traces", "de_vs_hu", "report_tables", "all"}
+                                    "traces", "de_vs_hu", "report_tables", "system", "all"}
 
 
 @pytest.mark.parametrize(("edit", "protocols"), [
@@ -395,6 +395,236 @@ def test_one_train_key_reruns_only_what_reads_it(tiny_run, tmp_path, edit, by_pa
         assert set(tiny_config()["feature_sets"]) <= trained, trained
     else:
         assert "Nothing to be done" in out, out[-2000:]
+
+
+# ---------------------------------------------------------------- the trained system (results/system/)
+
+
+def _new_root(res: Path, dest: Path, manifest: dict) -> Path:
+    """A data root of new recordings: the tiny run's Test feature files of the sets the system needs,
+    no labels (the workflow never read a Test label for them)."""
+    for info in manifest["feature_sets"].values():
+        (dest / info["folder"]).mkdir(parents=True)
+        for f in sorted((res / "corpus" / info["folder"]).glob("Test_*.csv")):
+            shutil.copyfile(f, dest / info["folder"] / f.name)
+    return dest
+
+
+def _predict(capsys, *args: str) -> tuple[int, str, str]:
+    from emofusion.cli import main
+
+    capsys.readouterr()
+    rc = main(["predict", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_system_bundle_holds_the_selected_runs_and_says_what_to_expect(tiny_run):
+    from emofusion.formats import read_selected
+    from emofusion.system import current_code_version
+
+    work, _ = tiny_run
+    res = work / "results"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    runs = read_selected(res / "ranking" / "runs.tsv")
+    assert sorted(m["runs"]) == m["runs"] == sorted(runs) and m["seeds"] == [0]
+    for r in runs:  # every seed's checkpoint, byte for byte
+        assert (res / "system" / "runs" / r / "seed0.ckpt").read_bytes() == (res / "runs" / r / "seed0" /
+                                                                              "model.ckpt").read_bytes()
+    assert sorted(m["feature_sets"]) == sorted({s for r in runs for s in r.split("+")})
+    assert m["code_version"] == current_code_version() and m["default_stage"] == 1
+    assert m["fusion"]["protocol"] == "in-sample" and m["fusion"]["stages"] == 2 and m["fusion"]["context"] == [3, 3]
+    assert "grouped-cv" in m["honest_accuracy"] and "optimistic" in m["honest_accuracy"]
+    gcv = m["scores"]["grouped-cv"]["stage1"]["devel"]["DE+HU"]
+    summary = [ln.split("\t") for ln in (res / "fusion" / "summary.tsv").read_text().splitlines()]
+    row = next(r for r in summary if r[:4] == ["grouped-cv", "1", "devel", "DE+HU"])
+    assert gcv["mean"] == pytest.approx(float(row[summary[0].index("mean")]))
+    assert m["config"]["train"]["epochs"] == 12 and m["config"]["system"]["stage"] == 1
+
+
+def test_predict_writes_the_dags_test_files_byte_for_byte(tiny_run, tmp_path, capsys):
+    """`emofusion predict` on a root holding only the Test feature files (no labels) writes, for every
+    stage, the very files of results/fusion/in-sample/stage<n>/predictions/Test_*.csv."""
+    work, _ = tiny_run
+    res = work / "results"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    new = _new_root(res, tmp_path / "new", m)
+    for stage in (1, 2):
+        out = tmp_path / f"out{stage}"
+        rc, stdout, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out", str(out),
+                                   *(["--stage", "2"] if stage == 2 else []))
+        assert rc == 0 and "warning" not in err, err
+        assert f"fusion stage {stage} of 2" in stdout and "grouped-cv dev CCC" in stdout, stdout
+        dag = sorted((res / "fusion" / "in-sample" / f"stage{stage}" / "predictions").glob("Test_*.csv"))
+        assert len(dag) == 8 and sorted(p.name for p in out.iterdir()) == [p.name for p in dag]
+        for f in dag:
+            assert (out / f.name).read_bytes() == f.read_bytes(), (stage, f.name)
+
+
+def test_predict_scores_the_recordings_with_labels_as_the_dag_does(tiny_run, tmp_path, capsys):
+    """Labels beside the features (here the tiny corpus's Test labels as NEW/labels): predict prints
+    their scores, which are the DAG's test scores of that stage; the predictions do not change."""
+    from emofusion.data.layout import read_prediction_dir
+    from emofusion.system import score_with_labels
+
+    work, _ = tiny_run
+    res = work / "results"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    new = _new_root(res, tmp_path / "new", m)
+    shutil.copytree(res / "corpus" / "test_labels", new / "labels")
+    rc, stdout, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out",
+                               str(tmp_path / "out"), "--stage", "2")
+    assert rc == 0 and "scores of the 8 recordings with labels in" in stdout, (stdout, err)
+    dag = res / "fusion" / "in-sample" / "stage2"
+    for f in sorted((dag / "predictions").glob("Test_*.csv")):
+        assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes()
+    preds = read_prediction_dir(tmp_path / "out")
+    scores, ci, names = score_with_labels(preds, new / "labels")
+    assert len(names) == 8
+    for group, row in json.loads((dag / "scores.json").read_text())["test"].items():
+        for t, v in row.items():
+            assert scores[group][t] == pytest.approx(v, abs=1e-6) and ci[group][t]["lo"] <= v <= ci[group][t]["hi"]
+    assert f"{scores['DE+HU']['mean']:8.3f} ({ci['DE+HU']['mean']['lo']:.3f}" in stdout
+
+
+def _break_root(kind: str, root: Path, m: dict) -> str:
+    """Damage a copy of the new root one way; returns what the error line must say."""
+    key, info = sorted(m["feature_sets"].items())[0]
+    folder = root / info["folder"]
+    first = sorted(folder.glob("*.csv"))[0]
+    if kind == "missing set":
+        shutil.rmtree(folder)
+        return f"{info['folder']}: feature set '{key}'"
+    lines = first.read_text().splitlines()
+    if kind == "wrong dim":  # the last column dropped (";"-separated with a header, or the BoW sets' ",")
+        sep = ";" if ";" in lines[0] else ","
+        first.write_text("\n".join(sep.join(ln.split(sep)[:-1]) for ln in lines) + "\n")
+        return f"{first.name}:1: {info['dim'] - 1} feature columns, but the system's set '{key}' has {info['dim']}"
+    if kind == "too short":
+        first.write_text("\n".join(lines[:4]) + "\n")
+        return f"{first.name}: recording too short"
+    if kind == "missing recording":
+        first.unlink()
+        return f"missing recording: {first.stem}"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["missing set", "wrong dim", "too short", "missing recording"])
+def test_predict_bad_input_one_line_nothing_written(tiny_run, tmp_path, capsys, kind):
+    work, _ = tiny_run
+    res = work / "results"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    new = _new_root(res, tmp_path / "new", m)
+    if kind == "missing recording" and len(m["feature_sets"]) == 1:
+        pytest.skip("one set: no other set to miss a recording against")
+    expect = _break_root(kind, new, m)
+    out = tmp_path / "out"
+    rc, stdout, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out", str(out))
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err and "Traceback" not in err, err
+    assert not out.exists() and stdout == ""
+
+
+@pytest.mark.parametrize("kind", ["manifest", "checkpoint", "chain", "normalisation", "not a bundle"])
+def test_predict_damaged_bundle_one_line_nothing_written(tiny_run, tmp_path, capsys, kind):
+    work, _ = tiny_run
+    res = work / "results"
+    bundle = tmp_path / "system"
+    shutil.copytree(res / "system", bundle)
+    m = json.loads((bundle / "manifest.json").read_text())
+    new = _new_root(res, tmp_path / "new", m)
+    if kind == "manifest":
+        (bundle / "manifest.json").write_text((bundle / "manifest.json").read_text()[:200])
+        expect = "manifest.json: damaged system bundle: manifest.json does not parse"
+    elif kind == "checkpoint":
+        ck = bundle / "runs" / m["runs"][0] / "seed0.ckpt"
+        ck.write_bytes(ck.read_bytes()[:1000])
+        expect = "seed0.ckpt: damaged system bundle: checkpoint does not load"
+    elif kind == "chain":
+        (bundle / "chain" / "stage2.npz").write_bytes(b"not a zip")
+        expect = "stage2.npz: damaged system bundle: not a fusion chain file"
+    elif kind == "normalisation":
+        (bundle / "features" / f"{sorted(m['feature_sets'])[0]}.npz").unlink()
+        expect = "damaged system bundle: normalisation of set"
+    else:
+        (bundle / "manifest.json").unlink()
+        expect = "manifest.json: not a system bundle"
+    out = tmp_path / "out"
+    rc, stdout, err = _predict(capsys, "--system", str(bundle), "--data-root", str(new), "--out", str(out))
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err and "Traceback" not in err, err
+    assert not out.exists() and stdout == ""
+
+
+def test_predict_bundle_of_another_code_version_warns_naming_both(tiny_run, tmp_path, capsys):
+    from emofusion.system import current_code_version
+
+    work, _ = tiny_run
+    res = work / "results"
+    bundle = tmp_path / "system"
+    shutil.copytree(res / "system", bundle)
+    m = json.loads((bundle / "manifest.json").read_text())
+    m["code_version"] = "0123456789abcdef"
+    (bundle / "manifest.json").write_text(json.dumps(m))
+    new = _new_root(res, tmp_path / "new", m)
+    rc, _, err = _predict(capsys, "--system", str(bundle), "--data-root", str(new), "--out", str(tmp_path / "out"),
+                          "--stage", "3")
+    assert rc == 2 and "--stage: 3 is not one of the system's stages 1..2" in err and not (tmp_path / "out").exists()
+    rc, _, err = _predict(capsys, "--system", str(bundle), "--data-root", str(new), "--out", str(tmp_path / "out"))
+    line = f"was written by code version 0123456789abcdef; this is code version {current_code_version()}"
+    assert rc == 0 and line in err and len(list((tmp_path / "out").glob("Test_*.csv"))) == 8, err
+
+
+def _same_as_files(frame, out: Path) -> int:
+    """How many recordings of a pyfunc output frame format to the very text of `emofusion predict`'s files."""
+    from emofusion import TARGETS
+    from emofusion.data.layout import format_avec_csv
+
+    same = 0
+    for name, rows in frame.groupby("name"):
+        same += format_avec_csv(name, rows[list(TARGETS)].to_numpy()) == (out / f"{name}.csv").read_text()
+    return same
+
+
+def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run, tmp_path, capsys):
+    """The DAG registered the bundle as an MLflow pyfunc model (run `system`); loaded by its models:/ URI,
+    and through `mlflow models predict`, it gives `emofusion predict`'s numbers (same text at 6 decimals)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    work, _ = tiny_run
+    res = work / "results"
+    uri = f"sqlite:///{res / 'mlflow.db'}"
+    name = tiny_config()["system"]["model_name"]
+    client = MlflowClient(tracking_uri=uri)
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert len(versions) == 1, versions
+    v = versions[0]
+    run = client.get_run(v.run_id)
+    assert run.info.run_name == "system" and run.data.tags["kind"] == "system" and run.info.status == "FINISHED"
+    m = json.loads((res / "system" / "manifest.json").read_text())
+    assert run.data.tags["emofusion.runs"] == ",".join(m["runs"])
+    new = _new_root(res, tmp_path / "new", m)
+    out = tmp_path / "out"
+    rc, _, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out", str(out),
+                          "--stage", "2")
+    assert rc == 0, err
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{v.version}")
+    sig = model.metadata.signature
+    assert sig.inputs.input_names() == ["data_root"] and sig.outputs.input_names() == ["name", "timestamp", "arousal",
+                                                                                       "valence", "liking"]
+    frame = model.predict(pd.DataFrame({"data_root": [str(new)]}), params={"stage": 2})
+    assert frame["name"].nunique() == 8 and _same_as_files(frame, out) == 8
+    # the CLI of MLflow, in a process of its own (the model's own copy of the package on its path)
+    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": {"columns": ["data_root"], "data": [[str(new)]]},
+                                                  "params": {"stage": 2}}))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", f"models:/{name}/{v.version}",
+                           "-i", str(tmp_path / "in.json"), "-t", "json", "-o", str(tmp_path / "pred.json"),
+                           "--env-manager", "local"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = pd.DataFrame(json.loads((tmp_path / "pred.json").read_text())["predictions"])
+    assert _same_as_files(served, out) == 8
 
 
 def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):

@@ -24,6 +24,7 @@ COMMANDS = {
     "results-block": "results_block",
     "fuse": "fuse",
     "init-tracking": "init_tracking",
+    "predict": "predict",
 }
 
 

@@ -99,6 +99,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     if sel["top_fusion"] > n_runs:
         raise ConfigError(f"config key selection.top_fusion: {sel['top_fusion']} is larger than the {n_runs} "
                           f"runs available ({len(sets)} unimodal + {n_pair_sets * (n_pair_sets - 1) // 2} bimodal)")
+    if config["system"]["stage"] > config["fusion"]["stages"]:
+        raise ConfigError(f"config key system.stage: {config['system']['stage']} is larger than fusion.stages "
+                          f"({config['fusion']['stages']}): the system bundle holds stages 1..fusion.stages")
 
 
 def extra_run_set(config: Mapping[str, Any], section: str) -> str:

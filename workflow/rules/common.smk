@@ -213,7 +213,26 @@ def get_fusion_outputs(wildcards):
 def get_final_outputs(wildcards):
     planted = [str(RESULTS / "ranking" / f"planted_check.{ext}") for ext in ("json", "txt")] if uses_builtin_corpus() else []
     return [str(RESULTS / "ranking" / "runs.tsv"), str(RESULTS / "fusion" / "summary.tsv"), *planted,
-            *get_report_outputs(wildcards)]
+            *get_report_outputs(wildcards), str(RESULTS / "system")]
+
+
+def get_all_run_checkpoints(wildcards):
+    """Every seed's model.ckpt of every DAG run (the system rule copies the selected runs')."""
+    runs = SETS + get_bimodal_runs(wildcards)
+    return [str(RESULTS / "runs" / r / f"seed{s}" / "model.ckpt") for r in runs for s in SEEDS]
+
+
+def get_system_config():
+    """The config the system's manifest records: what made the system (the train section as the spec's
+    values, as the train rule passes them; not tracking, ablation or search)."""
+    keep = ("data_root", "corpus", "data", "feature_sets", "seeds", "selection", "fusion", "system")
+    return {**{k: config[k] for k in keep}, "train": TRAIN}
+
+
+def get_system_feature_settings(wildcards):
+    """Per set, what aligning a new recording needs: its folder, window and file format."""
+    return {k: {"folder": v["folder"], "window_s": v.get("window_s", config["data"]["window_s"]),
+                "format": v.get("format", "avec")} for k, v in config["feature_sets"].items()}
 
 
 def get_run_names_of_input(wildcards, input):

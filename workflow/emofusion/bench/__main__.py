@@ -1,11 +1,11 @@
-"""`python -m emofusion.bench {cache,train,fusion,extract,bootstrap} [options]` -- see each module's docstring."""
+"""`python -m emofusion.bench {cache,train,fusion,extract,bootstrap,predict} [options]` -- see each module's docstring."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHES = ("cache", "train", "fusion", "extract", "bootstrap")
+BENCHES = ("cache", "train", "fusion", "extract", "bootstrap", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:

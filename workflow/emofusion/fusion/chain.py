@@ -21,6 +21,12 @@ class PartState:
     grouped-cv: test). ``oof``: out-of-fold predictions on the part's training recordings (the next
     stage's input there; empty in-sample). ``W``: the grid's weights (warm start of the next stage).
     ``report``: selection and solver figures (JSON).
+
+    ``W_chosen`` ``(1 + m (2K + 1), 3)`` float64 and ``K``: the weights that made ``pred`` (one column
+    per target: in-sample the chosen grid points, grouped-cv the refit of the chosen models on all the
+    part's training recordings) and the context half-width of the design they multiply, so the chain
+    re-applies to new recordings (:func:`emofusion.fusion.apply.apply_chain`). None in chain files
+    written before they were kept (such a file still loads; it cannot be re-applied).
     """
 
     pred: dict[str, np.ndarray]
@@ -28,6 +34,8 @@ class PartState:
     W: np.ndarray
     m: int
     report: dict = field(default_factory=dict)
+    W_chosen: np.ndarray | None = None
+    K: int | None = None
 
     def outputs(self) -> dict[str, np.ndarray]:
         """The previous-stage channel of every recording this part touches."""
@@ -39,6 +47,8 @@ class PartState:
         arrays = {f"pred/{n}": v for n, v in self.pred.items()}
         arrays.update({f"oof/{n}": v for n, v in self.oof.items()})
         buf = io.BytesIO()
+        if self.W_chosen is not None:
+            arrays.update(W_chosen=self.W_chosen, K=np.int64(self.K))
         np.savez(buf, W=self.W, m=np.int64(self.m), report=np.array(json.dumps(self.report)), **arrays)
         atomic_write_bytes(path, buf.getvalue())
 
@@ -48,7 +58,8 @@ class PartState:
             with np.load(path, allow_pickle=False) as z:
                 pred = {k[5:]: z[k] for k in z.files if k.startswith("pred/")}
                 oof = {k[4:]: z[k] for k in z.files if k.startswith("oof/")}
-                return cls(pred, oof, z["W"], int(z["m"]), json.loads(str(z["report"])))
+                chosen = (z["W_chosen"], int(z["K"])) if "W_chosen" in z.files else (None, None)
+                return cls(pred, oof, z["W"], int(z["m"]), json.loads(str(z["report"])), *chosen)
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(path, f"not a fusion chain file ({exc})") from None
 

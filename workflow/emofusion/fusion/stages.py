@@ -163,16 +163,25 @@ def load_runs(labels: Mapping[str, np.ndarray], run_dirs: Mapping[str, Path]
             raise DataError(Path(run_dirs[lacker]) / f"{diff[0]}.csv",
                             f"test recording {diff[0]} is in run {holder!r} but not in run {lacker!r}")
     dev = {n: np.concatenate([dev_tables[r][n] for r in runs], axis=1).astype(np.float32) for n in sorted(lengths)}
-    test: dict[str, np.ndarray] = {}
-    notes: dict = {"test_cropped": {}}
-    test_tables = {r: read_prediction_dir(run_dirs[r], names=sorted(ref_test)) for r in runs}
-    for name in sorted(ref_test):
-        vals = [test_tables[r][name] for r in runs]
+    test, cropped = stack_unlabelled(run_dirs, sorted(ref_test))
+    return dev, test, {"test_cropped": cropped}
+
+
+def stack_unlabelled(run_dirs: Mapping[str, Path], names: Sequence[str]) -> tuple[dict[str, np.ndarray], dict]:
+    """The channels of recordings without labels (Test; new recordings in ``emofusion predict``):
+    every run's whole file, run by run in name order, cropped to the shortest run's; returns
+    (channels, {name: frames} of the recordings cropped)."""
+    run_dirs = ordered_runs(run_dirs)
+    tables = {r: read_prediction_dir(d, names=list(names)) for r, d in run_dirs.items()}
+    out: dict[str, np.ndarray] = {}
+    cropped: dict[str, int] = {}
+    for name in names:
+        vals = [tables[r][name] for r in run_dirs]
         n = min(v.shape[0] for v in vals)
         if max(v.shape[0] for v in vals) != n:
-            notes["test_cropped"][name] = n
-        test[name] = np.concatenate([v[:n] for v in vals], axis=1).astype(np.float32)
-    return dev, test, notes
+            cropped[name] = n
+        out[name] = np.concatenate([v[:n] for v in vals], axis=1).astype(np.float32)
+    return out, cropped
 
 
 # --------------------------------------------------------------------------------------------- design
@@ -401,8 +410,12 @@ def _fit_part(base, Y, train, targets, folds, prev, spec: FusionSpec, where: str
               "select_newton_steps": steps["select"], "report_newton_steps": steps["report"],
               "seconds": seconds,
               "start_time": started, "end_time": time.time()}
+    # the weights that made `pred` (in-sample: the chosen grid points; grouped-cv: the refit), kept so
+    # the chain re-applies to new recordings (fusion.apply)
+    W_chosen = Wc if folds is None else chosen.W
     return PartState({n: np.asarray(v, dtype=np.float32) for n, v in pred.items()},
-                     {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report)
+                     {n: np.asarray(v, dtype=np.float32) for n, v in oof.items()}, W, d.m, report,
+                     W_chosen=np.asarray(W_chosen, dtype=np.float64), K=spec.K)
 
 
 def _records(sol: Solution, cols: Sequence[int], tight: Mapping[int, tuple], tol: float) -> dict:

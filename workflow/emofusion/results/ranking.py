@@ -40,7 +40,7 @@ def _mean_sd(blocks: list[Mapping]) -> tuple[dict, dict]:
 
 def aggregate_seeds(seed_dirs: Sequence[str | Path], out_dir: str | Path) -> dict:
     """Write ``out_dir/predictions/`` and ``out_dir/scores.json`` from per-seed run folders."""
-    from ..data.layout import read_prediction_dir, write_prediction_dir
+    from ..data.layout import write_prediction_dir
 
     seed_dirs = [Path(d) for d in seed_dirs]
     out_dir = Path(out_dir)
@@ -51,18 +51,27 @@ def aggregate_seeds(seed_dirs: Sequence[str | Path], out_dir: str | Path) -> dic
         if all(split in s for s in scores):
             result[split], sd[split] = _mean_sd([s[split] for s in scores])
     result["sd"] = sd
-    preds = [read_prediction_dir(d / "predictions") for d in seed_dirs]
+    write_prediction_dir(out_dir / "predictions", mean_over_seeds([d / "predictions" for d in seed_dirs]))
+    write_scores(out_dir / "scores.json", result)
+    return result
+
+
+def mean_over_seeds(pred_dirs: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """A run's predictions over seeds: per recording, the mean of the seeds' AVEC files (read back as
+    written, 6 decimals), cropped to the shortest; the one rule for the workflow and ``emofusion predict``."""
+    from ..data.layout import read_prediction_dir
+
+    pred_dirs = [Path(d) for d in pred_dirs]
+    preds = [read_prediction_dir(d) for d in pred_dirs]
     mean = {}
     for name in preds[0]:
-        lacking = [d for d, p in zip(seed_dirs, preds, strict=True) if name not in p]
+        lacking = [d for d, p in zip(pred_dirs, preds, strict=True) if name not in p]
         if lacking:
-            raise DataError(lacking[0] / "predictions" / f"{name}.csv", "prediction file missing")
+            raise DataError(lacking[0] / f"{name}.csv", "prediction file missing")
         arrays = [p[name] for p in preds]
         n = min(a.shape[0] for a in arrays)
         mean[name] = np.mean([a[:n] for a in arrays], axis=0)
-    write_prediction_dir(out_dir / "predictions", mean)
-    write_scores(out_dir / "scores.json", result)
-    return result
+    return mean
 
 
 def rank_runs(score_files: Mapping[str, str | Path], top: int, out_tsv: str | Path,

@@ -109,6 +109,18 @@ class EmotionTask(pl.LightningModule):
         return out
 
 
+def predict_recordings(task: EmotionTask, data, names: Sequence[str], batch_size: int) -> dict[str, np.ndarray]:
+    """Predictions ``{name: (T, 3)}`` of ``names`` (in that order, batches of ``batch_size``), shifted
+    back by the label shift: the one prediction path of a run's Devel and Test recordings and of
+    ``emofusion predict`` (same recordings in the same batches give the same bits)."""
+    from .dataset import SequenceDataset, unshift_predictions
+
+    if not names:
+        return {}
+    raw = task.predict_arrays(SequenceDataset(data, list(names)), batch_size=batch_size)
+    return {n: unshift_predictions(v, task.hparams["label_shift"]) for n, v in raw.items()}
+
+
 def load_task(path, map_location: str = "cpu") -> EmotionTask:
     """Rebuild an :class:`EmotionTask` from a checkpoint written by the run (weights_only load)."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)

@@ -149,8 +149,8 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         source_tags,
         supersede_runs_of_same_job,
     )
-    from .dataset import SequenceDataset, collate, load_training_data, unshift_predictions
-    from .task import EmotionTask
+    from .dataset import SequenceDataset, collate, load_training_data
+    from .task import EmotionTask, predict_recordings
 
     _quiet_lightning()
     raw_threads = os.environ.get(THREADS_ENV, "1")
@@ -208,10 +208,10 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         if p.predict_with == "best_dev" and epoch_cb.best is not None:
             task.load_state_dict(epoch_cb.best[2])
             best_epoch = epoch_cb.best[1]
-        # predictions: every Devel and Test recording, shifted back by the label shift
-        pred_ds = SequenceDataset(data, dev_names + test_names)
-        raw = task.predict_arrays(pred_ds, batch_size=p.batch_size)
-        preds = {n: unshift_predictions(v, p.label_shift) for n, v in raw.items()}
+        # predictions: every Devel and Test recording, shifted back by the label shift; Test in batches of
+        # its own (sorted by name), as `emofusion predict` batches new recordings: the same bits
+        preds = predict_recordings(task, data, dev_names, p.batch_size)
+        preds.update(predict_recordings(task, data, sorted(test_names), p.batch_size))
         scores = {"devel": score_recordings({n: data.targets(n) for n in dev_names},
                                             {n: preds[n] for n in dev_names})}
         test_lab = {n: data.test_targets(n) for n in test_names}
