@@ -1,0 +1,214 @@
+"""Video decoding, face tracking and the face feature sets (emofusion.data.video): frame times from
+the container's timestamps (any rate, variable too), dlib finding the astronaut's face as it moves,
+faceless frames masked, functionals and bags over the frames with a face, the Train-only codebook,
+and every bad-video case as one DataError naming the file."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("dlib")
+
+from emofusion.data import video as V  # noqa: E402
+from emofusion.data.face import FACE_COLUMNS  # noqa: E402
+from emofusion.errors import DataError  # noqa: E402
+
+SIZE = 160
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    from emofusion.data.video_synth import astronaut_path
+    from PIL import Image
+
+    return np.asarray(Image.open(astronaut_path()).convert("L"))
+
+
+def crop(img: np.ndarray, dx: int = 0, dy: int = 0, scale: float = 1.0) -> np.ndarray:
+    """A SIZE x SIZE frame of the astronaut's face, moved by (dx, dy) pixels and scaled."""
+    from PIL import Image
+
+    cx, cy = 220 - dx, 128 - dy
+    h = int(round(SIZE / 2 / scale))
+    c = img[cy - h:cy + h, cx - h:cx + h]
+    return np.asarray(Image.fromarray(c).resize((SIZE, SIZE)))
+
+
+def write(path: Path, frames, times=None, fps: int = 25, codec: str = "libx264") -> Path:
+    """Encode grey frames; ``times`` (s) sets each frame's timestamp (time base 1/1000)."""
+    with av.open(str(path), mode="w") as c:
+        st = c.add_stream(codec, rate=fps)
+        st.width = st.height = SIZE
+        st.pix_fmt = "yuv420p"
+        if times is not None:
+            st.codec_context.time_base = Fraction(1, 1000)
+        for i, img in enumerate(frames):
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="gray").reformat(format="yuv420p")
+            if times is not None:
+                fr.pts = int(round(times[i] * 1000))
+                fr.time_base = Fraction(1, 1000)
+            for pkt in st.encode(fr):
+                c.mux(pkt)
+        for pkt in st.encode():
+            c.mux(pkt)
+    return path
+
+
+def test_predictor_found_without_importing_the_package():
+    import sys
+
+    p = V.predictor_path()
+    assert p.name == "shape_predictor_68_face_landmarks.dat" and p.stat().st_size > 50_000_000
+    assert "face_recognition_models" not in sys.modules
+
+
+@pytest.mark.parametrize("fps", [12, 25, 30])
+def test_frame_times_are_the_container_timestamps(tmp_path, fps):
+    frames = [np.full((SIZE, SIZE), 40 + 5 * i, np.uint8) for i in range(20)]
+    f = write(tmp_path / "Train_DE_01.mp4", frames, fps=fps)
+    got = [t for t, _ in V.iter_frames(f)]
+    np.testing.assert_allclose(got, np.arange(20) / fps, atol=1e-3)
+    info = V.read_video_info(f)
+    assert info.frames == 20 and abs(info.fps - fps) < 0.01 and (info.width, info.height) == (SIZE, SIZE)
+
+
+def test_variable_frame_rate_times_not_index_times_rate(tmp_path):
+    times = np.cumsum(np.r_[0.0, np.tile([0.03, 0.05, 0.04], 10)])  # irregular steps, mean 25 fps
+    frames = [np.full((SIZE, SIZE), 100, np.uint8) for _ in times]
+    f = write(tmp_path / "v.mkv", frames, times=times)
+    got = np.array([t for t, _ in V.iter_frames(f)])
+    np.testing.assert_allclose(got, times, atol=1.5e-3)
+    assert not np.allclose(got, np.arange(times.size) * np.median(np.diff(times)), atol=5e-3)
+
+
+def test_tracker_follows_the_face_and_masks_faceless_frames(tmp_path, astronaut):
+    shifts = [(0, 0), (3, 0), (6, 2), (9, 4), (12, 6), (15, 8)]
+    frames = [crop(astronaut, dx, dy) for dx, dy in shifts]
+    frames += [np.full((SIZE, SIZE), 128, np.uint8)] * 3  # no face
+    frames += [crop(astronaut, 0, 0, 0.9), crop(astronaut, 0, 0, 1.1)]
+    f = write(tmp_path / "Train_DE_01.mp4", frames, fps=10)
+    tr = V.FaceTracker(detect_every=4)
+    vf = V.extract_face(f, tracker=tr, warn=lambda m: None)
+    assert vf.valid.tolist() == [True] * 6 + [False] * 3 + [True] * 2
+    assert vf.roi_detections > 0 and vf.full_detections >= 3  # first frame, every 4th, after the faceless ones
+    # the landmarks moved with the face: check through the aligned descriptors staying put while the
+    # raw positions move (re-run the tracker on the frames to get the raw points)
+    tr.reset()
+    pts = [tr.find(fr)[0] for fr in frames[:6]]
+    moved = np.array([p.mean(axis=0) - pts[0].mean(axis=0) for p in pts])
+    np.testing.assert_allclose(moved, np.array(shifts, float), atol=2.0)
+    # size and position changed, the face did not: its descriptors barely move
+    d = vf.values[vf.valid][:, 1:10]
+    assert np.abs(d - d[0]).max() < 0.05
+    assert np.isnan(vf.values[~vf.valid]).all()
+    assert (vf.values[vf.valid, 0] > 0.3).all()  # confidence
+
+
+def test_lld_file_layout_and_masking(tmp_path, astronaut):
+    frames = [crop(astronaut, i, 0) for i in range(8)] + [np.zeros((SIZE, SIZE), np.uint8)] * 12
+    f = write(tmp_path / "Train_DE_01.mp4", frames, fps=20)
+    warned = []
+    out = tmp_path / "Train_DE_01.csv"
+    V.extract_face_file(f, out, warn=warned.append)
+    assert len(warned) == 1 and "Train_DE_01.mp4" in warned[0] and "60%" in warned[0]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "name;frameTime;success;" + ";".join(FACE_COLUMNS)
+    assert len(lines) == 21 and lines[1].startswith("'Train_DE_01';0.000000;1.000000;")
+    t, X, v = V.read_face_file(out)
+    np.testing.assert_allclose(t, np.arange(20) / 20, atol=1e-3)
+    assert v.tolist() == [True] * 8 + [False] * 12 and (X[~v] == 0).all()
+
+
+def test_functionals_average_only_the_frames_with_a_face():
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0, 9, 150))
+    X = rng.normal(size=(150, 3))
+    valid = rng.random(150) > 0.3
+    valid[(times > 6.5)] = False  # the last 2.5 s faceless: windows centred after 8.5 s hold no face
+    X[~valid] = 1e6  # would show if used
+    F = V.face_functionals(times, X, valid, window_s=4.0)
+    assert F.shape == (int(np.floor(times[-1] / 0.1)) + 1, 6)
+    tv, Xv = times[valid], X[valid]
+    last_ok = None
+    for k in range(F.shape[0]):
+        m = np.abs(tv - 0.1 * k) <= 2.0 + 1e-9
+        if m.any():
+            np.testing.assert_allclose(F[k], np.r_[Xv[m].mean(0), Xv[m].std(0)], atol=1e-9)
+            last_ok = k
+        else:  # no face in the window: the nearest frame whose window holds one
+            np.testing.assert_allclose(F[k], F[last_ok])
+    assert last_ok is not None and last_ok < F.shape[0] - 1
+
+
+def test_bags_count_faces_only_and_codebook_is_train_only(tmp_path):
+    from emofusion.data.audio import format_feature_csv, load_codebook
+
+    rng = np.random.default_rng(1)
+    files = []
+    for name in ("Train_DE_01", "Train_DE_02", "Devel_DE_01"):
+        n = 120
+        times = np.arange(n) / 25
+        X = rng.normal(size=(n, len(FACE_COLUMNS))) + (50.0 if name.startswith("Devel") else 0.0)
+        valid = np.ones(n, bool)
+        valid[40:60] = False
+        X[~valid] = 0.0
+        p = tmp_path / f"{name}.csv"
+        p.write_text(format_feature_csv(name, times, np.column_stack([valid, X]), list(V.LLD_HEADER)))
+        files.append(p)
+    V.write_face_codebook(files, tmp_path / "cb.npz", size=10, seed=3)
+    cb = load_codebook(tmp_path / "cb.npz")
+    assert cb.train == ("Train_DE_01", "Train_DE_02")
+    assert np.abs(cb.mean).max() < 0.5  # Devel's shifted frames never entered
+    out = tmp_path / "bags"
+    V.write_face_bags(files, tmp_path / "cb.npz", out, window_s=0.4)
+    B = np.loadtxt(out / "Train_DE_01.csv", delimiter=",", usecols=range(2, 12))
+    # a 0.4 s window (10 frames at 25 fps, 11 with both ends) centred in the faceless stretch counts nothing
+    assert B.shape == (48, 10)
+    assert (B[20] == 0).all() and abs(10 ** B[10] - 1).sum() == pytest.approx(11)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "garbage", "audio_only", "no_frames", "slow", "no_face"])
+def test_bad_video_is_one_error_naming_the_file(tmp_path, case):
+    f = tmp_path / "Train_DE_01.mp4"
+    if case == "empty":
+        f.write_bytes(b"")
+    elif case == "garbage":
+        f.write_bytes(b"this is not a video file at all\n" * 50)
+    elif case == "audio_only":
+        import soundfile as sf
+
+        f = tmp_path / "Train_DE_01.mkv"
+        sf.write(str(tmp_path / "a.wav"), np.zeros(8000, np.float32), 16000)
+        with av.open(str(tmp_path / "a.wav")) as src, av.open(str(f), "w") as dst:
+            ost = dst.add_stream("pcm_s16le", rate=16000)
+            for fr in src.decode(audio=0):
+                for p in ost.encode(fr):
+                    dst.mux(p)
+            for p in ost.encode():
+                dst.mux(p)
+    elif case == "no_frames":
+        f = tmp_path / "Train_DE_01.avi"  # a header and a video stream, no frame
+        with av.open(str(f), "w") as c:
+            st = c.add_stream("mpeg4", rate=25)
+            st.width = st.height = SIZE
+            st.pix_fmt = "yuv420p"
+            c.start_encoding()
+    elif case == "slow":
+        write(f, [np.zeros((SIZE, SIZE), np.uint8)] * 10, fps=5)
+    elif case == "no_face":
+        write(f, [np.full((SIZE, SIZE), 90, np.uint8)] * 10, fps=10)
+    with pytest.raises(DataError) as e:
+        V.read_video_info(f)
+        V.extract_face_file(f, tmp_path / "out.csv")
+    assert e.value.path == str(f)
+    msg = str(e.value)
+    want = {"missing": "not found", "empty": "empty file", "garbage": "unreadable video file",
+            "audio_only": "no video stream", "no_frames": "no frames", "slow": "below 10 fps",
+            "no_face": "no face found in the whole recording"}[case]
+    assert want in msg and "\n" not in msg
+    assert not (tmp_path / "out.csv").exists()
