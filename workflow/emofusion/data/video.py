@@ -333,12 +333,15 @@ def extract_face_file(video: str | Path, out_csv: str | Path, *, warn=None) -> V
     return vf
 
 
-def read_face_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(times, values (n, 13), valid (n,))`` of a face LLD file (``success`` column first)."""
-    from .layout import read_table
+def read_face_file(path: str | Path, table=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times, values (n, 13), valid (n,))`` of a face LLD file (``success`` column first);
+    ``table``: the file already read by ``layout.read_table``."""
+    from .layout import check_single_name, check_times, read_table
 
     path = Path(path)
-    tab = read_table(path, min_cols=3)
+    tab = read_table(path, min_cols=3) if table is None else table
+    check_single_name(tab, path.stem)
+    check_times(tab)
     if tab.header is None or tuple(tab.header[2:]) != LLD_HEADER:
         raise DataError(path, f"not a face LLD file: expected the header name;frameTime;{';'.join(LLD_HEADER)}",
                         line=1)
