@@ -112,8 +112,11 @@ class FaceAnimator:
                                                                           for x in (0.0, n - 1.0)])
         self.ctrl = np.concatenate([self.pts, border])
         d2 = (xx[None] - self.ctrl[:, 0, None, None]) ** 2 + (yy[None] - self.ctrl[:, 1, None, None]) ** 2
-        self.W = np.exp(-d2 / (2 * SIGMA_PX**2))  # (k, n, n)
-        self.norm = self.W.sum(axis=0) + 0.05
+        W = np.exp(-d2 / (2 * SIGMA_PX**2))  # (k, n, n)
+        norm = W.sum(axis=0) + 0.05
+        # only the planted points ever move: the field is their displacements times their weights
+        self.moved = sorted(set(_JAW_POINTS) | set(_CORNER_POINTS) | set(_BROW_POINTS))
+        self.Wm = (W[self.moved] / norm).reshape(len(self.moved), -1).astype(np.float32)
 
     def frame(self, disp: np.ndarray, head: tuple[float, float, float, float], gain: float, offset: float,
               noise: np.ndarray, occlude: bool) -> np.ndarray:
@@ -126,9 +129,8 @@ class FaceAnimator:
         xo, yo = self.xx - c - tx, self.yy - c - ty
         cr, sr = math.cos(-roll) / s, math.sin(-roll) / s
         xf, yf = cr * xo - sr * yo + c, sr * xo + cr * yo + c
-        d = np.concatenate([disp, np.zeros((self.ctrl.shape[0] - 68, 2))])
-        dx = np.tensordot(d[:, 0], self.W, axes=1) / self.norm
-        dy = np.tensordot(d[:, 1], self.W, axes=1) / self.norm
+        field = np.asarray(disp, np.float32)[self.moved].T @ self.Wm  # (2, n * n)
+        dx, dy = field[0].reshape(n, n), field[1].reshape(n, n)
         # the field is sampled at the output grid (displacements are small against SIGMA_PX)
         out = map_coordinates(self.img, [yf - dy, xf - dx], order=1, mode="nearest")
         out = out * gain + offset + noise
@@ -140,7 +142,8 @@ class FaceAnimator:
 
 
 def planted_displacements(za: np.ndarray, zv: np.ndarray, zl: np.ndarray) -> np.ndarray:
-    """``(T, 68, 2)`` landmark displacements in pixels (module docstring)."""
+    """``(T, 68, 2)`` landmark displacements in pixels (module docstring); only the jaw, lip and brow
+    points move (:class:`FaceAnimator` warps with those alone)."""
     T = za.size
     D = np.zeros((T, 68, 2))
     D[:, list(_JAW_POINTS), 1] += (JAW_PX * (1.0 + np.tanh(za)))[:, None]
