@@ -257,3 +257,50 @@ def generate_video_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "ti
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
         tmp.chmod(0o755)
     return truth
+
+
+#: descriptor -> the target whose latent it was planted to follow
+PLANTED = {"lips_part": "arousal", "jaw_drop": "arousal", "lip_corner_pull": "valence",
+           "inner_brow_raise": "liking", "outer_brow_raise": "liking"}
+
+
+def planted_correlations(corpus: str | Path, face_dir: str | Path) -> dict[str, float]:
+    """Pearson r of each planted descriptor (:data:`PLANTED`) with its target's latent at the frame
+    times, over the frames with a face of every face LLD file in ``face_dir`` (files of the
+    generated corpus ``corpus``, whose truth.json gives seed and size)."""
+    from .audio_synth import _latent_at
+    from .face import FACE_COLUMNS
+    from .synth import ANNOTATION_DELAY, CorpusGenerator
+    from .video import read_face_file
+
+    truth = json.loads((Path(corpus) / "truth.json").read_text())
+    gen = CorpusGenerator(truth["seed"], truth["size"])
+    targets = ("arousal", "valence", "liking")
+    xs = {c: [] for c in PLANTED}
+    zs = {c: [] for c in PLANTED}
+    for f in sorted(Path(face_dir).glob("*.csv")):
+        t, X, v = read_face_file(f)
+        lat = _latent_at(gen.target_latent(f.stem), t[v], ANNOTATION_DELAY)
+        for c, target in PLANTED.items():
+            xs[c].append(X[v, FACE_COLUMNS.index(c)])
+            zs[c].append(lat[:, targets.index(target)])
+    return {c: float(np.corrcoef(np.concatenate(xs[c]), np.concatenate(zs[c]))[0, 1]) for c in PLANTED}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m emofusion.data.video_synth CORPUS FACE_DIR``: print :func:`planted_correlations`."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m emofusion.data.video_synth", description=main.__doc__)
+    p.add_argument("corpus", help="a generated video corpus (emofusion synth --video)")
+    p.add_argument("face_dir", help="its extracted face LLD files (results/extracted/visual_features_face)")
+    args = p.parse_args(argv)
+    r = planted_correlations(args.corpus, args.face_dir)
+    print(f"{'descriptor':<18} {'planted from':<8} {'r':>6}")
+    for c, v in r.items():
+        print(f"{c:<18} {PLANTED[c]:<8} {v:>6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
