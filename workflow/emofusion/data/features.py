@@ -287,7 +287,7 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
         of = read_openface(path)
         times, X, valid, hdr = of.times, of.values, of.valid, 1
     elif fmt == "avec" and fs.masked:
-        from .video import read_face_file
+        from .face import read_face_file
 
         times, X, valid = read_face_file(path)
         hdr = 1

@@ -67,7 +67,7 @@ from .audio import (
     load_codebook,
     save_codebook,
 )
-from .face import FACE_COLUMNS, face_llds
+from .face import FACE_COLUMNS, LLD_HEADER, face_llds, read_face_file
 from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name
 
 VIDEO_FOLDER = "video"
@@ -84,8 +84,6 @@ UPSAMPLE = 0
 ROI_FACE_PX = 110
 #: a recording with a larger share of faceless frames gets a warning naming it
 FACELESS_WARN = 0.2
-#: the LLD file's columns after name and frameTime
-LLD_HEADER = ("success", *FACE_COLUMNS)
 
 #: sets extracted from video: key -> kind
 EXTRACTABLE: dict[str, str] = {"face": "lld", "face_func": "func", "bovw_face": "boaw"}
@@ -346,25 +344,6 @@ def extract_face_file(video: str | Path, out_csv: str | Path, *, warn=None) -> V
     atomic_write_text(out_csv, format_feature_csv(video.stem, np.round(vf.times, 6), face_lld_table(vf),
                                                   list(LLD_HEADER)))
     return vf
-
-
-def read_face_file(path: str | Path, table=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(times, values (n, 13), valid (n,))`` of a face LLD file (``success`` column first);
-    ``table``: the file already read by ``layout.read_table``."""
-    from .layout import check_single_name, check_times, read_table
-
-    path = Path(path)
-    tab = read_table(path, min_cols=3) if table is None else table
-    check_single_name(tab, path.stem)
-    check_times(tab)
-    if tab.header is None or tuple(tab.header[2:]) != LLD_HEADER:
-        raise DataError(path, f"not a face LLD file: expected the header name;frameTime;{';'.join(LLD_HEADER)}",
-                        line=1)
-    s = tab.values[:, 0]
-    bad = np.flatnonzero((s != 0) & (s != 1))
-    if bad.size:
-        raise DataError(path, f"success = {s[bad[0]]:g}: expected 0 or 1", line=int(bad[0]) + 2, column="success")
-    return tab.times, tab.values[:, 1:], s == 1
 
 
 # --------------------------------------------------------------------------------------------------
