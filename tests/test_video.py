@@ -393,3 +393,47 @@ def test_generated_videos_carry_the_planted_signals(tmp_path):
     r = vs.planted_correlations(tmp_path, tmp_path / "face")
     assert r["lips_part"] >= 0.5, r
     assert all(v >= 0.8 for k, v in r.items() if k != "lips_part"), r
+
+
+def test_face_set_cache_masks_faceless_rows(tmp_path):
+    """The cache reads the face LLD file's success column as OpenFace's: faceless rows count for the
+    coverage checks, their values are never averaged in, and the column is not a feature."""
+    from emofusion.data.audio import format_feature_csv
+    from emofusion.data.features import get_feature_set, read_aligned
+
+    fs = get_feature_set("face")
+    assert fs.masked and fs.dim == len(FACE_COLUMNS) and fs.modality == "visual"
+    n = 75  # 3 s at 25 fps
+    times = np.arange(n) / 25
+    X = np.tile(np.arange(len(FACE_COLUMNS), dtype=float), (n, 1))
+    valid = np.ones(n, bool)
+    valid[20:45] = False  # a second without a face
+    X[~valid] = 1e6
+    f = tmp_path / "Train_DE_01.csv"
+    f.write_text(format_feature_csv("Train_DE_01", times, np.column_stack([valid, X]), list(V.LLD_HEADER)))
+    warned = []
+    A, step, rows = read_aligned(f, fs, 30, warn=warned.append)
+    assert A.shape == (30, len(FACE_COLUMNS)) and abs(step - 0.04) < 1e-6
+    np.testing.assert_allclose(A, np.tile(np.arange(len(FACE_COLUMNS)), (30, 1)))  # no 1e6 anywhere
+    assert len(warned) == 1 and "33% of its frames without a face" in warned[0]
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda c: c["video"].update(extract=["face", "fau"]), "video.extract"),
+    (lambda c: c["feature_sets"].pop("face_func"), "video.extract"),
+    (lambda c: c["feature_sets"]["face"].update(folder="mine"), "feature_sets.face.folder"),
+    (lambda c: c.update(data_root=None), "video.extract"),
+])
+def test_video_config_errors_name_the_key(tmp_path, edit, key):
+    import yaml
+    from emofusion.config import check_config
+    from emofusion.errors import ConfigError
+
+    c = yaml.safe_load((REPO / "workflow" / "configs" / "audiovisual.yaml").read_text())
+    c["data_root"] = str(tmp_path)
+    check_config(c)
+    edit(c)
+    if key == "video.extract" and c["data_root"] is None:
+        c["audio"]["extract"] = []
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        check_config(c)
