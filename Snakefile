@@ -4,8 +4,9 @@
 # Results path scheme (docs/contracts.md):
 #   results/corpus/                           generated corpus (only when data_root is null)
 #   results/tracking.json                     MLflow store + experiment, initialised once
-#   results/extracted/                        audio data roots only: sets extracted from WAV (AVEC layout:
-#                                             labels/, audio_features_*/{rec}.csv), codebooks/{lld}.npz
+#   results/extracted/                        audio/video data roots only: sets extracted from WAV and video
+#                                             (AVEC layout: labels/, audio_features_*/{rec}.csv,
+#                                             visual_features_face*/{rec}.csv), codebooks/{lld|face}.npz
 #   results/features/{set}.npz, labels.npz    binary feature / label cache
 #   results/runs/{run}/seed{seed}/            one training run: predictions/, scores.json, model.ckpt
 #   results/runs/{run}/                       the run over seeds: predictions/, scores.json (mean, sd)
@@ -43,6 +44,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/audio.smk"
+include: "workflow/rules/video.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ranking.smk"

@@ -72,6 +72,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     from .data.audio import check_audio_config
 
     check_audio_config(config)
+    from .data.video import check_video_config
+
+    check_video_config(config)
     from .data.openface import check_format
 
     for key, entry in config["feature_sets"].items():

@@ -126,7 +126,8 @@ def get_feature_folders():
     """``{set key: folder}`` of the configured feature sets read from the data root. Sets extracted
     from audio (``audio.extract``) are left out: they are made from the WAVs, whose recordings were
     checked against the labels when the workflow was parsed (``check_audio_root``)."""
-    extracted = set((config.get("audio") or {}).get("extract") or [])
+    extracted = set((config.get("audio") or {}).get("extract") or []) | set(
+        (config.get("video") or {}).get("extract") or [])
     return {k: v["folder"] for k, v in config["feature_sets"].items() if k not in extracted}
 
 
@@ -396,6 +397,15 @@ AUDIO_INFO = (check_audio_root(config["data_root"], cultures=config["data"]["cul
                                tolerance_frames=get_pad_tolerance()) if AUDIO_EXTRACT else {})
 AUDIO_RECORDINGS = sorted(AUDIO_INFO)
 
+# --- video data roots (workflow/rules/video.smk): video/<name>.<mp4|avi|mkv|mov> beside labels/ ---
+from emofusion.data.video import check_video_root
+from emofusion.data.video import folder_of as video_folder_of
+
+VIDEO_EXTRACT = list((config.get("video") or {}).get("extract") or [])
+VIDEO_INFO = (check_video_root(config["data_root"], cultures=config["data"]["cultures"],
+                               tolerance_frames=get_pad_tolerance()) if VIDEO_EXTRACT else {})
+VIDEO_RECORDINGS = sorted(VIDEO_INFO)
+
 
 wildcard_constraints:
     lld="|".join(LLD_SETS),
@@ -403,7 +413,7 @@ wildcard_constraints:
 
 
 def is_extracted(fs):
-    return fs in AUDIO_EXTRACT
+    return fs in AUDIO_EXTRACT or fs in VIDEO_EXTRACT
 
 
 def get_set_data_root(wildcards):
@@ -431,6 +441,9 @@ def get_derived_files(kind):
 
 def get_extracted_set_files(fs):
     """Everything the cache of an extracted set reads: the copied labels and the set's files."""
+    if fs in VIDEO_EXTRACT:
+        return [str(EXTRACTED / "labels")] + [str(EXTRACTED / video_folder_of(fs) / f"{r}.csv")
+                                              for r in VIDEO_RECORDINGS]
     return [str(EXTRACTED / "labels")] + [str(EXTRACTED / folder_of(fs) / f"{r}.csv") for r in AUDIO_RECORDINGS]
 
 
@@ -444,3 +457,19 @@ def get_functionals_dir(wildcards):
 
 def get_bags_dir(wildcards):
     return str(EXTRACTED / f"audio_features_{wildcards.lld}_xbow")
+
+
+def get_video(wildcards):
+    return str(VIDEO_INFO[wildcards.rec].path)
+
+
+def get_face_files(wildcards=None):
+    return [str(EXTRACTED / video_folder_of("face") / f"{r}.csv") for r in VIDEO_RECORDINGS]
+
+
+def get_train_face_files(wildcards=None):
+    return [f for f in get_face_files() if Path(f).stem.startswith("Train_")]
+
+
+def get_face_derived_files(key):
+    return [str(EXTRACTED / video_folder_of(key) / f"{r}.csv") for r in VIDEO_RECORDINGS]

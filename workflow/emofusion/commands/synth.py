@@ -20,6 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", action="store_true",
                    help="write an audio data root instead (audio/*.wav, labels, a no-signal visual control; "
                         "sizes tiny|demo; see emofusion/data/audio_synth.py)")
+    p.add_argument("--video", action="store_true",
+                   help="write a video data root (video/*.mp4 of a real face animated with planted signals, "
+                        "labels; with --audio also the audio root; sizes tiny|demo; see "
+                        "emofusion/data/video_synth.py)")
     p.add_argument("--cache-only", metavar="CACHE_DIR", default=None,
                    help="write the feature cache (<key>.npz, labels.npz) to CACHE_DIR instead of feature CSVs")
 
@@ -30,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.synth import generate_corpus
 
     t0 = time.perf_counter()
+    if args.video:
+        return _run_video(args, t0)
     if args.audio:
         return _run_audio(args, t0)
     truth = generate_corpus(args.out, seed=args.seed, size=args.size, feature_sets=args.feature_sets,
@@ -52,4 +58,19 @@ def _run_audio(args: argparse.Namespace, t0: float) -> int:
     truth = generate_audio_corpus(args.out, seed=args.seed, size=args.size)
     print(f"emofusion synth: {args.size} audio corpus, seed {args.seed}: {len(truth['lengths'])} recordings, "
           f"{duration_s(truth):.1f} s of 16 kHz audio -> {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _run_video(args: argparse.Namespace, t0: float) -> int:
+    import time
+
+    from ..data.video_synth import generate_video_corpus
+
+    truth = generate_video_corpus(args.out, seed=args.seed, size=args.size, audio=args.audio)
+    frames = sum(truth["video_frames"].values())
+    fps = truth["planted"]["video"]["fps"]
+    what = "audiovisual" if args.audio else "video"
+    print(f"emofusion synth: {args.size} {what} corpus, seed {args.seed}: {len(truth['lengths'])} recordings, "
+          f"{frames} video frames ({frames / fps:.1f} s at {fps} fps) -> {args.out} in "
+          f"{time.perf_counter() - t0:.1f} s")
     return 0

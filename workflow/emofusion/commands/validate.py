@@ -58,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
 
     audio = validate_audio_root(args.data_root, partitions=args.partitions, cultures=args.cultures,
                                 labels_folder=args.labels_folder, tolerance_frames=args.pad_tolerance)
+    from ..data.video import validate_video_root  # video data roots (video/*): None where there is no video/
+
+    video = validate_video_root(args.data_root, partitions=args.partitions, cultures=args.cultures,
+                                labels_folder=args.labels_folder, tolerance_frames=args.pad_tolerance)
     print(format_report(report))
     if audio:
         print(audio)
+    if video:
+        print(video)
     return 0

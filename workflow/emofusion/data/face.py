@@ -48,11 +48,15 @@ the frames with a face), never zero-filled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 FACE_COLUMNS = ("confidence", "inner_brow_raise", "outer_brow_raise", "brow_lower", "eye_aperture", "cheek_raise",
                 "lip_corner_pull", "lip_stretch", "lips_part", "jaw_drop", "yaw_deg", "pitch_deg", "roll_deg")
+#: the columns of a face LLD file after name and frameTime (emofusion.data.video writes it): ``success``
+#: (1 a face, 0 none: the row is masked) and FACE_COLUMNS
+LLD_HEADER = ("success", *FACE_COLUMNS)
 #: the geometric descriptors (FACE_COLUMNS without confidence and pose)
 DESCRIPTORS = FACE_COLUMNS[1:10]
 #: points the alignment and the pose fit use: jaw at ear level, nose bridge and base, eye corners
@@ -211,3 +215,23 @@ def face_llds(landmarks: np.ndarray, score: np.ndarray | None = None) -> FaceLLD
         sc = np.ones(T) if score is None else np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
         out[valid, 0] = sc[valid] * np.maximum(0.0, 1.0 - rms / RMS_ZERO)
     return FaceLLDs(values=out, valid=valid)
+
+
+def read_face_file(path: str | Path, table=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times, values (n, 13), valid (n,))`` of a face LLD file (``success`` column first);
+    ``table``: the file already read by ``layout.read_table``."""
+    from ..errors import DataError
+    from .layout import check_single_name, check_times, read_table
+
+    path = Path(path)
+    tab = read_table(path, min_cols=3) if table is None else table
+    check_single_name(tab, path.stem)
+    check_times(tab)
+    if tab.header is None or tuple(tab.header[2:]) != LLD_HEADER:
+        raise DataError(path, f"not a face LLD file: expected the header name;frameTime;{';'.join(LLD_HEADER)}",
+                        line=1)
+    s = tab.values[:, 0]
+    bad = np.flatnonzero((s != 0) & (s != 1))
+    if bad.size:
+        raise DataError(path, f"success = {s[bad[0]]:g}: expected 0 or 1", line=int(bad[0]) + 2, column="success")
+    return tab.times, tab.values[:, 1:], s == 1

@@ -67,6 +67,9 @@ class FeatureSet:
     dim: int
     rate: str  # "frame" (0.1 s) | "lld" (100 Hz) | "video" (video frame rate)
     modality: str  # "audio" | "visual"
+    #: the file's first feature column is ``success`` (1 face, 0 none): rows with 0 are masked, and
+    #: the column itself is not a feature (the face LLDs extracted from video, emofusion.data.video)
+    masked: bool = False
 
 
 FEATURE_SETS: dict[str, FeatureSet] = {
@@ -87,10 +90,23 @@ FEATURE_SETS: dict[str, FeatureSet] = {
     )
 }
 
+#: sets this project extracts from video files (emofusion.data.video); not among AVEC 2019's 12, so
+#: the generated feature corpus and ``emofusion validate``'s default sets leave them out
+EXTRACTED_SETS: dict[str, FeatureSet] = {
+    fs.key: fs
+    for fs in (
+        FeatureSet("face", "visual_features_face", 13, "video", "visual", masked=True),
+        FeatureSet("face_func", "visual_features_face_functionals", 26, "frame", "visual"),
+        FeatureSet("bovw_face", "visual_features_face_xbow", 100, "frame", "visual"),
+    )
+}
+ALL_SETS: dict[str, FeatureSet] = {**FEATURE_SETS, **EXTRACTED_SETS}
+
+
 def modality_of(keys: Iterable[str]) -> str:
     """``audio``, ``visual`` or ``audiovisual`` of a run's feature-set keys, from :data:`FEATURE_SETS`
     (``unknown`` when none is a registry key)."""
-    mods = sorted({FEATURE_SETS[k].modality for k in keys if k in FEATURE_SETS})
+    mods = sorted({ALL_SETS[k].modality for k in keys if k in ALL_SETS})
     if not mods:
         return "unknown"
     return mods[0] if len(mods) == 1 else "audiovisual"
@@ -112,9 +128,9 @@ _EPS = 1e-9  # seconds; puts a native frame sitting on a window edge into the la
 
 def get_feature_set(key: str) -> FeatureSet:
     try:
-        return FEATURE_SETS[key]
+        return ALL_SETS[key]
     except KeyError:
-        raise ConfigError(f"unknown feature set {key!r}: expected one of {', '.join(FEATURE_SETS)}") from None
+        raise ConfigError(f"unknown feature set {key!r}: expected one of {', '.join(ALL_SETS)}") from None
 
 
 def cache_path(cache_dir: str | Path, key: str) -> Path:
@@ -270,6 +286,11 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
         parse_name(path.stem, path)
         of = read_openface(path)
         times, X, valid, hdr = of.times, of.values, of.valid, 1
+    elif fmt == "avec" and fs.masked:
+        from .face import read_face_file
+
+        times, X, valid = read_face_file(path)
+        hdr = 1
     elif fmt == "avec":
         try:
             tab = read_table(path, min_cols=3)
@@ -375,6 +396,8 @@ def read_aligned(path: str | Path, fs: FeatureSet, n_frames: int | None, *, wind
         if share > FACELESS_WARN:
             notes.append(f"{share:.0%} of its frames without a face (success == 0; above {FACELESS_WARN:.0%}): "
                          "masked, their windows take the nearest frame with a face")
+        if not valid.any():
+            raise DataError(path, "no frame with a face (success == 0 on every row)", column="success")
         times, X = times[valid], X[valid]
     if notes:
         warn(f"{path}: " + "; ".join(notes))

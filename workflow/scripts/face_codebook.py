@@ -1,0 +1,4 @@
+from emofusion.pipeline import face_codebook, log_to
+
+with log_to(snakemake.log[0]):
+    face_codebook(snakemake.input, snakemake.output.npz, size=snakemake.params.size, seed=snakemake.params.seed)

@@ -1,0 +1,4 @@
+from emofusion.pipeline import face_functionals, log_to
+
+with log_to(snakemake.log[0]):
+    face_functionals(snakemake.input, snakemake.params.out_dir, window_s=snakemake.params.window_s)
