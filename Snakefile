@@ -18,7 +18,8 @@
 #   results/tables/, results/figures/         Table 3, Fig. 3, runs overview (default target); Table 2
 #                                             (`snakemake ablation`), weight_search.tsv (`snakemake search`)
 #   results/ablation/{loss_mode}/, results/search/{i}/   the extra runs of Table 2 and the weight search
-#   results/mlflow.db, results/mlartifacts/   the MLflow store (`mlflow ui --backend-store-uri sqlite:///results/mlflow.db`)
+#   results/mlflow.db, results/mlartifacts/   the MLflow store (docs/mlflow.md: `mlflow ui --backend-store-uri
+#                                             sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts`)
 #   results/logs/, results/benchmarks/        per-job logs and timings
 
 from snakemake.utils import min_version

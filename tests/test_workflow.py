@@ -250,7 +250,8 @@ def test_tiny_run_ends_with_the_summary_and_the_planted_check(tiny_run):
     assert f"Planted-ranking check: Spearman {check['spearman']:.3f}" in summary
     assert "Multistage" in summary and "results/tables/table3.md" in summary and "results/figures/fig3.png" in summary
     exp = json.loads((work / "results" / "tracking.json").read_text())["experiment_id"]
-    assert "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000" in summary
+    assert ("mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts "
+            "--host 127.0.0.1 --port 5000") in summary
     assert f"/#/experiments/{exp}/runs?viewStateShareKey=" in summary and "workflowType=machine_learning" in summary
 
 
