@@ -91,6 +91,12 @@ def test_tracked_run(caches, store, tmp_path):
     # the source is the library's entry point and the code version, not the job's temp script
     assert tags["mlflow.source.name"] == "emofusion.training.trainer.train_run"
     assert tags["emofusion.version"] and "tmp" not in tags["mlflow.source.name"]
+    head = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout (a fresh clone, CI): the commit the code came from
+        assert tags["mlflow.source.git.commit"] == head.stdout.strip()
+        assert tags["emofusion.git_dirty"] in ("true", "false")
+    else:
+        assert "mlflow.source.git.commit" not in tags
     # the fusion runs' names (one column ranks both); the curves are not buried under single points
     curves = {"train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"}
     assert set(run.data.metrics) == curves | {f"{s}_DE_HU_{t}" for s in ("devel", "test")
