@@ -65,6 +65,13 @@ def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     # the store's empty "Default" experiment is not listed beside ours
     assert [e.name for e in client(uri).search_experiments()] == ["exp"]
+    # the saved view, in MLflow 3.17's saved-view envelope (listed in the runs table's Views menu)
+    view = json.loads(exp.tags["mlflow.sharedViewState.ccc"])
+    assert view["name"] == "dev CCC, best first" and isinstance(view["createdAt"], int)
+    state = json.loads(view["state"])
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`devel_DE_HU_mean`", False)
+    assert state["selectedColumns"][:2] == ["tags.`kind`", "tags.`protocol`"]
+    assert "metrics.`devel_DE_HU_valence`" in state["selectedColumns"]
 
 
 def test_tracked_run(caches, store, tmp_path):
@@ -274,9 +281,8 @@ def test_artifacts_survive_moving_results(caches, store, tmp_path):
     import sqlite3
     import urllib.request
 
-    from test_ui import _free_port
+    from test_ui import _free_port, _wait_http
     from test_ui import _stop as stop_server
-    from test_ui import _wait_http
 
     uri, exp_id = store
     res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
