@@ -226,6 +226,10 @@ def test_tiny_run_outputs_parse(tiny_run):
     summary = (res / "fusion" / "summary.tsv").read_text().splitlines()
     assert len(summary) > 1 and "protocol" in summary[0]
     assert (res / "mlflow.db").is_file()
+    # every run's artifacts under a URI with no path in it, their files in results/mlartifacts/
+    runs = _mlflow_runs(work)
+    assert runs and all(r.info.artifact_uri == f"mlflow-artifacts:/{r.info.run_id}/artifacts" for r in runs)
+    assert all((res / "mlartifacts" / r.info.run_id / "artifacts" / "scores.json").is_file() for r in runs)
 
 
 def test_tiny_run_recovers_planted_truth(tiny_run):
