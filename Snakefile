@@ -21,7 +21,8 @@
 #   results/ablation/{loss_mode}/, results/search/{i}/   the extra runs of Table 2 and the weight search
 #   results/system/                           the trained system: checkpoints, normalisation, in-sample chain,
 #                                             manifest.json (`emofusion predict --system results/system`)
-#   results/mlflow.db, results/mlartifacts/   the MLflow store (`mlflow ui --backend-store-uri sqlite:///results/mlflow.db`)
+#   results/mlflow.db, results/mlartifacts/   the MLflow store (docs/mlflow.md: `mlflow ui --backend-store-uri
+#                                             sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts`)
 #   results/logs/, results/benchmarks/        per-job logs and timings
 
 from snakemake.utils import min_version

@@ -65,7 +65,8 @@ NOT_RUN = {
     "python -c \"from emofusion.results.ranking import planted_agreement as p; "
     "print(p('results/ranking/unimodal.tsv', 'results/corpus/truth.json'))\"":
         "needs a finished default run; planted_agreement is tested in tests/test_report.py",
-    "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000":
+    "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts "
+    "--host 127.0.0.1 --port 5000":
         "starts a server; the UI is the `ui` marker's test (tests/test_ui.py)",
     "apt-get install -y chromium chromium-driver   # Debian": "installs system packages",
     "pip install -e \".[cluster]\"    # snakemake-executor-plugin-slurm 2.8.0 (+ its jobstep plugin), psycopg2-binary":

@@ -103,7 +103,8 @@ def test_summary_of_a_run(results):
     assert f"{'Fig. 3':<14} {results / 'figures' / 'fig3.png'}" in text
     assert "runs overview" not in text  # not made: not listed
     assert f"snakemake --report {results / 'report.html'}" in text
-    assert f"mlflow ui --backend-store-uri sqlite:///{results / 'mlflow.db'} --host 127.0.0.1 --port 5000" in text
+    assert (f"mlflow ui --backend-store-uri sqlite:///{results / 'mlflow.db'} --artifacts-destination "
+            f"{results / 'mlartifacts'} --host 127.0.0.1 --port 5000") in text
     assert "http://127.0.0.1:5000/#/experiments/7/runs?viewStateShareKey=ccc&workflowType=machine_learning" in text
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 from emofusion.cli import main
-from emofusion.tracking import default_artifact_location, default_tracking_uri, init_tracking
+from emofusion.tracking import (
+    PROXIED_ROOT,
+    artifacts_destination,
+    default_artifact_location,
+    default_tracking_uri,
+    init_tracking,
+    run_artifacts,
+)
 from emofusion.training.trainer import train_run
 from test_train import TINY, write_planted_caches
 
@@ -35,9 +42,11 @@ def client(uri):
 
 def test_defaults(tmp_path):
     assert default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/results/mlflow.db"
-    assert default_artifact_location(f"sqlite:///{tmp_path}/results/mlflow.db") == \
-        (tmp_path / "results" / "mlartifacts").resolve().as_uri()
+    # artifacts addressed through MLflow's proxy scheme, by no path; their files beside the db
+    assert default_artifact_location(f"sqlite:///{tmp_path}/results/mlflow.db") == PROXIED_ROOT == "mlflow-artifacts:/"
+    assert artifacts_destination(f"sqlite:///{tmp_path}/results/mlflow.db") == tmp_path / "results" / "mlartifacts"
     assert default_artifact_location("http://localhost:5000") is None
+    assert artifacts_destination("http://localhost:5000") is None
 
 
 def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
@@ -51,11 +60,18 @@ def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
     assert init_tracking(uri, "exp", None, out) == first["experiment_id"]
     exp = client(uri).get_experiment_by_name("exp")
     assert exp.experiment_id == first["experiment_id"]
-    assert exp.artifact_location == (tmp_path / "mlartifacts").resolve().as_uri()
+    assert exp.artifact_location == "mlflow-artifacts:/" and (tmp_path / "mlartifacts").is_dir()
     # MLflow 3's UI opens a kind-less experiment in its GenAI view: ours says what it holds
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     # the store's empty "Default" experiment is not listed beside ours
     assert [e.name for e in client(uri).search_experiments()] == ["exp"]
+    # the saved view, in MLflow 3.17's saved-view envelope (listed in the runs table's Views menu)
+    view = json.loads(exp.tags["mlflow.sharedViewState.ccc"])
+    assert view["name"] == "dev CCC, best first" and isinstance(view["createdAt"], int)
+    state = json.loads(view["state"])
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`devel_DE_HU_mean`", False)
+    assert state["selectedColumns"][:2] == ["tags.`kind`", "tags.`protocol`"]
+    assert "metrics.`devel_DE_HU_valence`" in state["selectedColumns"]
 
 
 def test_tracked_run(caches, store, tmp_path):
@@ -82,14 +98,25 @@ def test_tracked_run(caches, store, tmp_path):
     # the source is the library's entry point and the code version, not the job's temp script
     assert tags["mlflow.source.name"] == "emofusion.training.trainer.train_run"
     assert tags["emofusion.version"] and "tmp" not in tags["mlflow.source.name"]
+    head = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout (a fresh clone, CI): the commit the code came from
+        assert tags["mlflow.source.git.commit"] == head.stdout.strip()
+        assert tags["emofusion.git_dirty"] in ("true", "false")
+    else:
+        assert "mlflow.source.git.commit" not in tags
     # the fusion runs' names (one column ranks both); the curves are not buried under single points
     curves = {"train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"}
     assert set(run.data.metrics) == curves | {f"{s}_DE_HU_{t}" for s in ("devel", "test")
                                               for t in ("arousal", "valence", "liking", "mean")}
-    arts = {a.path for a in c.list_artifacts(run.info.run_id)}
+    repo = run_artifacts(uri, run.info.run_id)
+    arts = {a.path for a in repo.list_artifacts()}
     assert {"scores.json", "history.json", "predictions"} <= arts
-    n_pred = len(c.list_artifacts(run.info.run_id, "predictions"))
+    n_pred = len(repo.list_artifacts("predictions"))
     assert n_pred == len(list((tmp_path / "run" / "predictions").glob("*.csv"))) > 0
+    # in the store's own folder, under a URI that names no path
+    assert run.info.artifact_uri == f"mlflow-artifacts:/{run.info.run_id}/artifacts"
+    assert (tmp_path / "results" / "mlartifacts" / run.info.run_id / "artifacts" / "scores.json").read_bytes() \
+        == (tmp_path / "run" / "scores.json").read_bytes()
 
 
 def test_failed_tracked_run_is_marked_failed(caches, store, tmp_path, monkeypatch):
@@ -241,6 +268,66 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         assert list((tmp_path / "server-artifacts").rglob("scores.json"))
         assert not (tmp_path / "mlartifacts").exists()
         assert init_tracking(uri, "emofusion-server", None, tmp_path / "tracking.json") == exp_id  # idempotent
+    finally:
+        stop_server(server)
+
+
+def test_artifacts_survive_moving_results(caches, store, tmp_path):
+    """A results/ tree moved elsewhere (another folder, machine or user) still opens its runs'
+    artifacts: the store names none by an absolute path (``mlflow-artifacts:/<run>/artifacts``);
+    they are read from mlartifacts/ beside the moved db, and `mlflow ui` serves them from its
+    ``--artifacts-destination`` as the browser asks for them (the UI's ``get-artifact`` route)."""
+    import shutil
+    import sqlite3
+    import urllib.request
+
+    from test_ui import _free_port, _wait_http
+    from test_ui import _stop as stop_server
+
+    uri, exp_id = store
+    res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
+                    kind="unimodal", params={**TINY, "epochs": 1}, seed=1, tracking_uri=uri,
+                    experiment_name="emofusion-test", log=lambda s: None)
+    rid = res["run_id"]
+    scores = (tmp_path / "run" / "scores.json").read_bytes()
+    moved = tmp_path / "elsewhere" / "copy-of-results"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "results", moved)
+    assert not (tmp_path / "results").exists()
+    db = sqlite3.connect(moved / "mlflow.db")
+    try:
+        stored = [r[0] for r in db.execute("select artifact_location from experiments where experiment_id = ?",
+                                           (int(exp_id),))]
+        stored += [r[0] for r in db.execute("select artifact_uri from runs")]
+    finally:
+        db.close()
+    assert stored == ["mlflow-artifacts:/", f"mlflow-artifacts:/{rid}/artifacts"]  # no path of the old tree
+    new_uri = f"sqlite:///{moved / 'mlflow.db'}"
+    # 1. this package's clients of the moved store
+    repo = run_artifacts(new_uri, rid)
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl2").mkdir()
+    assert {"scores.json", "history.json", "predictions"} <= {a.path for a in repo.list_artifacts()}
+    assert Path(repo.download_artifacts("scores.json", dst_path=str(tmp_path / "dl"))).read_bytes() == scores
+    # 2. the UI: `mlflow ui` over the moved copy, from another working directory
+    port = _free_port()
+    log = tmp_path / "ui.log"
+    with open(log, "w") as fh:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", new_uri,
+             "--artifacts-destination", str(moved / "mlartifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path / "run")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/health", server, log)
+        with urllib.request.urlopen(f"{base}/ajax-api/2.0/mlflow/artifacts/list?run_id={rid}", timeout=30) as r:
+            listed = {f["path"] for f in json.loads(r.read())["files"]}
+        assert {"scores.json", "history.json", "predictions"} <= listed
+        with urllib.request.urlopen(f"{base}/get-artifact?path=scores.json&run_uuid={rid}", timeout=30) as r:
+            assert r.read() == scores
+        # and MLflow's own client through that server (e.g. `mlflow artifacts download`)
+        got = client(base).download_artifacts(rid, "scores.json", str(tmp_path / "dl2"))
+        assert Path(got).read_bytes() == scores
     finally:
         stop_server(server)
 

@@ -1,11 +1,18 @@
-"""The MLflow UI, for real: a tiny sqlite store with runs named like the DAG's, `mlflow ui` on a
-free loopback port, headless Chromium (Debian's chromium + chromium-driver, Selenium from PyPI);
-screenshots; the server stopped by its PID.
+"""The MLflow UI, for real, opened as a new user would: `mlflow ui` on a free loopback port over a
+tiny sqlite store initialised the workflow's way (runs named like the DAG's), headless Chromium
+(Debian's chromium + chromium-driver, Selenium from PyPI) with a fresh profile; screenshots; the
+server stopped by its PID.
 
-Run with ``pytest -m ui`` (needs ``apt-get install -y chromium chromium-driver`` and selenium).
-It opens the runs table in the saved view the README links (sorted by dev CCC, dev-CCC columns) and a
-training run's charts (curves first). Set EMOFUSION_UI_SCREENSHOTS=<folder> to keep small copies of
-both screenshots there (``EMOFUSION_UI_SCREENSHOTS=docs pytest -m ui`` refreshes the README's).
+Run with ``pytest -m ui`` (needs ``apt-get install -y chromium chromium-driver`` and selenium). From
+the experiments list it clicks the `emofusion` link (MLflow 3.17 opens its GenAI overview; after the
+sidebar's *Model training* switch, the runs table), picks the saved view from *Views* (kind,
+protocol and dev-CCC columns on screen, best dev CCC first), opens the link the end-of-run summary
+prints, and a training run's charts (curves first).
+
+``EMOFUSION_UI_RESULTS=<results folder>`` runs it on a copy of that folder's ``mlflow.db`` (e.g. a
+default run's; the copy gets this code's experiment tags, as the run's next ``init_tracking`` would
+give them) instead of the tiny store; ``EMOFUSION_UI_SCREENSHOTS=<folder>`` keeps small copies of the
+runs-view and charts screenshots there (``docs`` refreshes the docs' screenshots).
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ RUNS = {
     "boaw_egemaps+fau_func": {"kind": "bimodal", "mean": 0.47},
     "ablation/mtl2": {"kind": "ablation", "mean": 0.40},
     "search/0": {"kind": "search", "mean": 0.38},
-    "fusion/grouped-cv/stage1": {"kind": "fusion", "mean": 0.52},
+    "fusion/grouped-cv/stage1": {"kind": "fusion", "mean": 0.52, "protocol": "grouped-cv"},
+    "fusion/in-sample/stage1": {"kind": "fusion", "mean": 0.61, "protocol": "in-sample"},
 }
+EXPERIMENT = "emofusion"
+RESULTS_ENV = "EMOFUSION_UI_RESULTS"
 
 
 def _require_browser():
@@ -60,10 +70,14 @@ def _make_store(tmp_path: Path) -> tuple[str, str]:
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}"
-    exp_id = init_tracking(uri, "emofusion-ui", None, tmp_path / "results" / "tracking.json")
+    exp_id = init_tracking(uri, EXPERIMENT, None, tmp_path / "results" / "tracking.json")
     client = MlflowClient(tracking_uri=uri)
     for name, info in RUNS.items():
-        run = client.create_run(exp_id, run_name=name, tags={"kind": info["kind"], "feature_sets": name.split("/")[0]})
+        tags = {"kind": info["kind"], "feature_sets": name.split("/")[0]}
+        if "protocol" in info:  # as log_stage_run tags a stage
+            tags.update(protocol=info["protocol"], fitted_on="the scored dev frames (optimistic)"
+                        if info["protocol"] == "in-sample" else "other dev recordings (held out)")
+        run = client.create_run(exp_id, run_name=name, tags=tags)
         rid = run.info.run_id
         if info["kind"] == "fusion":
             metrics = {f"devel_DE_HU_{t}": info["mean"] for t in ("arousal", "valence", "liking", "mean")}
@@ -79,6 +93,20 @@ def _make_store(tmp_path: Path) -> tuple[str, str]:
         client.log_param(rid, "loss_mode", "mtl2")
         client.set_terminated(rid, "FINISHED")
     return uri, exp_id
+
+
+def _copy_store(results: Path, tmp_path: Path) -> tuple[str, str]:
+    """A copy of a finished run's store (its db only: the views need no artifact), with this code's
+    experiment tags (the saved view), as the run's next init_tracking sets them; (uri, experiment id)."""
+    from emofusion.tracking import init_tracking
+
+    db = results / "mlflow.db"
+    if not db.is_file():
+        pytest.fail(f"{RESULTS_ENV}={results}: no mlflow.db there")
+    (tmp_path / "results").mkdir()
+    shutil.copy2(db, tmp_path / "results" / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}"
+    return uri, init_tracking(uri, EXPERIMENT, None, tmp_path / "results" / "tracking.json")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
@@ -117,28 +145,44 @@ def _shrink_png(src: Path, dst: Path) -> None:
         im.quantize(colors=64).save(dst, optimize=True)
 
 
-def test_mlflow_ui_shows_the_dag_runs(tmp_path):
+def _expected_order(client, exp_id: str) -> list[str]:
+    """Run names by mean dev CCC, best first, as the store holds them (runs without it last)."""
+    runs = client.search_runs([exp_id], order_by=["metrics.`devel_DE_HU_mean` DESC"], max_results=1000)
+    return [r.info.run_name for r in runs if "devel_DE_HU_mean" in r.data.metrics]
+
+
+def test_a_new_user_opens_the_runs_view_from_the_experiments_list(tmp_path):
     chromium, driver_path = _require_browser()
-    from emofusion.tracking import VIEW_METRICS, runs_view_path
+    from emofusion.formats import read_tracking
+    from emofusion.results.summary import runs_view_url
+    from emofusion.tracking import VIEW_METRICS, VIEW_NAME, VIEW_TAGS, ui_command
     from mlflow.tracking import MlflowClient
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    uri, exp_id = _make_store(tmp_path)
+    results = os.environ.get(RESULTS_ENV)
+    uri, exp_id = _copy_store(Path(results), tmp_path) if results else _make_store(tmp_path)
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment(exp_id)
-    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # else the GenAI view opens
-    assert [e.name for e in client.search_experiments()] == ["emofusion-ui"]  # no empty "Default"
-    fau = client.search_runs([exp_id], filter_string="attributes.run_name = 'fau_func'")[0].info.run_id
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert [e.name for e in client.search_experiments()] == [EXPERIMENT]  # no empty "Default"
+    order = _expected_order(client, exp_id)
+    names = set(order)
+    if not results:
+        assert order == sorted(RUNS, key=lambda n: -RUNS[n]["mean"])
+    train = client.search_runs([exp_id], filter_string="tags.kind = 'unimodal'",
+                               order_by=["metrics.`devel_DE_HU_mean` DESC"], max_results=1)[0]
     port = _free_port()
     log = tmp_path / "mlflow_ui.log"
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    # the command the end-of-run summary prints, on this store and port
+    cmd = ui_command(uri, port=port).split()
+    cmd[0] = str(mlflow_bin) if mlflow_bin.exists() else "mlflow"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+        proc = subprocess.Popen([*cmd, "--workers", "1"], stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=tmp_path)
     driver = None
     shots = {}
     try:
@@ -148,50 +192,108 @@ def test_mlflow_ui_shows_the_dag_runs(tmp_path):
         opts.binary_location = chromium
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--window-size=1500,800", f"--user-data-dir={tmp_path / 'chromium'}"):
+                    "--no-first-run", "--window-size=1920,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
             opts.add_argument(arg)
         driver = webdriver.Chrome(service=Service(executable_path=driver_path,
                                                   log_output=str(tmp_path / "chromedriver.log")), options=opts)
         driver.set_page_load_timeout(60)
 
-        def wait_for(what: str, words: list[str], name: str) -> str:
-            def shown(d):
-                text = d.find_element(By.TAG_NAME, "body").text
-                return all(w in text for w in words)
-
-            try:
-                WebDriverWait(driver, 90, poll_frequency=1).until(shown)
-            except Exception:
-                driver.save_screenshot(str(tmp_path / f"{name}_timeout.png"))
-                body = driver.find_element(By.TAG_NAME, "body").text
-                raise AssertionError(f"{what} did not show {words} within 90 s; page text:\n{body[:2000]}\n"
-                                     f"screenshot: {tmp_path / f'{name}_timeout.png'}") from None
-            time.sleep(1)  # let the last cells paint
-            shot = tmp_path / f"{name}.png"
-            assert driver.save_screenshot(str(shot))
-            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
-            shots[name] = shot
+        def body() -> str:
             return driver.find_element(By.TAG_NAME, "body").text
 
-        # 1. the runs table as the README links it: sorted by dev CCC, the dev-CCC columns shown
-        driver.get(base + runs_view_path(exp_id))
-        body = wait_for("the runs table", [*RUNS, "Training runs", "Sort: devel_DE_HU_mean"], "mlflow_runs_table")
-        assert "emofusion-ui" in body  # the experiment's own page, not the list
-        headers = " ".join(h.text for h in driver.find_elements(By.CSS_SELECTOR, "[role=columnheader]"))
-        assert "Metrics" in body and "devel_DE_HU" in headers, headers
-        # rows in the view's order: best mean dev CCC first, training and fusion runs in one column
-        order = [n for n in body.split("\n") if n in RUNS]
-        assert order == sorted(RUNS, key=lambda n: -RUNS[n]["mean"]), order
-        assert VIEW_METRICS[0] == "devel_DE_HU_mean"
-        # 2. a training run's charts: the four dev-CCC curves come first
-        driver.get(f"{base}/#/experiments/{exp_id}/runs/{fau}/model-metrics")
-        body = wait_for("the run's charts", ["Model metrics", "dev_ccc_mean", "Step"], "mlflow_run_charts")
-        charts = [line for line in body.split("\n") if line.startswith(("dev_ccc_", "devel_", "test_", "train_"))]
+        def until(what: str, check, name: str, timeout: float = 90):
+            """Wait for check(driver) to be truthy; on timeout, fail with the page text and a screenshot."""
+            try:
+                return WebDriverWait(driver, timeout, poll_frequency=1).until(check)
+            except Exception:
+                driver.save_screenshot(str(tmp_path / f"{name}_timeout.png"))
+                raise AssertionError(f"{what} not seen within {timeout:.0f} s at {driver.current_url}; headers on "
+                                     f"screen {on_screen_headers()}, runs {visible_run_order()}; page text:\n"
+                                     f"{body()[:1500]}\nscreenshot: {tmp_path / f'{name}_timeout.png'}") from None
+
+        def shot(name: str) -> None:
+            time.sleep(1)  # let the last cells paint
+            path = tmp_path / f"{name}.png"
+            assert driver.save_screenshot(str(path))
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+            shots[name] = path
+
+        def experiment_link():
+            links = [a for a in driver.find_elements(By.TAG_NAME, "a") if a.text.strip() == EXPERIMENT]
+            return links[0] if links else False
+
+        def on_screen_headers() -> list[str]:
+            """Column headers whose cell lies inside the runs grid's visible width."""
+            return driver.execute_script("""
+                const grid = document.querySelector('.ag-center-cols-viewport, .ag-body-viewport, [role=grid]');
+                const right = grid ? grid.getBoundingClientRect().right : window.innerWidth;
+                const seen = [];
+                for (const h of document.querySelectorAll('[role=columnheader]')) {
+                    const text = h.innerText.trim();
+                    if (!text) continue;
+                    const walk = document.createTreeWalker(h, NodeFilter.SHOW_TEXT,
+                        {acceptNode: n => n.textContent.trim() ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_SKIP});
+                    const first = walk.nextNode();
+                    if (!first) continue;
+                    const range = document.createRange();
+                    range.selectNodeContents(first);
+                    const r = range.getBoundingClientRect();  // the label's own text, not the cell's icons
+                    if (r.width > 0 && r.left >= 0 && r.right <= right + 1) seen.push(text);
+                }
+                return seen;""")
+
+        def visible_run_order() -> list[str]:
+            return [line for line in body().split("\n") if line in names]
+
+        # 1. a fresh browser, the experiments list, the experiment's link: MLflow 3.17 ignores the
+        #    experiment's kind tag and opens its GenAI overview (docs/mlflow.md says so)
+        driver.get(base + "/")
+        until("the experiments list with the experiment's link", lambda d: experiment_link(), "list")
+        experiment_link().click()
+        until("the experiment's page", lambda d: f"/experiments/{exp_id}/" in d.current_url, "plain_click")
+        assert "/overview" in driver.current_url and "workflowType=genai" in driver.current_url, driver.current_url
+        # 2. as docs/mlflow.md says: the sidebar's "Model training" switch (the browser keeps it), then
+        #    the link opens the runs table
+        driver.get(base + "/")
+        until("the experiments list", lambda d: experiment_link(), "list2")
+        driver.find_element(By.XPATH, "//*[normalize-space(text())='Model training']").click()
+        experiment_link().click()
+        until("the runs table", lambda d: f"/experiments/{exp_id}/runs" in d.current_url
+              and "matching runs" in body(), "runs_table")
+        assert "workflowType=machine_learning" in driver.current_url, driver.current_url
+        # 3. the saved view from the Views menu: best dev CCC first, kind, protocol and dev-CCC columns on screen
+        driver.find_element(By.XPATH, "//button[contains(normalize-space(.), 'Views')]").click()
+        until(f"the saved view {VIEW_NAME!r} in the Views menu",
+              lambda d: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{VIEW_NAME}']"), "views_menu")
+        driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{VIEW_NAME}']")[-1].click()
+        want = ["kind", "protocol", *[m for m in VIEW_METRICS if m.startswith("devel_")]]
+        top = order[:min(5, len(order))]
+
+        def columns_shown(d):
+            return all(w in on_screen_headers() for w in want) and "Sort: devel_DE_HU_mean" in body()
+
+        def view_shown(d):
+            return columns_shown(d) and visible_run_order()[:len(top)] == top
+
+        until(f"the saved view's columns {want} on screen and its sort", columns_shown, "saved_view")
+        # (picked from the menu, MLflow 3.17 sets the columns and the sort but at times leaves the rows
+        # it had in their old order; the view's own link, step 4, lists them best first)
+        assert VIEW_TAGS[:2] == ["kind", "protocol"]
+        # 4. the link the end-of-run summary prints opens the same view
+        driver.get(runs_view_url(read_tracking(tmp_path / "results" / "tracking.json"), base))
+        until(f"the summary's link to the saved view, {top} first", view_shown, "summary_link")
+        shot("mlflow_runs_table")
+        # 5. a training run's charts: the four dev-CCC curves come first
+        driver.get(f"{base}/#/experiments/{exp_id}/runs/{train.info.run_id}/model-metrics")
+        until("the run's charts", lambda d: all(w in body() for w in ("Model metrics", "dev_ccc_mean", "Step")),
+              "run_charts")
+        shot("mlflow_run_charts")
+        charts = [line for line in body().split("\n") if line.startswith(("dev_ccc_", "devel_", "test_", "train_"))]
         assert charts[:4] == ["dev_ccc_arousal", "dev_ccc_liking", "dev_ccc_mean", "dev_ccc_valence"], charts
         keep = os.environ.get("EMOFUSION_UI_SCREENSHOTS")
         if keep:
-            for name, shot in shots.items():
-                _shrink_png(shot, Path(keep) / f"{name}.png")
+            for name, path in shots.items():
+                _shrink_png(path, Path(keep) / f"{name}.png")
     finally:
         if driver is not None:
             driver.quit()

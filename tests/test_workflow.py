@@ -226,6 +226,10 @@ def test_tiny_run_outputs_parse(tiny_run):
     summary = (res / "fusion" / "summary.tsv").read_text().splitlines()
     assert len(summary) > 1 and "protocol" in summary[0]
     assert (res / "mlflow.db").is_file()
+    # every run's artifacts under a URI with no path in it, their files in results/mlartifacts/
+    runs = _mlflow_runs(work)
+    assert runs and all(r.info.artifact_uri == f"mlflow-artifacts:/{r.info.run_id}/artifacts" for r in runs)
+    assert all((res / "mlartifacts" / r.info.run_id / "artifacts" / "scores.json").is_file() for r in runs)
 
 
 def test_tiny_run_recovers_planted_truth(tiny_run):
@@ -250,7 +254,8 @@ def test_tiny_run_ends_with_the_summary_and_the_planted_check(tiny_run):
     assert f"Planted-ranking check: Spearman {check['spearman']:.3f}" in summary
     assert "Multistage" in summary and "results/tables/table3.md" in summary and "results/figures/fig3.png" in summary
     exp = json.loads((work / "results" / "tracking.json").read_text())["experiment_id"]
-    assert "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000" in summary
+    assert ("mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts "
+            "--host 127.0.0.1 --port 5000") in summary
     assert f"/#/experiments/{exp}/runs?viewStateShareKey=" in summary and "workflowType=machine_learning" in summary
 
 

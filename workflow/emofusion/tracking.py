@@ -1,7 +1,7 @@
 """MLflow tracking: store initialisation (once, before parallel runs) and the per-run logger.
 
 Default store: ``sqlite:///<abs>/results/mlflow.db`` with artifacts under ``results/mlartifacts``
-(docs/pipeline.md). ``tracking.uri`` may instead name an MLflow server (``http://host:port``,
+(docs/pipeline.md), addressed as ``mlflow-artifacts:/...`` (:data:`PROXIED_ROOT`), not by path. ``tracking.uri`` may instead name an MLflow server (``http://host:port``,
 e.g. on PostgreSQL for a cluster); the server then decides where artifacts go. The tracking URI is always passed explicitly (never read from the
 environment at import). :func:`init_tracking` must run once before runs fan out: it creates or
 upgrades the schema of a fresh sqlite store and creates the experiment; without it, parallel first
@@ -25,9 +25,11 @@ OFF = "off"
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 #: A saved runs-table view (MLflow's shared view state, an experiment tag): sorted by the mean dev
-#: CCC with the dev (and test) CCC columns shown. Open it as ``#/experiments/<id>/runs?viewStateShareKey=ccc``.
+#: CCC with the four dev CCC columns and the test mean shown. Open it from the runs table's *Views*
+#: menu or as ``#/experiments/<id>/runs?viewStateShareKey=ccc``. Few enough columns that the tags
+#: (which MLflow places after the metrics) stay on screen; the other scores are under *Columns*.
 VIEW_KEY = "ccc"
-VIEW_METRICS = [f"{split}_DE_HU_{t}" for split in ("devel", "test") for t in ("mean", "arousal", "valence", "liking")]
+VIEW_METRICS = [f"devel_DE_HU_{t}" for t in ("mean", "arousal", "valence", "liking")] + ["test_DE_HU_mean"]
 
 
 #: MLflow 3.17's UI decides between its GenAI and its model-training pages from the ``workflowType``
@@ -41,6 +43,22 @@ VIEW_TAGS = ["kind", "protocol", "fitted_on"]
 
 #: Decimals of the single-value scores logged to MLflow (the files keep 6).
 METRIC_DECIMALS = 4
+
+
+#: The saved view's name in the runs table's *Views* menu.
+VIEW_NAME = "dev CCC, best first"
+
+
+def runs_view_tag(now_ms: int | None = None) -> tuple[str, str]:
+    """The experiment tag that holds the saved view: MLflow 3.17's saved-view envelope (``name``,
+    ``createdAt``, ``updatedAt``, ``state``: the view state as a JSON string) under
+    ``mlflow.sharedViewState.<key>``. The UI lists it in the runs table's *Views* menu and opens it
+    from a ``viewStateShareKey=<key>`` link (a bare view state there opens from the link only)."""
+    import json
+
+    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+    return (f"mlflow.sharedViewState.{VIEW_KEY}",
+            json.dumps({"name": VIEW_NAME, "createdAt": now, "updatedAt": now, "state": json.dumps(runs_view_state())}))
 
 
 def runs_view_state() -> dict:
@@ -145,13 +163,60 @@ def wait_for_server(tracking_uri: str, timeout_s: float = 120.0, poll_s: float =
         time.sleep(poll_s)
 
 
+#: Artifact root of the default sqlite store's experiments: MLflow's proxied-artifact URI. A run's
+#: artifact URI is then ``mlflow-artifacts:/<run id>/artifacts``, which names no machine path: an
+#: MLflow server resolves it against its ``--artifacts-destination`` (``mlflow ui
+#: --artifacts-destination results/mlartifacts``), and the store's own clients (the training and
+#: fusion jobs, :func:`run_artifacts`) against ``mlartifacts/`` beside the db file. So a moved or
+#: copied ``results/`` keeps its artifacts (an absolute ``file://`` root would point at the old place).
+PROXIED_ROOT = "mlflow-artifacts:/"
+
+
 def default_artifact_location(tracking_uri: str) -> str | None:
-    """``file://`` URI of ``mlartifacts/`` beside a sqlite store's db file; None for other stores
-    (the server or file store decides)."""
+    """:data:`PROXIED_ROOT` for a sqlite store (its files in :func:`artifacts_destination`); None
+    for other stores (the server or file store decides)."""
+    return PROXIED_ROOT if sqlite_path(tracking_uri) is not None else None
+
+
+def artifacts_destination(tracking_uri: str) -> Path | None:
+    """Where the ``mlflow-artifacts:/`` URIs of a sqlite store's runs lie: ``mlartifacts/`` beside
+    the db file (what to give ``mlflow ui --artifacts-destination``); None for other stores."""
     db = sqlite_path(tracking_uri)
-    if db is None:
-        return None
-    return (db.resolve().parent / "mlartifacts").as_uri()
+    return None if db is None else db.parent / "mlartifacts"
+
+
+def run_artifacts(tracking_uri: str, run_id: str, artifact_uri: str | None = None):
+    """The artifact repository of one run, for writing and reading its artifacts (``log_artifact``,
+    ``log_artifacts``, ``list_artifacts``, ``download_artifacts``) from this process.
+
+    A run of a sqlite store under :data:`PROXIED_ROOT` is read and written in place, under
+    :func:`artifacts_destination` (MLflow's own client would need a server for that URI); any other
+    run (an older store's absolute ``file://`` root, a configured ``tracking.artifact_location``, a
+    tracking server's runs) through MLflow's repository for its URI."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if artifact_uri is None:
+        from mlflow.tracking import MlflowClient
+
+        artifact_uri = MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.artifact_uri
+    parsed = urlparse(artifact_uri)
+    dest = artifacts_destination(tracking_uri)
+    if parsed.scheme == "mlflow-artifacts" and dest is not None:
+        from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+        rel = Path(parsed.path.lstrip("/"))
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ValueError(f"run {run_id}: artifact URI {artifact_uri!r} leaves the artifact root")
+        return LocalArtifactRepository(str(dest.resolve() / rel))
+    return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+
+
+def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> str:
+    """The ``mlflow ui`` command that opens a sqlite store with its artifacts (served from
+    :func:`artifacts_destination`, as a relative path where the db's is relative)."""
+    dest = artifacts_destination(tracking_uri)
+    arts = f" --artifacts-destination {dest}" if dest is not None else ""
+    return f"mlflow ui --backend-store-uri {tracking_uri}{arts} --host {host} --port {port}"
 
 
 def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: str | None,
@@ -174,6 +239,8 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
     if artifact_location is not None and urlparse(artifact_location).scheme in ("", "file"):
         p = urlparse(artifact_location).path if artifact_location.startswith("file:") else artifact_location
         Path(p).mkdir(parents=True, exist_ok=True)
+    if artifact_location == PROXIED_ROOT and db is not None:
+        artifacts_destination(tracking_uri).mkdir(parents=True, exist_ok=True)
     fresh_store = db is not None and not db.exists()
     client = MlflowClient(tracking_uri=tracking_uri)  # a fresh sqlite db gets its schema here
     exp = client.get_experiment_by_name(experiment_name)
@@ -192,9 +259,7 @@ def init_tracking(tracking_uri: str, experiment_name: str, artifact_location: st
         exp_id = exp.experiment_id
     for key, val in EXPERIMENT_KIND.items():  # also on an experiment created before the tag existed
         client.set_experiment_tag(exp_id, key, val)
-    import json
-
-    client.set_experiment_tag(exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view_state()))
+    client.set_experiment_tag(exp_id, *runs_view_tag())
     if fresh_store and str(exp_id) != "0":
         _drop_empty_default(client)
     write_tracking(out_json, tracking_uri, experiment_name, str(exp_id), runs_view_path(str(exp_id)))
@@ -353,10 +418,11 @@ def log_outputs(logger, final_metrics: dict[str, float], files: list[Path], dirs
     metrics = [Metric(k, round(float(v), METRIC_DECIMALS), now, 0) for k, v in final_metrics.items()]
     if metrics:
         client.log_batch(run_id, metrics=metrics)
+    repo = run_artifacts(client.tracking_uri, run_id)
     for f in files:
-        client.log_artifact(run_id, str(f))
+        repo.log_artifact(str(f))
     for name, d in dirs.items():
-        client.log_artifacts(run_id, str(d), artifact_path=name)
+        repo.log_artifacts(str(d), artifact_path=name)
 
 
 def finish_run(logger, status: str = "FINISHED") -> None:

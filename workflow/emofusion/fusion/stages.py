@@ -554,6 +554,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
         close_stale_runs,
         replace_runs_of_same_result,
         result_digest,
+        run_artifacts,
         source_tags,
     )
 
@@ -597,7 +598,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
                         metrics.append(Metric(f"{split}_{cult}_{t}".replace("+", "_"),
                                               round(float(v), METRIC_DECIMALS), now, 0))
         client.log_batch(rid, metrics=metrics, params=params)
-        client.log_artifact(rid, str(scores_path))
+        run_artifacts(tracking_uri, rid, run.info.artifact_uri).log_artifact(str(scores_path))
         client.set_terminated(rid, "FINISHED", end_time=max(now, int(time.time() * 1000)))
     except BaseException:
         client.set_terminated(rid, "FAILED")

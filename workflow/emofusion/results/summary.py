@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io import atomic_write_json, atomic_write_text
-from ..tracking import WORKFLOW_TYPE  # mlflow itself is imported there only inside functions
+from ..tracking import WORKFLOW_TYPE, ui_command  # mlflow itself is imported there only inside functions
 
 #: the MLflow UI address the README and the summary give (loopback only)
 UI_ADDRESS = "http://127.0.0.1:5000"
@@ -125,9 +125,9 @@ def run_summary(results: str | Path = "results", *, generated: bool | None = Non
             db = root / "mlflow.db"
             if uri.startswith("sqlite:") and db.is_file():
                 uri = f"sqlite:///{db}"
-            out += ["", "MLflow (training runs and fusion stages, best first):",
-                    f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000",
-                    f"  then open {runs_view_url(tr)}"]
+            out += ["", "MLflow (training runs and fusion stages, best first):"]
+            out += ([f"  {ui_command(uri)}", f"  then open {runs_view_url(tr)}"] if uri.startswith("sqlite:")
+                    else [f"  open {runs_view_url(tr, uri)}"])  # a tracking server: its own UI
     out.append("=" * 78)
     return "\n".join(out) + "\n"
 
