@@ -443,3 +443,23 @@ def test_fusion_stage_runs_of_another_result_or_workdir_are_kept(tmp_path):
     scores.write_text(scores.read_text().replace("in-sample", "in-sample", 1) + "\n")  # another result
     log_stage_run(uri, "fx", name, doc, scores, workdir="/w")
     assert len(_active(client, exp)) == 3
+
+
+def test_every_mlflow_client_resolves_the_proxied_uri_of_a_sqlite_store_in_place(tmp_path):
+    """The package's entry point gives MLflow's registry (not only our own code) the mlflow-artifacts
+    repository: against a sqlite store, files under mlartifacts/ beside the db; against a server, MLflow's."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+
+    db = tmp_path / "results" / "mlflow.db"
+    run_dir = tmp_path / "results" / "mlartifacts" / "abc" / "artifacts"
+    run_dir.mkdir(parents=True)
+    (run_dir / "scores.json").write_text("{}")
+    repo = get_artifact_repository("mlflow-artifacts:/abc/artifacts", tracking_uri=f"sqlite:///{db}")
+    assert isinstance(repo, LocalArtifactRepository)
+    assert [a.path for a in repo.list_artifacts()] == ["scores.json"]
+    with pytest.raises(ValueError, match="leaves the artifact root"):
+        get_artifact_repository("mlflow-artifacts:/../x", tracking_uri=f"sqlite:///{db}")
+    server = get_artifact_repository("mlflow-artifacts:/abc/artifacts", tracking_uri="http://127.0.0.1:5999")
+    assert isinstance(server, MlflowArtifactsRepository)

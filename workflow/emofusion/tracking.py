@@ -199,16 +199,33 @@ def run_artifacts(tracking_uri: str, run_id: str, artifact_uri: str | None = Non
         from mlflow.tracking import MlflowClient
 
         artifact_uri = MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.artifact_uri
-    parsed = urlparse(artifact_uri)
-    dest = artifacts_destination(tracking_uri)
-    if parsed.scheme == "mlflow-artifacts" and dest is not None:
-        from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
-
-        rel = Path(parsed.path.lstrip("/"))
-        if rel.is_absolute() or ".." in rel.parts:
-            raise ValueError(f"run {run_id}: artifact URI {artifact_uri!r} leaves the artifact root")
-        return LocalArtifactRepository(str(dest.resolve() / rel))
+    if urlparse(artifact_uri).scheme == "mlflow-artifacts":
+        return proxied_artifact_repository(artifact_uri, tracking_uri)
     return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+
+
+def proxied_artifact_repository(artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None):
+    """MLflow's artifact repository for ``mlflow-artifacts:/`` URIs, registered for that scheme through
+    the ``mlflow.artifact_repository`` entry point (pyproject.toml), so that every MLflow client of
+    this environment reads it: against a sqlite store (the default) the URI is resolved in place under
+    :func:`artifacts_destination`, as an ``mlflow ui --artifacts-destination`` server would resolve it;
+    so ``mlflow.pyfunc.log_model``, ``models:/`` URIs, ``mlflow models predict`` and ``mlflow
+    artifacts download`` work on ``results/mlflow.db`` with no server running. Against a tracking
+    server it is MLflow's own repository (the server proxies the artifacts)."""
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+    from mlflow.tracking._tracking_service.utils import get_tracking_uri
+
+    effective = tracking_uri or get_tracking_uri()
+    dest = artifacts_destination(effective)
+    if dest is None:
+        return MlflowArtifactsRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    parsed = urlparse(artifact_uri)
+    rel = Path(parsed.path.lstrip("/"))
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"artifact URI {artifact_uri!r} leaves the artifact root {dest}")
+    return LocalArtifactRepository(str(dest.resolve() / rel))
 
 
 def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> str:
