@@ -141,6 +141,34 @@ def test_codebook_is_learned_on_train_only(extracted, tmp_path):
         audio.learn_codebook({"Train_DE_01": X, "Devel_DE_01": X}, "egemaps", size=4)
 
 
+def test_predict_extracts_every_audio_set_as_the_workflow_does(root, extracted, tmp_path):
+    """`emofusion predict`'s extraction (system_extract) on a root of WAVs only, from a bundle's settings
+    and its copy of the Train codebook: every file of the six sets is the workflow's, byte for byte."""
+    import shutil
+
+    from emofusion.system_extract import bundle_settings, extract_missing
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    books = sorted((extracted / "codebooks").glob("*.npz"))
+    keys = ["egemaps", "egemaps_func", "boaw_egemaps", "mfcc", "mfcc_func", "boaw_mfcc"]
+    sets = {k: {"folder": audio.folder_of(k), "extract": bundle_settings(k, {"source": "audio", "window_s": 4.0},
+                                                                          books, bundle)} for k in keys}
+    assert sorted(p.name for p in (bundle / "extract").iterdir()) == ["egemaps.npz", "mfcc.npz"]
+    new = tmp_path / "new"
+    shutil.copytree(root / "audio", new / "audio")
+    folders = extract_missing(sets, new, bundle, tmp_path / "out")
+    for k in keys:
+        want = sorted((extracted / audio.folder_of(k)).glob("*.csv"))
+        assert len(want) == 4 and sorted(p.name for p in folders[k].iterdir()) == [p.name for p in want], k
+        for f in want:
+            assert (folders[k] / f.name).read_bytes() == f.read_bytes(), (k, f.name)
+    (new / "audio" / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match="unexpected file in the audio folder"):
+        extract_missing(sets, new, bundle, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
 def test_user_visual_csv_is_read_by_the_same_alignment(tmp_path):
     """The documented visual format: name;frameTime;<any columns>, any frame rate (here 30 fps)."""
     (tmp_path / "labels").mkdir()
@@ -327,13 +355,16 @@ E2E_OVERRIDES = {
     "selection": {"top_unimodal": 2, "top_fusion": 3},
     "fusion": {"protocols": ["in-sample"], "stages": 1, "ks": [1, 3], "Cs": [0.01, 1.0]},
     "tracking": {"experiment": "emofusion-audio-test"},
+    "system": {"stage": 1, "model_name": None},
 }
 AUDIO_SETS = ["egemaps", "egemaps_func", "boaw_egemaps", "mfcc", "mfcc_func", "boaw_mfcc"]
 
 
-def test_workflow_audio_corpus_end_to_end(tmp_path, repo_copy):
-    """tiny audio corpus -> the six audio sets extracted -> 7 unimodal + 1 bimodal runs -> fusion, with
-    the shipped audio.yaml from a fresh copy of the checkout, real scheduler."""
+def test_workflow_audio_corpus_end_to_end(tmp_path, repo_copy, capsys):
+    """tiny audio corpus -> the six audio sets extracted -> 7 unimodal + 1 bimodal runs -> fusion and the
+    system bundle, with the shipped audio.yaml from a fresh copy of the checkout, real scheduler; then
+    `emofusion predict` on a root of the Test WAVs only (no labels) extracts the audio sets itself and
+    writes the DAG's Test predictions byte for byte."""
     import json
     import os
 
@@ -346,7 +377,7 @@ def test_workflow_audio_corpus_end_to_end(tmp_path, repo_copy):
     overrides.write_text(yaml.safe_dump(E2E_OVERRIDES))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "workflow/configs/audio.yaml",
                            str(overrides), "--config", f"data_root={root}", "--cores", "2",
-                           "results/fusion/summary.tsv", "results/ranking/runs.tsv"],
+                           "results/fusion/summary.tsv", "results/ranking/runs.tsv", "results/system"],
                           cwd=repo_copy, capture_output=True, text=True, timeout=1200,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     work = repo_copy
@@ -365,3 +396,38 @@ def test_workflow_audio_corpus_end_to_end(tmp_path, repo_copy):
     assert best - control >= MIN_MARGIN, (best, control)
     fused = json.loads((work / "results" / "fusion" / "in-sample" / "stage1" / "scores.json").read_text())
     assert np.isfinite(fused["test"]["DE+HU"]["arousal"])
+    # the trained system applied to new recordings given as WAVs: the same extraction, the same bytes
+    import shutil
+
+    from emofusion.cli import main
+
+    res = work / "results"
+    manifest = json.loads((res / "system" / "manifest.json").read_text())
+    extracted = {k for k, i in manifest["feature_sets"].items() if "extract" in i}
+    assert extracted and extracted <= set(AUDIO_SETS), manifest["feature_sets"]
+    for k in extracted:
+        if manifest["feature_sets"][k]["extract"]["kind"] == "boaw":
+            assert (res / "system" / manifest["feature_sets"][k]["extract"]["codebook"]).is_file()
+    new = tmp_path / "new"
+    (new / "audio").mkdir(parents=True)
+    for wav in sorted((root / "audio").glob("Test_*.wav")):
+        shutil.copyfile(wav, new / "audio" / wav.name)
+    for k, info in manifest["feature_sets"].items():  # a set the system does not extract: its files, as given
+        if k not in extracted:
+            shutil.copytree(root / info["folder"], new / info["folder"], ignore=lambda d, fs: [
+                f for f in fs if not f.startswith("Test_")])
+    dag = sorted((res / "fusion" / "in-sample" / "stage1" / "predictions").glob("Test_*.csv"))
+    capsys.readouterr()
+    assert main(["predict", "--system", str(res / "system"), "--data-root", str(new), "--out",
+                 str(tmp_path / "out"), "--stage", "1"]) == 0, capsys.readouterr().err
+    assert dag and sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in dag]
+    for f in dag:
+        assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes(), f.name
+    # neither the feature folder nor audio/ to extract it from: one line naming the folder, nothing written
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert main(["predict", "--system", str(res / "system"), "--data-root", str(tmp_path / "empty"), "--out",
+                 str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nor audio/ to extract it from" in err, err
+    assert not (tmp_path / "out2").exists()

@@ -307,9 +307,11 @@ MIN_AROUSAL = 0.6
 MIN_MARGIN = 0.2
 
 
-def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy):
+def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy, capsys):
     """tiny audiovisual corpus -> eGeMAPS functionals and the face sets extracted -> unimodal runs and
-    an audio + face pair -> fusion stage 1, with the shipped audiovisual.yaml cut down to 4 sets."""
+    an audio + face pair -> fusion stage 1 and the system bundle, with the shipped audiovisual.yaml cut
+    down to 4 sets; then `emofusion predict` on the Test WAVs and videos (no labels) extracts what the
+    system needs and writes the DAG's Test predictions byte for byte."""
     import json
     import os
     import subprocess
@@ -331,11 +333,12 @@ def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy):
     c["selection"].update(top_unimodal=2, top_fusion=3, pair_sets=["egemaps_func", "face_func"])
     c["fusion"].update(protocols=["in-sample"], stages=1, ks=[1, 3], Cs=[0.01, 1.0])
     c["tracking"]["experiment"] = "emofusion-audiovisual-test"
+    c["system"].update(stage=1, model_name=None)
     cfg = tmp_path / "av.yaml"
     cfg.write_text(yaml.safe_dump(c))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(cfg), "--config",
                            f"data_root={root}", "--cores", "2", "results/fusion/summary.tsv",
-                           "results/ranking/runs.tsv"],
+                           "results/ranking/runs.tsv", "results/system"],
                           cwd=repo_copy, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     work = repo_copy
@@ -359,6 +362,75 @@ def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy):
     assert np.isfinite(fused["test"]["DE+HU"]["arousal"])
     print({r: {k: round(v, 3) for k, v in scores(r).items()} for r in ("face", "face_func", "fau",
                                                                         "egemaps_func", pair)})
+    # the system on new recordings given as WAVs and videos: the same extraction, the same bytes
+    import shutil
+
+    from emofusion.cli import main
+
+    res = work / "results"
+    sets = json.loads((res / "system" / "manifest.json").read_text())["feature_sets"]
+    assert any(i.get("extract", {}).get("source") == "video" for i in sets.values()), sets
+    new = tmp_path / "new"
+    for sub in ("audio", "video"):
+        (new / sub).mkdir(parents=True)
+        for f in sorted((root / sub).glob("Test_*")):
+            shutil.copyfile(f, new / sub / f.name)
+    for info in sets.values():  # a set the system does not extract: its files, as given
+        if "extract" not in info:
+            shutil.copytree(root / info["folder"], new / info["folder"],
+                            ignore=lambda d, fs: [f for f in fs if not f.startswith("Test_")])
+    dag = sorted((res / "fusion" / "in-sample" / "stage1" / "predictions").glob("Test_*.csv"))
+    capsys.readouterr()
+    assert main(["predict", "--system", str(res / "system"), "--data-root", str(new), "--out",
+                 str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    assert dag and sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in dag]
+    for f in dag:
+        assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_predict_extracts_the_face_sets_as_the_workflow_does(tmp_path):
+    """`emofusion predict`'s extraction (system_extract) on a root of videos only, from a bundle's
+    settings and its copy of the Train codebook: face, face_func and bovw_face files are the
+    workflow's (the library calls its rules make), byte for byte; a stray file is one DataError."""
+    from emofusion.data import video_synth as vs
+    from emofusion.data.synth import CorpusGenerator
+    from emofusion.system_extract import bundle_settings, extract_missing
+
+    gen = CorpusGenerator(0, "tiny")
+
+    class Two:
+        def recordings(self):
+            return ["Test_HU_01", "Train_DE_01"]
+
+        def __getattr__(self, name):
+            return getattr(gen, name)
+
+    vs.write_videos(Two(), tmp_path / "root" / "video", "tiny")
+    ref = tmp_path / "ref"
+    llds = []
+    for f in sorted((tmp_path / "root" / "video").glob("*.mp4")):
+        llds.append(ref / V.folder_of("face") / f"{f.stem}.csv")
+        V.extract_face_file(f, llds[-1], warn=lambda m: None)
+    V.write_face_functionals(llds, ref / V.folder_of("face_func"))
+    V.write_face_codebook(llds, ref / "codebooks" / "face.npz", size=10)
+    V.write_face_bags(llds, ref / "codebooks" / "face.npz", ref / V.folder_of("bovw_face"))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    keys = ["face", "face_func", "bovw_face"]
+    sets = {k: {"folder": V.folder_of(k), "extract": bundle_settings(k, {"source": "video", "window_s": 4.0},
+                                                                      [ref / "codebooks" / "face.npz"], bundle)}
+            for k in keys}
+    folders = extract_missing(sets, tmp_path / "root", bundle, tmp_path / "out", warn=lambda m: None)
+    for k in keys:
+        want = sorted((ref / V.folder_of(k)).glob("*.csv"))
+        assert [p.name for p in want] == ["Test_HU_01.csv", "Train_DE_01.csv"], k
+        assert sorted(p.name for p in folders[k].iterdir()) == [p.name for p in want], k
+        for f in want:
+            assert (folders[k] / f.name).read_bytes() == f.read_bytes(), (k, f.name)
+    (tmp_path / "root" / "video" / "Train_DE_01.txt").write_text("x")
+    with pytest.raises(DataError, match="unexpected file in the video folder"):
+        extract_missing(sets, tmp_path / "root", bundle, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
 
 
 def test_generated_videos_carry_the_planted_signals(tmp_path):

@@ -481,8 +481,19 @@ def test_predict_scores_the_recordings_with_labels_as_the_dag_does(tiny_run, tmp
     new = _new_root(res, tmp_path / "new", m)
     shutil.copytree(res / "corpus" / "test_labels", new / "labels")
     rc, stdout, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out",
-                               str(tmp_path / "out"), "--stage", "2")
+                               str(tmp_path / "out"), "--stage", "2", "--traces", str(tmp_path / "traces"))
     assert rc == 0 and "scores of the 8 recordings with labels in" in stdout, (stdout, err)
+    # --traces: one figure per recording, the gold labels drawn beside the prediction
+    import numpy as np
+    from emofusion.system_traces import trace_figure
+    from PIL import Image
+
+    pngs = sorted((tmp_path / "traces").glob("*.png"))
+    assert [p.stem for p in pngs] == sorted(p.stem for p in (tmp_path / "out").glob("*.csv")), pngs
+    assert all(Image.open(p).size[0] > 500 for p in pngs) and "wrote 8 trace figures" in stdout
+    y = np.zeros((50, 3))
+    assert [len(ax.lines) for ax in trace_figure("Test_DE_01", y, y, stage=2).axes] == [2, 2, 2]
+    assert [len(ax.lines) for ax in trace_figure("Test_DE_01", y, None, stage=2).axes] == [1, 1, 1]
     dag = res / "fusion" / "in-sample" / "stage2"
     for f in sorted((dag / "predictions").glob("Test_*.csv")):
         assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes()

@@ -69,8 +69,11 @@ def stage_scores(rows: Sequence[Mapping]) -> dict:
 def write_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str | Path, seeds: Sequence[int],
                  feature_caches: Mapping[str, str | Path], feature_settings: Mapping[str, Mapping],
                  chain_files: Sequence[str | Path], summary_tsv: str | Path, config: Mapping, stage: int,
-                 code_version: str, log: Callable[[str], None] = print) -> dict:
-    """Write the bundle (the whole folder atomically); returns the manifest."""
+                 code_version: str, codebooks: Sequence[str | Path] = (),
+                 log: Callable[[str], None] = print) -> dict:
+    """Write the bundle (the whole folder atomically); returns the manifest. A set the workflow
+    extracted (``feature_settings[set]["extract"]``: source and window) gets its extraction settings
+    and codebook (one of ``codebooks``), :mod:`emofusion.system_extract`."""
     import pandas as pd
 
     from .formats import read_selected
@@ -78,6 +81,7 @@ def write_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str
     from .fusion.chain import PartState
     from .fusion.stages import ordered_runs
     from .io import atomic_dir
+    from .system_extract import bundle_settings
     from .tracking import source_tags
 
     if config["fusion"]["method"] != "emofusion":
@@ -105,6 +109,8 @@ def write_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str
             st = dict(feature_settings[key])
             set_info[key] = {"folder": st["folder"], "window_s": st["window_s"], "format": st.get("format", "avec"),
                              "dim": int(mean.shape[0]), "rate_hz": rate}
+            if st.get("extract"):
+                set_info[key]["extract"] = bundle_settings(key, st["extract"], codebooks, tmp)
         (tmp / "chain").mkdir()
         for n, st in enumerate(states, start=1):
             PartState({}, {}, np.zeros((0, 3)), st.m, {"selected": st.report.get("selected", {})},
@@ -189,6 +195,9 @@ def load_system(folder: str | Path, warn: Warn | None = None) -> System:
             raise DataError(f, f"damaged system bundle: normalisation of set {key!r} unreadable ({exc})") from None
         if norms[key][0].shape != (info["dim"],) or norms[key][1].shape != (info["dim"],):
             raise DataError(f, f"damaged system bundle: normalisation of set {key!r} is not {info['dim']}-dim")
+        book = (info.get("extract") or {}).get("codebook")
+        if book and not (folder / book).is_file():
+            raise DataError(folder / book, f"damaged system bundle: codebook of extracted set {key!r} missing")
     files = [folder / "chain" / f"stage{n}.npz" for n in range(1, int(manifest["fusion"]["stages"]) + 1)]
     states = []
     for f in files:
@@ -202,16 +211,16 @@ def load_system(folder: str | Path, warn: Warn | None = None) -> System:
 
 # ------------------------------------------------------------------------------------------ predicting
 
-def _aligned_caches(system: System, root: Path, warn: Warn) -> tuple[dict, list[str]]:
-    """Every needed set of ``root`` aligned and normalised as the workflow's cache does its Test
-    recordings: ``{set: FeatureCache}`` and the recording names (the same in every set)."""
+def aligned_caches(system: System, folders: Mapping[str, Path], warn: Warn) -> tuple[dict, list[str]]:
+    """Every needed set (read from ``folders[set]``) aligned and normalised as the workflow's cache
+    does its Test recordings: ``{set: FeatureCache}`` and the recording names (the same in every set)."""
     from .data.features import FeatureCache, _offsets, get_feature_set, iter_aligned
     from .data.layout import list_recordings
 
     sets = system.manifest["feature_sets"]
     names_of = {}
     for key, info in sets.items():
-        folder = root / info["folder"]
+        folder = folders[key]
         if not folder.is_dir():
             raise DataError(folder, f"feature set {key!r} (folder {info['folder']}/) not found: the system needs it "
                                     f"(sets: {', '.join(sets)})")
@@ -222,7 +231,7 @@ def _aligned_caches(system: System, root: Path, warn: Warn) -> tuple[dict, list[
     for key, names in names_of.items():
         for n in sorted(set(names_of[ref]) ^ set(names)):
             holder, lacker = (ref, key) if n in names_of[ref] else (key, ref)
-            raise DataError(root / sets[lacker]["folder"] / f"{n}.csv",
+            raise DataError(folders[lacker] / f"{n}.csv",
                             f"missing recording: {n} is in {sets[holder]['folder']}/ but not here "
                             "(every set the system needs must hold the same recordings)")
     names = names_of[ref]
@@ -236,7 +245,7 @@ def _aligned_caches(system: System, root: Path, warn: Warn) -> tuple[dict, list[
     for key, info in sets.items():
         mean, std = system.norms[key]
         per = {}
-        for n, path, A, _, _ in iter_aligned(root / info["folder"], names, {}, get_feature_set(key),
+        for n, path, A, _, _ in iter_aligned(folders[key], names, {}, get_feature_set(key),
                                               window_s=info["window_s"], pad_tolerance=tol, max_frames=max_frames,
                                               warn=warn, fmt=info["format"]):
             if A.shape[1] != info["dim"]:
@@ -259,7 +268,9 @@ def _aligned_caches(system: System, root: Path, warn: Warn) -> tuple[dict, list[
 def predict_root(system: System, data_root: str | Path, *, stage: int | None = None,
                  warn: Warn = print) -> dict[str, np.ndarray]:
     """``{recording: (frames, 3) float32}``: the system's stage-``stage`` predictions (default: the
-    bundle's default stage) for every recording of ``data_root``'s feature folders. Writes nothing."""
+    bundle's default stage) for every recording of ``data_root``'s feature folders; a set the system
+    extracts, where its folder is absent, is extracted from ``data_root/audio`` or ``video`` (into a
+    temporary folder, :func:`emofusion.system_extract.extract_missing`). Writes nothing."""
     import os
     import tempfile
 
@@ -268,6 +279,7 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
     from .fusion.apply import apply_chain
     from .fusion.stages import stack_unlabelled
     from .results.ranking import mean_over_seeds
+    from .system_extract import extract_missing
     from .training.dataset import TrainingData
 
     stage = system.manifest["default_stage"] if stage is None else int(stage)
@@ -276,7 +288,6 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
     root = Path(data_root)
     if not root.is_dir():
         raise DataError(root, "data root not found")
-    caches, names = _aligned_caches(system, root, warn)
     import torch
 
     from .training.task import load_task, predict_recordings
@@ -292,6 +303,8 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
     batch = int(system.manifest["predict"]["batch_size"])
     with tempfile.TemporaryDirectory(prefix="emofusion-predict-") as tmp:
         tmp = Path(tmp)
+        folders = extract_missing(system.manifest["feature_sets"], root, system.folder, tmp / "extracted", warn)
+        caches, names = aligned_caches(system, folders, warn)
         run_dirs = {}
         for run in system.runs:
             seed_dirs = []

@@ -231,9 +231,24 @@ def get_system_config():
 
 
 def get_system_feature_settings(wildcards):
-    """Per set, what aligning a new recording needs: its folder, window and file format."""
-    return {k: {"folder": v["folder"], "window_s": v.get("window_s", config["data"]["window_s"]),
-                "format": v.get("format", "avec")} for k, v in config["feature_sets"].items()}
+    """Per set, what aligning a new recording needs: its folder, window and file format; for a set
+    the workflow extracts, where from and the window of its functionals and bags."""
+    out = {k: {"folder": v["folder"], "window_s": v.get("window_s", config["data"]["window_s"]),
+               "format": v.get("format", "avec")} for k, v in config["feature_sets"].items()}
+    for source, keys in (("audio", AUDIO_EXTRACT), ("video", VIDEO_EXTRACT)):
+        for k in keys:
+            if k in out:
+                out[k]["extract"] = {"source": source, "window_s": config[source]["window_s"]}
+    return out
+
+
+def get_system_codebooks(wildcards):
+    """The Train-only codebooks of the extracted bag-of-words sets (the bundle keeps a copy)."""
+    from emofusion.system_extract import codebook_name, kind_of
+
+    return sorted({str(EXTRACTED / "codebooks" / codebook_name(source, k))
+                   for source, keys in (("audio", AUDIO_EXTRACT), ("video", VIDEO_EXTRACT))
+                   for k in keys if k in config["feature_sets"] and kind_of(source, k)[1] == "boaw"})
 
 
 def get_run_names_of_input(wildcards, input):

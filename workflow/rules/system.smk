@@ -14,6 +14,7 @@ rule system:
         chain=expand(str(RESULTS / "fusion" / "in-sample" / "stage{n}" / "all.npz"), n=STAGES),
         summary=RESULTS / "fusion" / "summary.tsv",
         tracking=RESULTS / "tracking.json",
+        codebooks=get_system_codebooks,
     output:
         bundle=directory(RESULTS / "system"),
     log:

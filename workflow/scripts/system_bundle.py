@@ -7,4 +7,5 @@ with log_to(snakemake.log[0]):
                   feature_settings=snakemake.params.feature_settings, chain_files=list(snakemake.input.chain),
                   summary_tsv=snakemake.input.summary, config=snakemake.params.config,
                   stage=snakemake.params.stage, code_version=snakemake.params.code,
-                  tracking_json=snakemake.input.tracking, model_name=snakemake.params.model_name)
+                  tracking_json=snakemake.input.tracking, model_name=snakemake.params.model_name,
+                  codebooks=list(snakemake.input.codebooks))

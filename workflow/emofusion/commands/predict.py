@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", type=int, help="fusion stage to apply (default: the bundle's, config system.stage)")
     p.add_argument("--labels", help="folder of label files (default: DATA_ROOT/labels where it exists): "
                    "the predicted recordings found there are scored (CCC and 95 %% intervals); never used to predict")
+    p.add_argument("--traces", help="also write one figure per recording to this folder: arousal, valence and "
+                   "liking over time (with the gold labels where found)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
     labels = Path(args.labels) if args.labels else Path(args.data_root) / "labels"
     scored = score_with_labels(preds, labels) if args.labels or labels.is_dir() else None
     write_prediction_dir(Path(args.out), preds)
+    if args.traces:
+        from ..data.layout import list_recordings, read_label_file
+        from ..system_traces import write_traces
+
+        gold = ({n: read_label_file(labels / f"{n}.csv")[1] for n in list_recordings(labels) if n in preds}
+                if labels.is_dir() else {})
+        n = write_traces(args.traces, preds, gold, stage=stage)
+        print(f"wrote {n} trace figures to {args.traces}")
     gcv = system.manifest.get("scores", {}).get("grouped-cv", {}).get(f"stage{stage}", {}).get("devel", {})
     pooled = next(iter(gcv.values()), None)
     print(f"wrote {len(preds)} recordings' predictions (fusion stage {stage} of {len(system.states)}, "

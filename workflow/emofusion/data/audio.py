@@ -123,19 +123,20 @@ def _label_frames(path: Path) -> int:
 
 
 def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels",
+                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, AudioInfo]:
     """Check an audio data root; returns ``{recording: AudioInfo}`` for ``partitions`` x ``cultures``.
 
     Every label file must have its WAV and every Train/Devel WAV its label file (Test WAVs may go
     without); every WAV must be readable, non-empty, at least ``MIN_SAMPLE_RATE`` Hz and not more
-    than ``tolerance_frames`` label frames (0.1 s) shorter than its labels.
+    than ``tolerance_frames`` label frames (0.1 s) shorter than its labels. ``labels_folder=None``:
+    recordings without labels (``emofusion predict``), every WAV of any partition taken as it is.
     """
     root = Path(root)
-    adir, ldir = root / AUDIO_FOLDER, root / labels_folder
+    adir, ldir = root / AUDIO_FOLDER, root / (labels_folder or "labels")
     if not adir.is_dir():
         raise DataError(adir, "audio folder not found: an audio data root holds audio/<Partition>_<Culture>_<NN>.wav")
-    if not ldir.is_dir():
+    if labels_folder is not None and not ldir.is_dir():
         raise DataError(ldir, "labels folder not found")
     parts, cults = set(partitions), set(cultures)
     wavs = {}
@@ -147,12 +148,12 @@ def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS
         p, c, _ = parse_name(f.stem, f)
         if p in parts and c in cults:
             wavs[f.stem] = f
-    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)}
+    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)} if labels_folder is not None else {}
     for n in sorted(labels):
         if n not in wavs:
             raise DataError(labels[n], f"label file without its audio: {AUDIO_FOLDER}/{n}.wav not found")
     for n in sorted(wavs):
-        if n not in labels and parse_name(n)[0] != "Test":
+        if n not in labels and parse_name(n)[0] != "Test" and labels_folder is not None:
             raise DataError(wavs[n], f"audio without its label file: {labels_folder}/{n}.csv not found")
     if not wavs:
         raise DataError(adir, f"no WAV files for partitions {'/'.join(sorted(parts))} and cultures "

@@ -455,16 +455,17 @@ def write_face_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, ou
 
 
 def check_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels",
+                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, VideoInfo]:
     """Check a video data root; returns ``{recording: VideoInfo}`` for ``partitions`` x ``cultures``
-    (the pairing and length rules of the module docstring; faces are found at extraction)."""
+    (the pairing and length rules of the module docstring; faces are found at extraction).
+    ``labels_folder=None``: recordings without labels (``emofusion predict``), no pairing checked."""
     root = Path(root)
-    vdir, ldir = root / VIDEO_FOLDER, root / labels_folder
+    vdir, ldir = root / VIDEO_FOLDER, root / (labels_folder or "labels")
     if not vdir.is_dir():
         raise DataError(vdir, "video folder not found: a video data root holds video/<Partition>_<Culture>_<NN>."
                               f"{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}")
-    if not ldir.is_dir():
+    if labels_folder is not None and not ldir.is_dir():
         raise DataError(ldir, "labels folder not found")
     parts, cults = set(partitions), set(cultures)
     vids: dict[str, Path] = {}
@@ -479,13 +480,13 @@ def check_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS
         p, c, _ = parse_name(f.stem, f)
         if p in parts and c in cults:
             vids[f.stem] = f
-    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)}
+    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)} if labels_folder is not None else {}
     for n in sorted(labels):
         if n not in vids:
             raise DataError(labels[n], f"label file without its video: no {VIDEO_FOLDER}/{n}.<"
                                        f"{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}>")
     for n in sorted(vids):
-        if n not in labels and parse_name(n)[0] != "Test":
+        if n not in labels and parse_name(n)[0] != "Test" and labels_folder is not None:
             raise DataError(vids[n], f"video without its label file: {labels_folder}/{n}.csv not found")
     if not vids:
         raise DataError(vdir, f"no videos for partitions {'/'.join(sorted(parts))} and cultures "
