@@ -303,7 +303,7 @@ def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, 
                 tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
     """A run outside the main DAG (loss ablation, weight search): the same training, its own folder,
     MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
-    from .results.report import write_weights
+    from .formats import write_weights
     from .spec import TrainSpec
 
     spec = TrainSpec.from_dict(params)

@@ -12,7 +12,6 @@ backend here (no display needed).
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -23,8 +22,8 @@ import numpy as np
 
 from .. import SCORE_COLUMNS, TARGETS
 from ..errors import DataError
-from ..formats import pooled_group, read_json, read_ranking, read_scores
-from ..io import atomic_path, atomic_write_json, atomic_write_text
+from ..formats import pooled_group, read_json, read_ranking, read_scores, read_weights
+from ..io import atomic_path, atomic_write_text
 
 PROTOCOL_LABELS = {"in-sample": "in-sample (paper's protocol)", "grouped-cv": "grouped-cv"}
 
@@ -292,11 +291,7 @@ def weight_search_rows(score_files: Sequence[str | Path], weight_files: Sequence
     rows = []
     for sp, wp in zip(score_files, weight_files, strict=True):
         s = read_scores(sp)
-        try:
-            w = json.loads(Path(wp).read_text())
-            weights = {k: float(w[k]) for k in ("alpha", "beta", "gamma")}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(wp, f"expected {{alpha, beta, gamma}} numbers: {exc}") from None
+        weights = read_weights(wp)
         rows.append({"search": Path(sp).parent.name, "source": str(sp), "weights": weights,
                      "dev": dev_scores(s), "test": held_out_scores(s)})
     rows.sort(key=lambda r: (-r["dev"]["mean"], int(r["search"]) if r["search"].isdigit() else r["search"]))
@@ -1220,11 +1215,6 @@ def tsv_to_html(tsv: str | Path, title: str, note: str, out_html: str | Path) ->
     text = f"# {title}\n\n{note} Source: `{tsv}`.\n\n" + _md_table(lines[0], lines[1:])
     atomic_write_text(out_html, md_to_html(text))
     print(f"read {tsv} ({len(lines) - 1} rows); wrote {out_html}")
-
-
-def write_weights(out_json: str | Path, weights: Mapping[str, float]) -> None:
-    """The weights a search run was trained with, beside its scores (read by the search table)."""
-    atomic_write_json(out_json, {k: float(weights[k]) for k in ("alpha", "beta", "gamma")})
 
 
 # ---------------------------------------------------------------------------------------------
