@@ -4,7 +4,9 @@ test_workflow.py (test_library_edit_reruns_exactly_the_rules_that_reach_it)."""
 
 from __future__ import annotations
 
+import ast
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -130,7 +132,9 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
     assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
             "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
-    assert not {"fusion/stages.py", "fusion/solver.py", "results/report.py", "data/synth.py"} & train
+    assert not {"fusion/stages.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
+                "results/figures_runs.py", "results/plotting.py", "results/markdown.py", "results/weight_search.py",
+                "data/synth.py"} & train
     assert {"fusion/__init__.py", "fusion/stages.py", "fusion/solver.py", "results/metrics.py", "formats.py",
             "pipeline.py"} <= fuse
     assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
@@ -149,3 +153,51 @@ def test_every_rule_with_a_script_carries_the_code_version_of_that_script():
             assert code == [script.group(1)], f"{smk.name}: {rule}: code={code}, script {script.group(1)}.py"
             seen.add(script.group(1))
     assert seen == set(versions)  # every script is some rule's, and has a version
+
+
+# The report's rules by what they write; the rules that train or fuse must never re-run for a report edit.
+TRAINING = {"train", "ablation_train", "ablation_search_train"}
+FUSION = {"fuse_part", "fuse_stage", "fusion_summary"}
+TABLES = {"report_table2", "report_table3", "report_comparisons"}
+FIGURES = {"report_fig3", "report_runs_overview", "report_learning_curves", "report_fusion_correlation",
+           "report_traces", "report_de_vs_hu"}
+FUSION_FIGURES = {"report_fig3", "report_fusion_correlation", "report_traces", "report_de_vs_hu"}
+MARKDOWN = TABLES | {"report_weight_search", "report_tables"}  # every rule that renders a markdown/TSV table
+
+
+def _defining_module(lib: Path, name: str) -> Path:
+    """The one library file whose top level defines the function or class ``name``."""
+    hits = [f for f in sorted(lib.rglob("*.py"))
+            if any(isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == name
+                   for n in ast.parse(f.read_text()).body)]
+    assert len(hits) == 1, (name, hits)
+    return hits[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("fig3_figure", FUSION_FIGURES),  # a figure: its own rules only, no table, no training
+     ("learning_curves_figure", {"report_learning_curves", "report_runs_overview"}),
+     ("write_table3", TABLES),  # a table: no figure, no training
+     ("md_to_html", MARKDOWN),  # the markdown renderer: only the rules that render markdown
+     ("sample_search_weights", {"report_weight_search"}),  # read at parse time; the search's table
+     ("results_block", set())],  # the README block: no rule
+)
+def test_editing_one_report_concept_reruns_only_the_rules_that_use_it(tmp_path, function, changes):
+    """The real scripts and library, copied; the module defining ``function`` is edited. A layout
+    that kept these concepts in one module (one results/report.py, which the search's training
+    reached through its weights file) re-runs every report rule and the training for any of them."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    assert not changed & (TRAINING | FUSION)
+    if function in ("fig3_figure", "learning_curves_figure"):
+        assert not changed & TABLES
+    if function == "write_table3":
+        assert not changed & FIGURES
+    assert changed == changes

@@ -1,5 +1,6 @@
-"""Tables and figures (emofusion.results.report) from fake-but-consistent scores files: structure, every
-number equal to the scores file it came from, figures valid images holding the expected series."""
+"""Tables and figures (emofusion.results: tables, figures_fusion, figures_runs, weight_search, markdown,
+readme_block) from fake-but-consistent scores files: structure, every number equal to the scores file
+it came from, figures valid images holding the expected series."""
 
 from __future__ import annotations
 
@@ -19,22 +20,14 @@ from emofusion import SCORE_COLUMNS as COLUMNS
 from emofusion import TARGETS
 from emofusion.errors import DataError
 from emofusion.formats import read_ranking
+from emofusion.results.figures_fusion import fig3_figure, fig3_series, write_fig3
+from emofusion.results.figures_runs import runs_overview_figure, write_runs_overview
+from emofusion.results.markdown import tsv_to_html
+from emofusion.results.paper import PAPER_TABLE2, PAPER_TABLE3
 from emofusion.results.ranking import rank_runs
-from emofusion.results.report import (
-    PAPER_TABLE2,
-    PAPER_TABLE3,
-    fig3_figure,
-    fig3_series,
-    grid_edge_note,
-    runs_overview_figure,
-    sample_search_weights,
-    tsv_to_html,
-    write_fig3,
-    write_runs_overview,
-    write_table2,
-    write_table3,
-    write_weight_search,
-)
+from emofusion.results.scores import grid_edge_note
+from emofusion.results.tables import write_table2, write_table3
+from emofusion.results.weight_search import sample_search_weights, write_weight_search
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOCOLS = ["in-sample", "grouped-cv"]
@@ -433,7 +426,7 @@ def _planted_truth(path: Path, sets) -> dict:
 
 
 def test_runs_overview_colours_modality_shares_axes_and_marks_the_planted_truth(tmp_path, results):
-    from emofusion.results.report import MODALITY_COLOURS, PAIR_ALPHA, read_planted
+    from emofusion.results.figures_runs import MODALITY_COLOURS, PAIR_ALPHA, read_planted
     from matplotlib.colors import to_rgba
 
     root, _, _ = results
@@ -488,7 +481,7 @@ def test_runs_overview_colours_modality_shares_axes_and_marks_the_planted_truth(
 
 def test_run_modality_comes_from_the_feature_set_registry():
     from emofusion.data.features import FEATURE_SETS, modality_of
-    from emofusion.results.report import run_modality
+    from emofusion.results.figures_runs import run_modality
     from emofusion.training.trainer import modality_of as trainer_modality
 
     assert {run_modality(k) for k in FEATURE_SETS} == {"audio", "visual"}
@@ -532,7 +525,7 @@ def _report_outputs(workdir: Path) -> list[tuple[str, str, object]]:
 
 
 def test_report_entries_are_labelled_and_in_reading_order(tmp_path):
-    from emofusion.results.report import REPORT_ITEMS
+    from emofusion.results.report_items import REPORT_ITEMS
 
     cwd = os.getcwd()
     try:
@@ -554,7 +547,7 @@ def test_report_entries_are_labelled_and_in_reading_order(tmp_path):
 
 
 def test_fusion_choice_reads_the_fusion_selection_layouts():
-    from emofusion.results.report import fusion_choice
+    from emofusion.results.scores import fusion_choice
 
     one = {t: {"k": 15, "C": 0.01} for t in TARGETS}
     assert fusion_choice({"selected": one, "protocol": "in-sample", "stage": 2}) == (
@@ -651,7 +644,7 @@ def test_table3_carries_bootstrap_intervals(tmp_path, predicted):
 
 
 def test_comparisons_file(tmp_path, predicted):
-    from emofusion.results.report import write_comparisons
+    from emofusion.results.tables import write_comparisons
 
     root, run_scores, fusion, _ = predicted
     md, tsv, html = tmp_path / "comparisons.md", tmp_path / "comparisons.tsv", tmp_path / "comparisons.html"
@@ -674,7 +667,7 @@ def test_comparisons_file(tmp_path, predicted):
 
 
 def test_fig3_bands_are_the_bootstrap_intervals(tmp_path, predicted):
-    from emofusion.results.report import Scorer
+    from emofusion.results.bootstrap import Scorer
 
     root, _, _, _ = predicted
     scorer = Scorer(root / "features" / "labels.npz")
@@ -690,14 +683,14 @@ def test_fig3_bands_are_the_bootstrap_intervals(tmp_path, predicted):
 
 
 def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
-    from emofusion.results.report import (
-        Scorer,
+    from emofusion.results.bootstrap import Scorer
+    from emofusion.results.figures_fusion import (
         fused_runs_correlation,
         write_correlation,
         write_cultures,
-        write_learning_curves,
         write_traces,
     )
+    from emofusion.results.figures_runs import write_learning_curves
 
     root, run_scores, _, dev = predicted
     ranking_tsv, labels = root / "ranking" / "runs.tsv", root / "features" / "labels.npz"
@@ -739,7 +732,7 @@ def test_learning_curves_correlation_traces_and_cultures(tmp_path, predicted):
 
 
 def test_learning_curves_label_the_selected_runs_and_share_the_ccc_axis(predicted):
-    from emofusion.results.report import learning_curves_figure, read_history
+    from emofusion.results.figures_runs import learning_curves_figure, read_history
     from matplotlib.colors import to_rgba
 
     root, _, _, _ = predicted
@@ -776,7 +769,8 @@ def test_learning_curves_label_the_selected_runs_and_share_the_ccc_axis(predicte
 
 
 def test_de_vs_hu_panels_share_both_axes(tmp_path, predicted):
-    from emofusion.results.report import Scorer, culture_systems, cultures_figure
+    from emofusion.results.bootstrap import Scorer
+    from emofusion.results.figures_fusion import culture_systems, cultures_figure
 
     root, _, _, _ = predicted
     scorer = Scorer(root / "features" / "labels.npz")
@@ -796,7 +790,8 @@ def test_de_vs_hu_panels_share_both_axes(tmp_path, predicted):
 
 
 def test_history_and_ranking_html_errors_name_the_file(tmp_path):
-    from emofusion.results.report import read_history, tsv_to_html
+    from emofusion.results.figures_runs import read_history
+    from emofusion.results.markdown import tsv_to_html
 
     bad = tmp_path / "history.json"
     bad.write_text(json.dumps({"epochs": [{"epoch": 1, "train_loss": "x"}]}))
@@ -808,7 +803,8 @@ def test_history_and_ranking_html_errors_name_the_file(tmp_path):
 
 def test_results_block_quotes_the_run_files_and_replaces_the_readme_block(tmp_path, predicted):
     from emofusion.cli import main
-    from emofusion.results.report import README_END, README_START, write_comparisons
+    from emofusion.results.readme_block import README_END, README_START
+    from emofusion.results.tables import write_comparisons
 
     root, _, _, _ = predicted
     args = (root / "ranking" / "runs.tsv", root / "runs", root / "fusion")

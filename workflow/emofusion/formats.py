@@ -6,6 +6,8 @@ scores.json            :func:`write_scores`; :func:`read_scores` (checked); :fun
 ranking TSV            :func:`write_ranking`; :func:`read_ranking` (checked); :func:`read_selected`
 (``results/ranking/``)
 tracking.json          :func:`write_tracking`; :func:`read_tracking` (checked)
+weights.json           :func:`write_weights`; :func:`read_weights` (checked)
+(``results/search/``)
 =====================  ============================================================================
 
 The other exchanged files have one owner each elsewhere: prediction folders (AVEC CSV)
@@ -158,3 +160,22 @@ def read_tracking(path: str | Path) -> dict:
     if missing:
         raise DataError(path, f"not a tracking file (no {missing[0]!r}; run init-tracking first)")
     return data
+
+
+# --------------------------------------------------------------------------------------------- weights.json
+
+WEIGHT_KEYS = ("alpha", "beta", "gamma")
+
+
+def write_weights(out_json: str | Path, weights: Mapping[str, float]) -> None:
+    """The weights a search run was trained with, beside its scores (read by the search table)."""
+    atomic_write_json(out_json, {k: float(weights[k]) for k in WEIGHT_KEYS})
+
+
+def read_weights(path: str | Path) -> dict[str, float]:
+    """A search run's weights file, checked: ``{"alpha", "beta", "gamma"}`` as numbers."""
+    try:
+        w = json.loads(Path(path).read_text())
+        return {k: float(w[k]) for k in WEIGHT_KEYS}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(path, f"expected {{alpha, beta, gamma}} numbers: {exc}") from None

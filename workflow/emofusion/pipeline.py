@@ -303,7 +303,7 @@ def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, 
                 tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
     """A run outside the main DAG (loss ablation, weight search): the same training, its own folder,
     MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
-    from .results.report import write_weights
+    from .formats import write_weights
     from .spec import TrainSpec
 
     spec = TrainSpec.from_dict(params)
@@ -315,7 +315,7 @@ def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, 
 
 def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,
            out_html: str | Path, *, feature_set: str, generated: bool, weights: Mapping | None = None) -> None:
-    from .results.report import write_table2
+    from .results.tables import write_table2
 
     write_table2(dict(zip(modes, score_files, strict=True)), feature_set, out_md, out_tsv, generated=generated,
                  weights=weights, out_html=out_html)
@@ -323,7 +323,7 @@ def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str 
 
 def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str | Path], out_tsv: str | Path,
                   out_md: str | Path, out_html: str | Path, *, feature_set: str, generated: bool) -> None:
-    from .results.report import write_weight_search
+    from .results.weight_search import write_weight_search
 
     write_weight_search(score_files, weight_files, out_tsv, out_md, feature_set=feature_set, generated=generated,
                         out_html=out_html)
@@ -332,7 +332,7 @@ def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str 
 def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
          stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None,
          ranking_tsv: str | Path | None = None) -> None:
-    from .results.report import write_fig3
+    from .results.figures_fusion import write_fig3
 
     write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache,
                ranking_tsv=ranking_tsv)
@@ -341,7 +341,7 @@ def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, p
 def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
                 out_md: str | Path, out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str],
                 stages: Sequence[int], generated: bool) -> None:
-    from .results.report import write_comparisons
+    from .results.tables import write_comparisons
 
     write_comparisons(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_md, out_tsv,
                       generated=generated, out_html=out_html)
@@ -349,14 +349,14 @@ def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str
 
 def learning_curves(ranking_tsv: str | Path, history_files: Sequence[str | Path], out_png: str | Path,
                     out_svg: str | Path, *, generated: bool) -> None:
-    from .results.report import write_learning_curves
+    from .results.figures_runs import write_learning_curves
 
     write_learning_curves(ranking_tsv, history_files, out_png, out_svg, generated=generated)
 
 
 def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, out_png: str | Path,
                        out_svg: str | Path, *, generated: bool) -> None:
-    from .results.report import write_correlation
+    from .results.figures_fusion import write_correlation
 
     write_correlation(ranking_tsv, runs_root, labels_cache, out_png, out_svg, generated=generated)
 
@@ -364,7 +364,7 @@ def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_ca
 def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
            out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
            generated: bool) -> None:
-    from .results.report import write_traces
+    from .results.figures_fusion import write_traces
 
     write_traces(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
                  generated=generated)
@@ -373,7 +373,7 @@ def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Pa
 def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
              out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
              generated: bool) -> None:
-    from .results.report import write_cultures
+    from .results.figures_fusion import write_cultures
 
     write_cultures(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
                    generated=generated)
@@ -382,7 +382,7 @@ def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | 
 def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: str | Path, out_unimodal: str | Path,
                   out_runs: str | Path, out_summary: str | Path, *, top_unimodal: int, top_fusion: int) -> None:
     """The rankings and the fusion summary as HTML tables for `snakemake --report`."""
-    from .results.report import tsv_to_html
+    from .results.markdown import tsv_to_html
 
     by = "ranked by mean dev CCC (DE+HU, mean over seeds); 'selected' = 1"
     tsv_to_html(unimodal_tsv, "Unimodal ranking", f"The 12 unimodal runs, {by}: the top {top_unimodal}, whose "
@@ -396,7 +396,7 @@ def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: s
 
 def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool,
                   truth_json: str | Path | None = None) -> None:
-    from .results.report import write_runs_overview
+    from .results.figures_runs import write_runs_overview
 
     write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated, truth_json=truth_json)
 

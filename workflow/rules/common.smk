@@ -12,7 +12,8 @@ from emofusion.data.synth import is_generated_root
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
 from emofusion.results.ranking import pairs
-from emofusion.results.report import report_flag, sample_search_weights
+from emofusion.results.report_items import report_flag
+from emofusion.results.weight_search import sample_search_weights
 from emofusion.spec import TrainSpec
 
 
@@ -56,7 +57,7 @@ CODE = code_versions(Path(workflow.basedir) / "workflow" / "scripts", LIB)
 
 def report_item(path, key):
     """An output marked for `snakemake --report`: its caption (workflow/report/{caption}.rst) and its
-    place and labels in the report (emofusion.results.report.REPORT_ITEMS, reading order)."""
+    place and labels in the report (emofusion.results.report_items.REPORT_ITEMS, reading order)."""
     caption = {"ranking_runs": "rankings", "ranking_unimodal": "rankings"}.get(key, key)
     return report(path, caption=f"../report/{caption}.rst", **report_flag(key))
 

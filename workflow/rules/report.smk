@@ -3,9 +3,9 @@
 # stages, with bands), the runs overview, learning curves, the fused runs' correlation, traces of
 # dev recordings, DE vs HU, and HTML copies of the rankings and the fusion summary. Every number
 # comes from a scores file or a prediction folder; the paper's figures only from
-# emofusion.results.report.PAPER_TABLE3. Marked with report_item() (common.smk) so `snakemake --report
+# emofusion.results.paper.PAPER_TABLE3. Marked with report_item() (common.smk) so `snakemake --report
 # results/report.html` shows them with the captions in workflow/report/, labelled and in reading order
-# (emofusion.results.report.REPORT_ITEMS).
+# (emofusion.results.report_items.REPORT_ITEMS).
 
 
 rule table3:

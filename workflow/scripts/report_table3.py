@@ -1,5 +1,5 @@
 from emofusion.pipeline import log_to
-from emofusion.results.report import write_table3
+from emofusion.results.tables import write_table3
 
 with log_to(snakemake.log[0]):
     write_table3(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..results.report import results_block, update_readme
+    from ..results.readme_block import results_block, update_readme
 
     block = results_block(args.results)
     if args.readme:
