@@ -622,6 +622,14 @@ def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run
     assert run.info.run_name == "system" and run.data.tags["kind"] == "system" and run.info.status == "FINISHED"
     m = json.loads((res / "system" / "manifest.json").read_text())
     assert run.data.tags["emofusion.runs"] == ",".join(m["runs"])
+    # the model version links to its runs: each fused training run per seed and the in-sample stage runs
+    ids = v.tags["emofusion.linked_run_ids"].split(",")
+    assert ids == run.data.tags["emofusion.linked_run_ids"].split(",")
+    got = [(client.get_run(i).info.run_name, client.get_run(i).data.tags.get("seed")) for i in ids]
+    assert got == [(r, str(s)) for r in m["runs"] for s in m["seeds"]] + [
+        (f"fusion/in-sample/stage{n}", None) for n in range(1, m["fusion"]["stages"] + 1)], got
+    assert all(f"(#/experiments/{run.info.experiment_id}/runs/{i})" in v.description for i in ids), v.description
+    assert "grouped-cv" in v.description
     new = _new_root(res, tmp_path / "new", m)
     out = tmp_path / "out"
     rc, _, err = _predict(capsys, "--system", str(res / "system"), "--data-root", str(new), "--out", str(out),

@@ -104,4 +104,45 @@ def log_system_model(bundle: str | Path, *, tracking_uri: str, experiment: str, 
             code_paths=[str(Path(__file__).resolve().parent)], signature=signature(manifest["default_stage"]),
             pip_requirements=["mlflow", "torch", "pytorch-lightning", "numpy", "pandas", "threadpoolctl"],
             registered_model_name=model_name)
-    return run.info.run_id, str(info.registered_model_version)
+        version = str(info.registered_model_version)
+        linked = link_runs(mlflow.MlflowClient(), exp.experiment_id, manifest, model_name, version)
+        mlflow.set_tag("emofusion.linked_run_ids", ",".join(r for _, r in linked))
+    return run.info.run_id, version
+
+
+def source_runs(client, experiment_id: str, manifest: dict) -> list[tuple[str, str]]:
+    """(label, MLflow run id) of the runs the system is made of: each fused training run per seed and
+    the in-sample fusion stage runs of its chain (the newest finished run of each name)."""
+    want = {(r, str(s)): f"{r} (seed {s})" for r in manifest["runs"] for s in manifest["seeds"]}
+    stages = {f"fusion/in-sample/stage{n}": f"fusion/in-sample/stage{n}"
+              for n in range(1, int(manifest["fusion"]["stages"]) + 1)}
+    newest: dict[str, tuple[int, str]] = {}
+    for r in client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=5000):
+        tags, name = r.data.tags, r.info.run_name
+        if tags.get("kind") in ("unimodal", "bimodal"):
+            label = want.get((name, tags.get("seed")))
+        elif tags.get("kind") == "fusion":
+            label = stages.get(name)
+        else:
+            label = None
+        if label and r.info.start_time >= newest.get(label, (-1, ""))[0]:
+            newest[label] = (r.info.start_time, r.info.run_id)
+    order = [*want.values(), *stages.values()]
+    return [(label, newest[label][1]) for label in order if label in newest]
+
+
+def link_runs(client, experiment_id: str, manifest: dict, model_name: str, version: str) -> list[tuple[str, str]]:
+    """Link the registered model version to its runs in the MLflow UI: a tag with their run ids and a
+    description listing each as a link to its run page (the source run is the `system` run)."""
+    linked = source_runs(client, experiment_id, manifest)
+    client.set_model_version_tag(model_name, version, "emofusion.linked_run_ids", ",".join(r for _, r in linked))
+    gcv = manifest.get("scores", {}).get("grouped-cv", {}).get(f"stage{manifest['default_stage']}", {})
+    pooled = gcv.get("devel", {}).get("DE+HU")
+    lines = [f"emofusion trained system: {len(manifest['runs'])} runs x {len(manifest['seeds'])} seeds, in-sample "
+             f"fusion chain of {manifest['fusion']['stages']} stages (default stage {manifest['default_stage']}).",
+             "Accuracy to expect: the grouped-cv figure" + (f", mean dev CCC {pooled['mean']:.3f} (95 % interval "
+                                                           f"{pooled['mean_lo']:.3f}..{pooled['mean_hi']:.3f})"
+                                                           if pooled else "") + ".", "", "Runs:"]
+    lines += [f"- [{label}](#/experiments/{experiment_id}/runs/{rid})" for label, rid in linked]
+    client.update_model_version(model_name, version, description="\n".join(lines))
+    return linked
