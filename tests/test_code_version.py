@@ -132,11 +132,11 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
     assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
             "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
-    assert not {"fusion/stages.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
+    assert not {"fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
                 "results/figures_runs.py", "results/plotting.py", "results/markdown.py", "results/weight_search.py",
                 "data/synth.py"} & train
-    assert {"fusion/__init__.py", "fusion/stages.py", "fusion/solver.py", "results/metrics.py", "formats.py",
-            "pipeline.py"} <= fuse
+    assert {"fusion/__init__.py", "fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/metrics.py",
+            "formats.py", "pipeline.py"} <= fuse
     assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
 
 
@@ -201,3 +201,4 @@ def test_editing_one_report_concept_reruns_only_the_rules_that_use_it(tmp_path, 
     if function == "write_table3":
         assert not changed & FIGURES
     assert changed == changes
+
