@@ -132,11 +132,11 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
     assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
             "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
-    assert not {"fusion/stages.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
+    assert not {"fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
                 "results/figures_runs.py", "results/plotting.py", "results/markdown.py", "results/weight_search.py",
                 "data/synth.py"} & train
-    assert {"fusion/__init__.py", "fusion/stages.py", "fusion/solver.py", "results/metrics.py", "formats.py",
-            "pipeline.py"} <= fuse
+    assert {"fusion/__init__.py", "fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/metrics.py",
+            "formats.py", "pipeline.py"} <= fuse
     assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
 
 
@@ -200,4 +200,36 @@ def test_editing_one_report_concept_reruns_only_the_rules_that_use_it(tmp_path, 
         assert not changed & TABLES
     if function == "write_table3":
         assert not changed & FIGURES
+    assert changed == changes
+
+
+# The fusion's concepts by the function that defines each module, and the scripts an edit of it
+# must re-run (their rules): the fit only the job that fits, a stage's join only the job that joins,
+# the summary only its own rule, no report rule and no training for any of them.
+REPORTS = {"report_table2", "report_table3", "report_comparisons", "report_tables", "report_weight_search"} | FIGURES
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("fit_part", {"fuse_part"}),  # fusion/fit.py
+     ("context_design", {"fuse_part", "system_bundle"}),  # fusion/design.py: the bundle re-applies the chain
+     ("gather_stage", {"fuse_stage"}),  # fusion/stage.py
+     ("log_stage_run", {"fuse_stage"}),  # fusion/mlflow_run.py
+     ("write_summary", {"fusion_summary"}),  # fusion/summary.py
+     ("run_chains", set())],  # fusion/scheduler.py: emofusion fuse only, no rule
+)
+def test_editing_one_fusion_concept_reruns_only_the_rules_that_use_it(tmp_path, function, changes):
+    """The real scripts and library, copied; the module defining ``function`` is edited. The old
+    layout (one fusion/stages.py holding all of these) re-ran fuse_part, fuse_stage, fusion_summary
+    and the system bundle for an edit of any of them."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    assert REPORTS | TRAINING | FUSION <= set(before)
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    assert not changed & (TRAINING | REPORTS)
     assert changed == changes

@@ -10,22 +10,17 @@ import pytest
 from emofusion import TARGETS
 from emofusion.data.layout import read_label_dir, write_avec_csv
 from emofusion.errors import ConfigError, DataError
+from emofusion.fusion.chain import PartState
+from emofusion.fusion.design import context_design
+from emofusion.fusion.fit import part_stage
+from emofusion.fusion.inputs import load_runs
+from emofusion.fusion.protocols import PROTOCOLS, grouped_folds
+from emofusion.fusion.scheduler import run_chain, run_chains
 from emofusion.fusion.solver import Problem, fit_one, objective, solve
-from emofusion.fusion.stages import (
-    PROTOCOLS,
-    FusionSpec,
-    PartState,
-    context_design,
-    format_stage_table,
-    grouped_folds,
-    load_runs,
-    part_stage,
-    run_chain,
-    run_chains,
-    summarise,
-    write_summary,
-)
+from emofusion.fusion.stage import format_stage_table
+from emofusion.fusion.summary import summarise, write_summary
 from emofusion.results.metrics import ccc
+from emofusion.spec import FusionSpec
 
 SMALL = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
 
@@ -491,7 +486,7 @@ def test_fuse_cli_and_mlflow(tmp_path, capsys):
 
 
 def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
-    from emofusion.fusion.stages import log_stage_run
+    from emofusion.fusion.mlflow_run import log_stage_run
     from mlflow.tracking import MlflowClient
 
     labels, runs = _corpus(tmp_path)
@@ -637,7 +632,7 @@ def _official_runs(avec_devel):
 def test_official_stages_1_and_2_converged(avec_devel, tmp_path):
     """Stages 1 and 2 in-sample on the 9 official runs: every grid point at gap <= 1e-3, stage 1 at the
     converged optimum's figures (+-0.01), and the chosen models' objectives within 1e-3 of a long solve."""
-    from emofusion.fusion.stages import _Design, _grid
+    from emofusion.fusion.design import Design, grid_columns
 
     labels, runs = _official_runs(avec_devel)
     spec = FusionSpec()
@@ -649,8 +644,8 @@ def test_official_stages_1_and_2_converged(avec_devel, tmp_path):
         assert abs(docs[0]["devel"]["DE+HU"][t] - CONVERGED_STAGE1[t]) <= 0.01, (t, docs[0]["devel"])
     dev, test, _ = load_runs({n: np.asarray(v) for n, v in labels.items()}, runs)
     names = sorted(dev)
-    d = _Design(dev, labels, names, spec)
-    grid = _grid(spec)
+    d = Design(dev, labels, names, spec)
+    grid = grid_columns(spec)
     chosen = [next(i for i, g in enumerate(grid) if g[2] == t and (g[0], g[1]) == (docs[0]["selected"][name]["k"],
                                                                                docs[0]["selected"][name]["C"]))
               for t, name in enumerate(TARGETS)]

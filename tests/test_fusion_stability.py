@@ -11,8 +11,10 @@ import pytest
 from emofusion import TARGETS
 from emofusion.data.layout import read_label_dir
 from emofusion.fusion.chain import PartState
+from emofusion.fusion.protocols import PROTOCOLS
+from emofusion.fusion.scheduler import run_chains
 from emofusion.fusion.selection import TIE_MARGIN, choose, score_noise, simplicity_order
-from emofusion.fusion.stages import PROTOCOLS, FusionSpec, run_chains
+from emofusion.spec import FusionSpec
 from test_fusion import _corpus
 
 T = len(TARGETS)
@@ -187,7 +189,7 @@ def test_every_printed_digit_is_certified_on_a_small_case(tmp_path):
     same fusion at tol 1e-3 and 1e-7 prints the same three decimals for every culture group, target,
     stage and protocol (and the same stage tables)."""
     from emofusion.fusion.selection import REPORT_TOL
-    from emofusion.fusion.stages import format_stage_table
+    from emofusion.fusion.stage import format_stage_table
 
     assert score_noise(REPORT_TOL) < 5e-4
     labels, runs = _corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)

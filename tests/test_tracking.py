@@ -394,7 +394,7 @@ def test_rerun_replaces_the_finished_run_of_the_same_result_and_keeps_the_rest(c
 
 
 def _stage(tmp_path):
-    from emofusion.fusion.stages import run_chain
+    from emofusion.fusion.scheduler import run_chain
     from test_fusion import SMALL, _corpus
 
     labels, runs = _corpus(tmp_path)
@@ -408,7 +408,7 @@ def _active(client, exp):
 
 @pytest.mark.parametrize("window", ["after_close", "before_close"])
 def test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run(tmp_path, window):
-    from emofusion.fusion.stages import log_stage_run
+    from emofusion.fusion.mlflow_run import log_stage_run
     from emofusion.tracking import RESULT_TAG, result_digest
     from mlflow.tracking import MlflowClient
 
@@ -430,7 +430,7 @@ def test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run(tmp_path, window
 
 
 def test_fusion_stage_runs_of_another_result_or_workdir_are_kept(tmp_path):
-    from emofusion.fusion.stages import log_stage_run
+    from emofusion.fusion.mlflow_run import log_stage_run
     from mlflow.tracking import MlflowClient
 
     doc, scores = _stage(tmp_path)

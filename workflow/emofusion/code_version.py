@@ -10,7 +10,7 @@ ccc``), imports inside functions, and the ``__init__`` of every package on the w
 
 Imports are followed by name, not only by module: ``pipeline`` imports each stage's module inside
 the one function that serves that stage, so a script that calls ``pipeline.fuse_part`` reaches
-``fusion.stages`` but not ``training.trainer``. A module is entered with its import-time code (every top-level
+``fusion.fit`` but not ``training.trainer``. A module is entered with its import-time code (every top-level
 statement but function and class bodies); a function or class of it is followed only where a
 reached piece of code imports it by name or, inside the module, names it. Importing a submodule,
 ``import emofusion.x`` or ``from x import *`` takes the whole module. Reached modules are hashed

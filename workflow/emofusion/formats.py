@@ -12,7 +12,7 @@ weights.json           :func:`write_weights`; :func:`read_weights` (checked)
 
 The other exchanged files have one owner each elsewhere: prediction folders (AVEC CSV)
 :func:`emofusion.data.layout.write_prediction_dir` / :func:`emofusion.data.layout.read_prediction_dir`;
-``results/fusion/summary.tsv`` :func:`emofusion.fusion.stages.write_summary`; every atomic write
+``results/fusion/summary.tsv`` :func:`emofusion.fusion.summary.write_summary`; every atomic write
 :mod:`emofusion.io`. The score columns are :data:`emofusion.SCORE_COLUMNS`.
 
 Light to import (the workflow reads the ranking while it is parsed): no numpy, no torch.

@@ -195,7 +195,7 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
 def _fusion_labels(labels_cache):
     """Devel labels and test labels (None where unknown) from the label cache."""
     from .data.features import load_label_cache
-    from .fusion.stages import fusion_labels
+    from .fusion.inputs import fusion_labels
 
     labels = load_label_cache(labels_cache)
     devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
@@ -213,7 +213,7 @@ def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
 
 def _fusion_spec(settings: Mapping):
     """The spec from a rule's params (None: a setting this protocol does not use; its default)."""
-    from .fusion.stages import FusionSpec
+    from .spec import FusionSpec
 
     return FusionSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
 
@@ -222,7 +222,8 @@ def fuse_part(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str 
               out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
     """One part of one fusion stage (a chain file); reads the previous stage's same part."""
     from .fusion.chain import PartState
-    from .fusion.stages import load_runs, part_stage
+    from .fusion.fit import part_stage
+    from .fusion.inputs import load_runs
 
     spec = _fusion_spec(settings)
     devel, _, run_dirs = _fusion_inputs(ranking_tsv, runs_root, labels_cache)
@@ -244,7 +245,9 @@ def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json:
     import os
 
     from .formats import read_selected, read_tracking
-    from .fusion.stages import PartState, format_stage_table, gather_stage, log_stage_run
+    from .fusion.chain import PartState
+    from .fusion.mlflow_run import log_stage_run
+    from .fusion.stage import format_stage_table, gather_stage
 
     spec = _fusion_spec(settings)
     devel, test = _fusion_labels(labels_cache)
@@ -288,7 +291,7 @@ def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: st
 
 
 def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
-    from .fusion.stages import write_summary
+    from .fusion.summary import write_summary
 
     devel, test = _fusion_labels(labels_cache)
     write_summary(list(score_files), devel, test, Path(out_tsv))

@@ -7,8 +7,13 @@ and leave the loss weights null: :data:`MODE_DEFAULTS`, here only). :meth:`Train
 is the one check of a ``train`` section: the ``train`` block of
 ``workflow/schemas/config.schema.yaml`` for every key but the weights, and
 :func:`resolve_weights` (each loss mode's rule) for the weights. The workflow's config check,
-the training job and the CLI all go through it, so they accept the same values. Light to import
-(no torch: the workflow checks its config with it while it is parsed).
+the training job and the CLI all go through it, so they accept the same values.
+
+:class:`FusionSpec` is the ``fusion`` section's fit settings (the k and C grid, the solver's gap, the
+grouped CV folds and seed, the method), checked by the same schema rules (:func:`check_block`); the
+fusion jobs, ``emofusion fuse`` and the tests build it.
+
+Light to import (no torch: the workflow checks its config with it while it is parsed).
 """
 
 from __future__ import annotations
@@ -188,3 +193,35 @@ def _check(v: Mapping[str, Any], where: str) -> None:
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
     check_block("train", v, where)
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """Every fusion setting, with its one default. The workflow, the CLI and the tests build it."""
+
+    ks: tuple[int, ...] = (11, 13, 15, 17, 19)
+    Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+    tol: float = 1e-3
+    outer_folds: int = 4
+    inner_folds: int = 3
+    seed: int = 0
+    method: str = "emofusion"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        object.__setattr__(self, "Cs", tuple(float(c) for c in self.Cs))
+        # the config schema's rules for these keys (the one check; the workflow's config check uses them too)
+        check_block("fusion", {"ks": list(self.ks), "Cs": list(self.Cs), "tol": self.tol, "method": self.method,
+                               "outer_folds": self.outer_folds, "inner_folds": self.inner_folds, "seed": self.seed},
+                    "fusion")
+        if self.method == "avec2019" and min(self.ks) < 1:  # across two keys: not in the schema
+            raise ConfigError("fusion.ks: the avec2019 window needs k >= 1")
+
+    @property
+    def K(self) -> int:
+        return max(self.ks)
+
+    def configs(self) -> list[tuple[int, float]]:
+        """Grid points (k, C), k-major; a grid column is ``config index * len(TARGETS) + target``
+        (:func:`emofusion.fusion.design.grid_columns`)."""
+        return [(k, C) for k in self.ks for C in self.Cs]

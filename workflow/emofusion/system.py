@@ -14,7 +14,7 @@ every step is the workflow's own code for its Test recordings -- the cache's ali
 normalisation (``iter_aligned``, ``(A - mean) / std`` as float32), the run's prediction batches
 (:func:`~emofusion.training.task.predict_recordings`), the AVEC files per seed and their mean over
 seeds (:func:`~emofusion.results.ranking.mean_over_seeds`), the unlabelled-recording stacking of the
-fusion (:func:`~emofusion.fusion.stages.stack_unlabelled`) and the chain
+fusion (:func:`~emofusion.fusion.inputs.stack_unlabelled`) and the chain
 (:func:`~emofusion.fusion.apply.apply_chain`) -- so a bundle applied to the workflow's own Test
 recordings writes the very files of ``results/fusion/in-sample/stage<N>/predictions/``.
 """
@@ -79,7 +79,7 @@ def write_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str
     from .formats import read_selected
     from .fusion.apply import check_chain
     from .fusion.chain import PartState
-    from .fusion.stages import ordered_runs
+    from .fusion.inputs import ordered_runs
     from .io import atomic_dir
     from .system_extract import bundle_settings
     from .tracking import source_tags
@@ -277,7 +277,7 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
     from .data.features import LabelCache
     from .data.layout import write_prediction_dir
     from .fusion.apply import apply_chain
-    from .fusion.stages import stack_unlabelled
+    from .fusion.inputs import stack_unlabelled
     from .results.ranking import mean_over_seeds
     from .system_extract import extract_missing
     from .training.dataset import TrainingData
@@ -336,7 +336,8 @@ def score_with_labels(preds: Mapping[str, np.ndarray], labels_dir: str | Path) -
     when no predicted recording has a label file there. A prediction shorter than its labels is a
     DataError naming the label file."""
     from .data.layout import list_recordings, read_label_file
-    from .fusion.stages import BOOTSTRAP, fusion_labels
+    from .fusion.inputs import fusion_labels
+    from .fusion.summary import BOOTSTRAP
     from .results.metrics import bootstrap_ccc, score_recordings
 
     labels_dir = Path(labels_dir)

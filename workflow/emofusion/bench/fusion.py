@@ -29,16 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.layout import read_label_dir
     from ..formats import pooled_group
     from ..fusion.chain import PartState
+    from ..fusion.design import context_design, n_columns
+    from ..fusion.inputs import load_runs
+    from ..fusion.protocols import PROTOCOLS
+    from ..fusion.scheduler import run_chains
     from ..fusion.solver import Problem, objective, solve
-    from ..fusion.stages import (
-        PROTOCOLS,
-        FusionSpec,
-        context_design,
-        load_runs,
-        n_columns,
-        run_chains,
-    )
     from ..results.metrics import ccc
+    from ..spec import FusionSpec
 
     ap = argparse.ArgumentParser(prog="python -m emofusion.bench fusion")
     ap.add_argument("--stages", type=int, default=5)

@@ -13,7 +13,7 @@ HELP = "multistage linear-SVR fusion of prediction folders (in-sample and/or gro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..fusion.stages import FusionSpec
+    from ..spec import FusionSpec
 
     d = FusionSpec()
     p.add_argument("--labels", required=True, help="folder of Devel label files")
@@ -51,7 +51,10 @@ def run_name(folder: str | Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..data.layout import read_label_dir
     from ..errors import DataError
-    from ..fusion.stages import PROTOCOLS, FusionSpec, format_stage_table, run_chains
+    from ..fusion.protocols import PROTOCOLS
+    from ..fusion.scheduler import run_chains
+    from ..fusion.stage import format_stage_table
+    from ..spec import FusionSpec
 
     spec = FusionSpec(ks=args.ks, Cs=args.Cs, tol=args.tol, outer_folds=args.outer_folds,
                       inner_folds=args.inner_folds, seed=args.seed, method=args.method)

@@ -1,5 +1,11 @@
 """The fusion stage: multistage SVR fusion of the selected runs' predictions.
 
-``stages`` runs both protocols as a chain of parts and stages; ``solver`` is the SSNAL solver of
-every fit; ``avec`` is the faithful AVEC 2019 mode.
+One concept per module: ``protocols`` (the two protocols, a stage's parts, the grouped CV folds),
+``inputs`` (labels and prediction folders -> channels), ``design`` (context-window design matrices),
+``fit`` (one part of one stage: the grid, the (k, C) choice of ``selection``, the chain file of
+``chain``), ``stage`` (a stage's parts joined into ``predictions/`` and ``scores.json``),
+``mlflow_run`` (a stage's MLflow run), ``summary`` (``summary.tsv``), ``scheduler`` (the whole chain
+in one process tree, for ``emofusion fuse``), ``apply`` (a fitted chain re-applied to new
+recordings); ``solver`` is the SSNAL solver of every fit; ``avec`` is the faithful AVEC 2019 mode.
+The fit settings are :class:`emofusion.spec.FusionSpec`.
 """

@@ -1,9 +1,9 @@
 """Re-apply a fitted fusion chain (stages 1..N of one part) to the base predictions of any recordings.
 
-The arithmetic of :func:`emofusion.fusion.stages.fit_part` for the recordings it predicts: stage n's
+The arithmetic of :func:`emofusion.fusion.fit.fit_part` for the recordings it predicts: stage n's
 input is the base channels (the runs' predictions, ``(frames, 3 R)`` float32 in run-name order) with
 stage n - 1's output appended as float32 (:func:`~emofusion.fusion.chain.with_prev`), its design the
-lag-major +-K context of it (:func:`~emofusion.fusion.stages.context_design`), its output that design
+lag-major +-K context of it (:func:`~emofusion.fusion.design.context_design`), its output that design
 times the kept weights (``PartState.W_chosen``) per recording, with one BLAS thread, stored as
 float32. Applied to the recordings a stage predicted when it was fitted, it gives the same bits.
 """
@@ -22,7 +22,7 @@ from .chain import PartState
 def check_chain(states: Sequence[PartState], n_base: int, paths: Sequence[str | Path] | None = None) -> None:
     """A DataError naming the chain file when ``states`` cannot be applied in order to ``n_base`` base
     channels: weights not kept (an older chain file), or a layout that does not follow from the stage before."""
-    from .stages import n_columns
+    from .design import n_columns
 
     m = n_base
     for i, st in enumerate(states):
@@ -40,7 +40,7 @@ def apply_chain(base: Mapping[str, np.ndarray], states: Sequence[PartState]) -> 
     """Each stage's output ``{name: (frames, 3) float32}`` for every recording of ``base``, stages in order."""
     from threadpoolctl import threadpool_limits
 
-    from .stages import context_design
+    from .design import context_design
 
     names = sorted(base)
     if not names:

@@ -92,7 +92,7 @@ def fit_svr(X: np.ndarray, y: np.ndarray, C: float):
 
 
 def fit_part_avec(base, Y, train, targets, folds, prev, spec, *, where: str = "", log=None):
-    """:func:`emofusion.fusion.stages.fit_part` in faithful mode (same arguments, same PartState).
+    """:func:`emofusion.fusion.fit.fit_part` in faithful mode (same arguments, same PartState).
 
     ``folds`` None (in-sample, the script's protocol): fit the grid on the joined design of all
     ``train``, choose (k, C) per target by the CCC of its predictions on that joined design, then
