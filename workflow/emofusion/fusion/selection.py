@@ -5,10 +5,11 @@ is its CCC (in-sample: on the fitted frames; grouped-cv: of the inner out-of-fol
 Scores within TIE_MARGIN of the best are ties, and a tie goes to the simpler model: smaller k, then
 smaller C. A score is only known to within what the solver's gap allows, so a grid point the choice
 depends on (one that could be on either side of the margin, and the one that bounds the best from
-above) is re-solved to the next gap of SELECT_TOLS (1e-4, then 1e-6) first, and the choice is made on
-the re-solved scores. The chosen models are always solved to REPORT_TOL (their predictions are what
-the tables report and the next stage reads), so a reported CCC moves by at most score_noise(1e-6) =
-1e-4 with the solver's stopping point.
+above) is re-solved to the gap of SELECT_TOLS (1e-4) first, resuming its fit, and the choice is made
+on the re-solved scores. The chosen models are always solved to REPORT_TOL = 1e-5 (their predictions
+are what the tables report and the next stage reads), so a reported CCC moves by at most
+score_noise(1e-5) = 3.2e-4 with the solver's stopping point: under half a unit of the printed third
+decimal (docs/fusion.md, "Which digits are certified").
 
 Faithful mode keeps the challenge script's rule, the first highest score (:func:`best_columns`).
 """
@@ -51,7 +52,7 @@ TIE_MARGIN = 1e-3  # selection CCCs that differ by less than the tables' third d
 #: the gaps an undecided grid point is re-solved to, one level at a time (each resumes the last)
 SELECT_TOLS = (1e-4,)
 #: the gap the chosen models are solved to: their predictions are what the tables report and the next
-#: stage reads; score_noise(1e-6) = 1e-4, a fifth of the third decimal's half unit
+#: stage reads; score_noise(1e-5) = 3.2e-4, under the third decimal's half unit (5e-4)
 REPORT_TOL = 1e-5
 
 
