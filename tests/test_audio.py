@@ -14,7 +14,7 @@ import soundfile as sf
 from emofusion.config import check_config
 from emofusion.data import audio
 from emofusion.data.audio_synth import SAMPLE_RATE, synth_voice
-from emofusion.data.features import build_feature_cache
+from emofusion.data.build_cache import build_feature_cache
 from emofusion.data.layout import format_avec_csv, read_feature_file
 from emofusion.errors import ConfigError, DataError
 

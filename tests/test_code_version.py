@@ -233,3 +233,40 @@ def test_editing_one_fusion_concept_reruns_only_the_rules_that_use_it(tmp_path, 
     changed = {s for s in before if before[s] != after[s]}
     assert not changed & (TRAINING | REPORTS)
     assert changed == changes
+
+
+# The data stage's rules by what they reach: every cache builder (synth_corpus builds them with --cache-only).
+CACHE_JOBS = {"cache_features", "cache_labels", "synth_corpus"}
+LABEL_READERS = FUSION | TABLES | FUSION_FIGURES  # read labels.npz (data.cache) and nothing else of data/
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("read_aligned", CACHE_JOBS | {"system_bundle"}),  # alignment: also the bundle's Test-recording caches
+     ("normalise_train_only", CACHE_JOBS),  # normalisation
+     ("build_feature_cache", CACHE_JOBS),  # building the caches
+     ("check_recording_sets", CACHE_JOBS | {"check_inputs"}),  # which recordings every set holds
+     ("get_feature_set", CACHE_JOBS | TRAINING | {"check_inputs", "system_bundle", "report_runs_overview"}),  # registry
+     ("load_label_cache", CACHE_JOBS | TRAINING | LABEL_READERS | {"system_bundle"})],  # the .npz format
+)
+def test_editing_one_data_concept_reruns_only_the_rules_that_use_it(tmp_path, function, changes):
+    """The rules whose own code changes for an edit of one data/ module (a re-run cache job rewrites
+    its cache, and what reads it follows, docs/pipeline.md). The old layout kept these concepts in
+    one data/features.py: any edit of it changed the code of every rule reaching any of it, the
+    input check, the training, the fusion and the report's label readers included."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    assert CACHE_JOBS | {"check_inputs", "system_bundle"} | TRAINING | FUSION | REPORTS <= set(before)
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    if function in ("read_aligned", "normalise_train_only", "build_feature_cache", "check_recording_sets"):
+        assert not changed & (TRAINING | FUSION | REPORTS)  # nothing past the caches' code
+    if function == "load_label_cache":
+        assert "check_inputs" not in changed  # the input check reads no cache
+    if function == "get_feature_set":
+        assert not changed & (FUSION | TABLES)
+    assert changed == changes

@@ -1,4 +1,5 @@
-"""Feature alignment, Train-only normalisation and the binary caches (emofusion.data.features)."""
+"""Feature alignment, Train-only normalisation and the binary caches (emofusion.data: feature_sets,
+alignment, normalisation, cache, build_cache)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.data.features import (
-    FEATURE_SETS,
+from emofusion.data.alignment import align_to_frames, available_frames, read_aligned
+from emofusion.data.build_cache import build_feature_cache, build_label_cache
+from emofusion.data.cache import (
     FeatureCache,
-    align_to_frames,
-    available_frames,
-    build_feature_cache,
-    build_label_cache,
     cache_path,
     load_feature_cache,
     load_label_cache,
-    normalise_train_only,
-    read_aligned,
     save_feature_cache,
 )
+from emofusion.data.feature_sets import FEATURE_SETS
 from emofusion.data.layout import format_avec_csv
+from emofusion.data.normalisation import normalise_train_only
 from emofusion.errors import ConfigError, DataError
 
 # ---------------------------------------------------------------------------------------------

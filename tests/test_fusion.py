@@ -742,7 +742,7 @@ def test_official_svr_predictions_follow_the_script_window_per_recording(avec_de
 def _workflow_layout(root: Path, test: int = 1):
     """The workflow's own files for a small corpus: results/runs/<run>/predictions (every folder
     named 'predictions'), a ranking whose rank order is not the name order, the float32 label cache."""
-    from emofusion.data.features import build_label_cache
+    from emofusion.data.build_cache import build_label_cache
     from emofusion.formats import write_ranking, write_tracking
 
     labels, runs = _corpus(root / "src", n_per_culture=3, n_frames=60, test=test)

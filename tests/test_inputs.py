@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.data.features import PAD_TOLERANCE, build_feature_cache, load_feature_cache
+from emofusion.data.alignment import PAD_TOLERANCE
+from emofusion.data.build_cache import build_feature_cache
+from emofusion.data.cache import load_feature_cache
 from emofusion.errors import DataError
 from emofusion.io import atomic_dir, atomic_write_text
 from test_validate import SETS, edit_line, feature_text, make_root

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from emofusion.data.features import FeatureCache, LabelCache, save_feature_cache, save_label_cache
+from emofusion.data.cache import FeatureCache, LabelCache, save_feature_cache, save_label_cache
 from emofusion.errors import DataError
 from emofusion.training.dataset import (
     SequenceDataset,

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from emofusion.cli import main
 from emofusion.config import check_config
-from emofusion.data.features import PAD_TOLERANCE, build_feature_cache
+from emofusion.data.alignment import PAD_TOLERANCE
+from emofusion.data.build_cache import build_feature_cache
 from emofusion.data.layout import format_avec_csv
 from emofusion.data.openface import FAU_COLUMNS, read_openface
 from emofusion.errors import ConfigError, DataError
@@ -299,7 +300,7 @@ def test_workflow_caches_openface_output_as_the_fau_set(tmp_path):
     """The config's `format: openface` reaches the workflow's cache job: the real scheduler builds
     results/features/fau.npz from the OpenFace folder (beside an AVEC-layout set)."""
     from emofusion.data.audio import format_feature_csv
-    from emofusion.data.features import load_feature_cache
+    from emofusion.data.cache import load_feature_cache
     from test_workflow import base_config, smk, write_config
 
     root = make_root(tmp_path / "root")

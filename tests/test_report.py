@@ -480,7 +480,7 @@ def test_runs_overview_colours_modality_shares_axes_and_marks_the_planted_truth(
 
 
 def test_run_modality_comes_from_the_feature_set_registry():
-    from emofusion.data.features import FEATURE_SETS, modality_of
+    from emofusion.data.feature_sets import FEATURE_SETS, modality_of
     from emofusion.results.figures_runs import run_modality
     from emofusion.training.trainer import modality_of as trainer_modality
 
@@ -584,7 +584,7 @@ def predicted(tmp_path):
     """A results/ tree whose scores files are the scores of its prediction folders: labels.npz (dev
     and test labels, 3 DE + 3 HU recordings each), 4 runs, and fusion stages whose noise shrinks with
     the stage (in-sample) or is smallest at stage 2 (grouped-cv)."""
-    from emofusion.data.features import LabelCache, _offsets, save_label_cache
+    from emofusion.data.cache import LabelCache, offsets_of, save_label_cache
     from emofusion.data.layout import write_prediction_dir
     from emofusion.results.metrics import score_recordings
 
@@ -595,7 +595,7 @@ def predicted(tmp_path):
         names = [f"{prefix}_{c}_{i:02d}" for c in ("DE", "HU") for i in (1, 2, 3)]
         ys = [np.cumsum(rng.normal(scale=0.1, size=(int(rng.integers(40, 70)), 3)), axis=0) for _ in names]
         lengths = np.array([len(y) for y in ys])
-        return LabelCache(names, lengths, _offsets(lengths), np.concatenate(ys)), dict(zip(names, ys, strict=True))
+        return LabelCache(names, lengths, offsets_of(lengths), np.concatenate(ys)), dict(zip(names, ys, strict=True))
 
     dev_cache, dev = part("Devel")
     test_cache, test = part("Test")

@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 from emofusion import TARGETS
 from emofusion.cli import main as cli_main
-from emofusion.data.features import (
-    FEATURE_SETS,
-    align_to_frames,
-    build_feature_cache,
-    build_label_cache,
-    load_feature_cache,
-    load_label_cache,
-)
+from emofusion.data.alignment import align_to_frames
+from emofusion.data.build_cache import build_feature_cache, build_label_cache
+from emofusion.data.cache import load_feature_cache, load_label_cache
+from emofusion.data.feature_sets import FEATURE_SETS
 from emofusion.data.layout import read_feature_file, read_label_dir, read_label_file
 from emofusion.data.synth import (
     ANNOTATION_DELAY,

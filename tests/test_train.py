@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from emofusion.cli import main
-from emofusion.data.features import (
+from emofusion.data.cache import (
     FeatureCache,
     LabelCache,
     load_feature_cache,
@@ -149,7 +149,7 @@ def test_run_outputs_scores_and_checkpoint_reload(caches, tmp_path):
     assert set(scores["devel"]["DE"]) == {"arousal", "valence", "liking", "mean"}
     assert scores == json.loads(json.dumps(res["scores"]))
     # the scores are those of the written files
-    from emofusion.data.features import load_label_cache
+    from emofusion.data.cache import load_label_cache
 
     lab = load_label_cache(caches["labels"])
     dev = {n: lab.get(n) for n in lab.names if n.startswith("Devel")}

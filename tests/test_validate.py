@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emofusion.cli import main
-from emofusion.data.features import LABEL_RANGE
 from emofusion.data.layout import format_avec_csv, read_label_dir
+from emofusion.data.recordings import LABEL_RANGE
 from emofusion.data.validate import format_report, parse_folder_overrides, validate_root
 from emofusion.errors import DataError
 

@@ -470,8 +470,9 @@ def test_generated_videos_carry_the_planted_signals(tmp_path):
 def test_face_set_cache_masks_faceless_rows(tmp_path):
     """The cache reads the face LLD file's success column as OpenFace's: faceless rows count for the
     coverage checks, their values are never averaged in, and the column is not a feature."""
+    from emofusion.data.alignment import read_aligned
     from emofusion.data.audio import format_feature_csv
-    from emofusion.data.features import get_feature_set, read_aligned
+    from emofusion.data.feature_sets import get_feature_set
 
     fs = get_feature_set("face")
     assert fs.masked and fs.dim == len(FACE_COLUMNS) and fs.modality == "visual"

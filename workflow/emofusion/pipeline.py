@@ -119,7 +119,7 @@ def check_inputs(out_json: str | Path, *, data_root: str | Path, folders: Mappin
                  cultures: Sequence[str]) -> None:
     """The cross-file input check (same recordings in the labels and every configured set, every
     partition); the caches check each file. Writes ``{set: [recordings]}``."""
-    from .data.features import check_recording_sets
+    from .data.recordings import check_recording_sets
     from .io import atomic_write_json
 
     per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
@@ -132,7 +132,8 @@ def _or_default(value, default):
 
 def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str],
                  label_range: Sequence[float] | None = None) -> None:
-    from .data.features import LABEL_RANGE, build_label_cache
+    from .data.build_cache import build_label_cache
+    from .data.recordings import LABEL_RANGE
 
     build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
                       label_range=tuple(_or_default(label_range, LABEL_RANGE)))
@@ -141,7 +142,9 @@ def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequen
 def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
     """``settings``: folder, window_s, pad_tolerance, label_range, max_frames, cultures (config's data
     block; None = the library default), and format when the set's files are not in the AVEC layout."""
-    from .data.features import LABEL_RANGE, PAD_TOLERANCE, build_feature_cache
+    from .data.alignment import PAD_TOLERANCE
+    from .data.build_cache import build_feature_cache
+    from .data.recordings import LABEL_RANGE
 
     build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
                         window_s=settings["window_s"],
@@ -194,7 +197,7 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
 
 def _fusion_labels(labels_cache):
     """Devel labels and test labels (None where unknown) from the label cache."""
-    from .data.features import load_label_cache
+    from .data.cache import load_label_cache
     from .fusion.inputs import fusion_labels
 
     labels = load_label_cache(labels_cache)

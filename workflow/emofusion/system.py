@@ -214,7 +214,9 @@ def load_system(folder: str | Path, warn: Warn | None = None) -> System:
 def aligned_caches(system: System, folders: Mapping[str, Path], warn: Warn) -> tuple[dict, list[str]]:
     """Every needed set (read from ``folders[set]``) aligned and normalised as the workflow's cache
     does its Test recordings: ``{set: FeatureCache}`` and the recording names (the same in every set)."""
-    from .data.features import FeatureCache, _offsets, get_feature_set, iter_aligned
+    from .data.alignment import iter_aligned
+    from .data.cache import FeatureCache, offsets_of
+    from .data.feature_sets import get_feature_set
     from .data.layout import list_recordings
 
     sets = system.manifest["feature_sets"]
@@ -235,7 +237,7 @@ def aligned_caches(system: System, folders: Mapping[str, Path], warn: Warn) -> t
                             f"missing recording: {n} is in {sets[holder]['folder']}/ but not here "
                             "(every set the system needs must hold the same recordings)")
     names = names_of[ref]
-    from .data.features import MAX_FRAMES, PAD_TOLERANCE
+    from .data.alignment import MAX_FRAMES, PAD_TOLERANCE
 
     data = system.manifest["data"]
     tol = PAD_TOLERANCE if data["pad_tolerance"] is None else data["pad_tolerance"]
@@ -256,7 +258,7 @@ def aligned_caches(system: System, folders: Mapping[str, Path], warn: Warn) -> t
                                       f"window needs at least {min_frames}")
             per[n] = A
         lengths = np.array([per[n].shape[0] for n in names], dtype=np.int64)
-        offsets = _offsets(lengths)
+        offsets = offsets_of(lengths)
         X = np.empty((int(offsets[-1]), info["dim"]), dtype=np.float32)
         for i, n in enumerate(names):
             X[offsets[i]:offsets[i + 1]] = (per.pop(n) - mean) / std  # as build_feature_cache
@@ -274,7 +276,7 @@ def predict_root(system: System, data_root: str | Path, *, stage: int | None = N
     import os
     import tempfile
 
-    from .data.features import LabelCache
+    from .data.cache import LabelCache
     from .data.layout import write_prediction_dir
     from .fusion.apply import apply_chain
     from .fusion.inputs import stack_unlabelled

@@ -397,7 +397,7 @@ def get_search_run_name(wildcards):
 # set), and their caches read it from there. Every other set is read from data_root as usual.
 
 from emofusion.data.audio import EXTRACTABLE, LLD_SETS, check_audio_root, folder_of
-from emofusion.data.features import PAD_TOLERANCE
+from emofusion.data.alignment import PAD_TOLERANCE
 
 
 def get_pad_tolerance():

@@ -26,7 +26,7 @@ import numpy as np
 
 def write_bench_root(root: Path, recordings: int, frames: int, dim: int, seed: int = 0) -> list[str]:
     """A labels/ folder and an ``audio_features_DeepSpectrum_VGG16`` folder in AVEC format."""
-    from ..data.features import FEATURE_SETS
+    from ..data.feature_sets import FEATURE_SETS
     from ..data.layout import format_avec_csv
 
     rng = np.random.default_rng(seed)
@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.recordings < 2:
         p.error("--recordings must be >= 2 (Train and Devel)")
 
-    from ..data.features import FEATURE_SETS, build_feature_cache, load_feature_cache, read_aligned
+    from ..data.alignment import read_aligned
+    from ..data.build_cache import build_feature_cache
+    from ..data.cache import load_feature_cache
+    from ..data.feature_sets import FEATURE_SETS
 
     fs = FEATURE_SETS["deepspectrum"]
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="emofusion-bench-cache-"))

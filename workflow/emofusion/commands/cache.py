@@ -27,13 +27,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from ..data.features import (
-        FEATURE_SETS,
-        build_feature_cache,
-        build_label_cache,
-        save_feature_cache,
-        save_label_cache,
-    )
+    from ..data.build_cache import build_feature_cache, build_label_cache
+    from ..data.cache import save_feature_cache, save_label_cache
+    from ..data.feature_sets import FEATURE_SETS
     from ..data.validate import parse_label_range
     from ..errors import ConfigError
 

@@ -10,7 +10,9 @@ HELP = ("check an AVEC 2019 CES data root (encodings, names, recordings, rates, 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """The data settings `validate` and `cache` share, with the library's defaults."""
-    from ..data.features import FRAME_S, LABEL_RANGE, MAX_FRAMES, PAD_TOLERANCE
+    from ..data.alignment import MAX_FRAMES, PAD_TOLERANCE
+    from ..data.layout import FRAME_S
+    from ..data.recordings import LABEL_RANGE
 
     p.add_argument("--cultures", nargs="+", default=["DE", "HU"], choices=["DE", "HU", "CN"])
     p.add_argument("--labels-folder", default="labels", help="label folder under DIR (default labels)")

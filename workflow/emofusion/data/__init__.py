@@ -2,5 +2,8 @@
 
 ``layout`` reads and writes the AVEC on-disk layout; ``synth`` and ``audio_synth`` generate a
 corpus in it; ``audio`` extracts the audio feature sets from WAVs; ``validate`` checks a data root;
-``features`` aligns, normalises and caches the feature sets and the labels.
+``feature_sets`` is the registry of the feature sets; ``recordings`` says which recordings a root's
+labels and feature folders hold; ``alignment`` places a set's files on the 0.1 s label frames;
+``normalisation`` takes the Train-only z-score statistics; ``cache`` is the binary caches' format
+(save, load) and ``build_cache`` builds them from a data root.
 """

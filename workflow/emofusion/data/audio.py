@@ -64,8 +64,8 @@ LLD_DIMS = {"egemaps": 23, "mfcc": 39}
 
 
 def folder_of(key: str) -> str:
-    """The AVEC folder of an extractable set (``features.FEATURE_SETS``)."""
-    from .features import get_feature_set
+    """The AVEC folder of an extractable set (``feature_sets.FEATURE_SETS``)."""
+    from .feature_sets import get_feature_set
 
     return get_feature_set(key).folder
 

@@ -14,7 +14,7 @@ The time is the ``timestamp`` column (seconds, from the video's frame times). Ro
 ``success == 0`` (OpenFace found no face) are **masked**: they count for the file's time coverage
 (a faceless second is not a gap in the file), but the values they hold are never used; the
 alignment averages, in each label frame's window, only the frames with a face, and a label frame
-whose window holds none takes the nearest frame with a face (``features.read_aligned``).
+whose window holds none takes the nearest frame with a face (``alignment.read_aligned``).
 
 Every problem is one :class:`~emofusion.errors.DataError` naming the file and the line (1-based,
 the header is line 1) and the column: a missing column, a ragged row or blank line, a cell that is

@@ -80,7 +80,7 @@ Determinism. Every random draw comes from a ``numpy.random.Generator`` seeded by
 ``(seed, purpose, set, recording)``, so the same seed gives the same bytes, and choosing a subset
 of sets leaves every other set's bytes unchanged.
 
-``--cache-only``: the aligned, Train-normalised feature cache (``features.save_feature_cache``)
+``--cache-only``: the aligned, Train-normalised feature cache (``cache.save_feature_cache``)
 and ``labels.npz`` are written straight from the same native arrays (no CSV), for paper-scale
 timing; the label CSVs and ``truth.json`` still go to ``DIR``.
 """
@@ -176,7 +176,7 @@ class SetSpec:
     key: str
     folder: str
     dim: int
-    rate: str  # "frame" | "lld" | "video" (features.FeatureSet.rate)
+    rate: str  # "frame" | "lld" | "video" (feature_sets.FeatureSet.rate)
     modality: str
     kind: str  # "func" | "lld" | "fau" | "deep" | "bow"
     n_nuisance: int
@@ -204,8 +204,8 @@ def _feature_names(key: str, dim: int) -> list[str] | None:
 
 
 def set_specs(size: str = "full") -> dict[str, SetSpec]:
-    """The 12 sets (registry order of ``features.FEATURE_SETS``) as generated at ``size``."""
-    from .features import FEATURE_SETS
+    """The 12 sets (registry order of ``feature_sets.FEATURE_SETS``) as generated at ``size``."""
+    from .feature_sets import FEATURE_SETS
 
     spec = _size(size)
     out = {}
@@ -555,13 +555,15 @@ def generate_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "demo",
 
 
 def build_cache_arrays(gen: CorpusGenerator, key: str):
-    """The :class:`features.FeatureCache` of set ``key`` built straight from the native arrays.
+    """The :class:`cache.FeatureCache` of set ``key`` built straight from the native arrays.
 
     Same recordings, lengths, alignment and Train-only normalisation as
-    ``features.build_feature_cache`` on the written CSVs (labelled recordings: label frames; Test:
-    covered frames, capped at ``features.MAX_FRAMES``).
+    ``build_cache.build_feature_cache`` on the written CSVs (labelled recordings: label frames; Test:
+    covered frames, capped at ``alignment.MAX_FRAMES``).
     """
-    from .features import MAX_FRAMES, FeatureCache, align_to_frames, available_frames, normalise_train_only
+    from .alignment import MAX_FRAMES, align_to_frames, available_frames
+    from .cache import FeatureCache
+    from .normalisation import normalise_train_only
 
     spec = gen.sets[key]
     names = sorted(gen.recordings())
@@ -591,7 +593,8 @@ def build_cache_arrays(gen: CorpusGenerator, key: str):
 
 def write_cache(gen: CorpusGenerator, keys: Iterable[str], label_root: Path, cache_dir: Path) -> None:
     """``<cache_dir>/<key>.npz`` for every key, and ``labels.npz`` from the label CSVs under ``label_root``."""
-    from .features import build_label_cache, cache_path, save_feature_cache
+    from .build_cache import build_label_cache
+    from .cache import cache_path, save_feature_cache
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     for k in keys:

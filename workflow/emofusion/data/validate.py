@@ -1,8 +1,8 @@
 """Check an AVEC 2019 CES data root before a long run (``emofusion validate DIR``).
 
-The checks are the library's readers themselves (``emofusion.data.layout``, ``emofusion.data.features``):
-the feature and label caches that the workflow trains on are built through the same functions,
-so data that ``validate`` rejects never reaches a training job. In this order (the first problem
+The checks are the library's readers themselves (``emofusion.data.layout``, ``.recordings``,
+``.alignment``): the feature and label caches that the workflow trains on are built through the same
+functions, so data that ``validate`` rejects never reaches a training job. In this order (the first problem
 is raised as ONE :class:`~emofusion.errors.DataError` naming the file and line or column):
 
 1. the labels folder exists and every ``.csv`` in it has a valid name ``<Train|Devel|Test>_<DE|HU|CN>_<NN>``
@@ -17,7 +17,7 @@ is raised as ONE :class:`~emofusion.errors.DataError` naming the file and line o
    increases at the set's rate (0.1 s for 0.1 s sets; 0.01 s for LLD sets; any rate for video sets),
    the dim is the same in every file, and the file is placed on its label frames by time: a late or
    early start, a gap, or a length difference beyond ``pad_tolerance`` label frames is an error;
-   within it the correction is a warning naming the file (``features`` module docstring). A set
+   within it the correction is a warning naming the file (``alignment`` module docstring). A set
    given ``--formats fau=openface`` is read as OpenFace 2.0 CSVs (``openface`` module docstring).
 
 :func:`validate_root` returns a :class:`Report` (its ``warnings`` hold the corrections);
@@ -32,17 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from .features import (
-    FEATURE_SETS,
-    LABEL_RANGE,
-    MAX_FRAMES,
-    PAD_TOLERANCE,
-    check_recording_sets,
-    get_feature_set,
-    iter_aligned,
-    label_index,
-)
+from .alignment import MAX_FRAMES, PAD_TOLERANCE, iter_aligned
+from .feature_sets import FEATURE_SETS, get_feature_set
 from .layout import FRAME_S, PARTITIONS, folder_problem, parse_name
+from .recordings import LABEL_RANGE, check_recording_sets, label_index
 
 
 @dataclass
@@ -102,7 +95,7 @@ def parse_format_overrides(items: Iterable[str] | None) -> dict[str, str]:
 
 
 def parse_label_range(text: str | None) -> tuple[float, float]:
-    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.data.features.LABEL_RANGE`."""
+    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.data.recordings.LABEL_RANGE`."""
     if text is None:
         return LABEL_RANGE
     try:

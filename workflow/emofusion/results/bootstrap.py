@@ -21,7 +21,7 @@ class Scorer:
     stage's ``predictions/``); results are cached per folder."""
 
     def __init__(self, labels_npz: str | Path):
-        from ..data.features import load_label_cache
+        from ..data.cache import load_label_cache
 
         cache = load_label_cache(labels_npz)
         self.path = str(labels_npz)

@@ -16,7 +16,7 @@ from ..formats import read_json, read_ranking
 from .labels import CORPUS_NOTE
 from .plotting import pyplot, save_and_close
 
-#: Colours of a run's modality (from the feature-set registry, emofusion.data.features.modality_of);
+#: Colours of a run's modality (from the feature-set registry, emofusion.data.feature_sets.modality_of);
 #: bimodal pairs of one modality in the lighter shade of it.
 MODALITY_COLOURS = {"audio": "tab:blue", "visual": "tab:orange", "audiovisual": "tab:purple", "unknown": "tab:gray"}
 MODALITY_LABELS = {"audio": "audio", "visual": "visual", "audiovisual": "audio+visual", "unknown": "other"}
@@ -25,7 +25,7 @@ PAIR_ALPHA = 0.5  # a pair of one modality: its colour, lighter
 
 def run_modality(run: str) -> str:
     """``audio``, ``visual``, ``audiovisual`` or ``unknown`` of a run name (its sets joined by '+')."""
-    from ..data.features import modality_of
+    from ..data.feature_sets import modality_of
 
     return modality_of(run.split("+"))
 

@@ -1,6 +1,6 @@
 """Training data from feature caches: early fusion, label shift, padding, batching.
 
-Feature caches and the labels cache follow the contract of :mod:`emofusion.data.features`
+Feature caches and the labels cache follow the contract of :mod:`emofusion.data.cache`
 (``<key>.npz``: names, lengths, offsets, X; ``labels.npz``: names, lengths, offsets, Y, plus an
 optional separate test block used for scoring only).
 
@@ -43,7 +43,7 @@ class TrainingData:
     """Aligned features (one or more caches) and labels, by recording name."""
 
     keys: list[str]
-    caches: list  # FeatureCache objects (emofusion.data.features)
+    caches: list  # FeatureCache objects (emofusion.data.cache)
     labels: object  # LabelCache
     paths: list[Path] = field(default_factory=list)
 
@@ -133,8 +133,8 @@ def build_training_data(caches: Sequence, labels, paths: Sequence[Path] | None =
 
 
 def load_training_data(feature_caches: Sequence[str | Path], labels_cache: str | Path) -> TrainingData:
-    """Load the caches (:mod:`emofusion.data.features`) and :func:`build_training_data` them."""
-    from ..data.features import load_feature_cache, load_label_cache
+    """Load the caches (:mod:`emofusion.data.cache`) and :func:`build_training_data` them."""
+    from ..data.cache import load_feature_cache, load_label_cache
 
     paths = [Path(p) for p in feature_caches]
     caches = [load_feature_cache(p) for p in paths]

@@ -45,7 +45,7 @@ def cpu_backend_settings() -> dict[str, bool]:
 
 def modality_of(keys: list[str]) -> str:
     """``audio``, ``visual`` or ``audiovisual`` from the feature-set keys (FEATURE_SETS)."""
-    from ..data.features import modality_of as registry_modality
+    from ..data.feature_sets import modality_of as registry_modality
 
     return registry_modality(keys)
 
