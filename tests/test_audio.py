@@ -321,7 +321,7 @@ MIN_MARGIN = 0.2
 def _chance_ccc_quantile(q: float, *, smooth: bool, draws: int = 400) -> float:
     """|CCC| quantile of a predictor independent of the tiny Test arousal labels and scaled like them:
     smooth like the labels (same process: recording offset + smooth part) or white."""
-    from emofusion.data.synth import CorpusGenerator, _process
+    from emofusion.data.synth_generator import CorpusGenerator, latent_process
     from emofusion.results.metrics import ccc
 
     gen = CorpusGenerator(0, "tiny")
@@ -331,7 +331,7 @@ def _chance_ccc_quantile(q: float, *, smooth: bool, draws: int = 400) -> float:
     for d in range(draws):
         rng = np.random.default_rng(1000 + d)
         if smooth:
-            p = np.concatenate([_process(rng, gen.length(n), 1)[:, 0] for n in tests])
+            p = np.concatenate([latent_process(rng, gen.length(n), 1)[:, 0] for n in tests])
         else:
             p = rng.standard_normal(y.size)
         p = y.mean() + y.std() * (p - p.mean()) / p.std()

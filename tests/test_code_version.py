@@ -124,6 +124,9 @@ def test_relative_imports_inside_sub_packages_are_followed(tmp_path):
         assert (code_versions(scripts, lib)["rule"] != before) == changes, edited
 
 
+SYNTH_MODULES = {"data/synth.py", "data/synth_generator.py", "data/synth_planted.py", "data/synth_arrays.py"}
+
+
 def test_real_scripts_reach_what_they_use_and_no_other_stage():
     lib = REPO / "workflow" / "emofusion"
     scripts = REPO / "workflow" / "scripts"
@@ -134,10 +137,10 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
             "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
     assert not {"fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
                 "results/figures_runs.py", "results/plotting.py", "results/markdown.py", "results/weight_search.py",
-                "data/synth.py"} & train
+                *SYNTH_MODULES} & train
     assert {"fusion/__init__.py", "fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/metrics.py",
             "formats.py", "pipeline.py"} <= fuse
-    assert not {"training/trainer.py", "training/model.py", "training/task.py", "data/synth.py"} & fuse
+    assert not {"training/trainer.py", "training/model.py", "training/task.py", *SYNTH_MODULES} & fuse
 
 
 def test_every_rule_with_a_script_carries_the_code_version_of_that_script():
@@ -270,3 +273,25 @@ def test_editing_one_data_concept_reruns_only_the_rules_that_use_it(tmp_path, fu
     if function == "get_feature_set":
         assert not changed & (FUSION | TABLES)
     assert changed == changes
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("set_specs", {"synth_corpus"}),  # data/synth_planted.py: the planted structure
+     ("CorpusGenerator", {"synth_corpus"}),  # data/synth_generator.py
+     ("generate_corpus", {"synth_corpus"}),  # data/synth.py: the corpus on disk (and its caches)
+     ("synthesize", set())],  # data/synth_arrays.py: the arrays in memory, for tests only: no rule
+)
+def test_editing_one_synth_concept_reruns_only_the_rules_that_use_it(tmp_path, function, changes):
+    """The real scripts and library, copied; the module defining ``function`` is edited. The old
+    layout kept the generated corpus in one data/synth.py, so an edit of the in-memory arrays that
+    only tests use re-ran the corpus job (and everything downstream of the corpus it rewrites)."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    assert "synth_corpus" in before
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    assert {s for s in before if before[s] != after[s]} == changes

@@ -197,16 +197,16 @@ def test_fusion_spec_is_checked_by_the_config_schema_rules(kw, key):
 def test_kept_gram_updates_equal_a_fresh_product(share):
     """A Newton step's X_J^T X_J from the previous step's (rows added and removed in place, in float32;
     formed afresh after FLOAT32_UPDATES updates) equals the product formed from scratch."""
-    from emofusion.fusion.solver import _Gram, _gram
+    from emofusion.fusion.newton import KeptGram, gram
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((400, 30))
-    cache = _Gram()
+    cache = KeptGram()
     J = rng.random(400) < 0.5
     for _ in range(12):
         flip = rng.random(400) < share  # rows in or out, as between Newton steps
         J = J ^ flip
-        H = _gram(X, X.astype(np.float32), None, J, 20, int(J.sum()), cache)
+        H = gram(X, X.astype(np.float32), None, J, 20, int(J.sum()), cache)
         np.testing.assert_allclose(np.triu(H), np.triu(X[J, :20].T @ X[J, :20]), rtol=1e-5, atol=1e-3)
     assert cache.J is J
 
@@ -215,14 +215,14 @@ def test_kept_gram_updates_equal_a_fresh_product(share):
 def test_newton_direction_solves_its_system(sigma):
     """The Newton direction (float32 Gram and Cholesky factorisation; exact float64 where float32 loses
     definiteness, as with repeated columns and a huge penalty) solves (I + sigma X_J^T X_J) d = -g."""
-    from emofusion.fusion.solver import _Gram, _newton_direction
+    from emofusion.fusion.newton import KeptGram, newton_direction
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((300, 40))
     X[:, 30:] = X[:, 20:30]  # repeated columns: X_J^T X_J is singular
     J = rng.random(300) < 0.6
     g = rng.standard_normal(40)
-    d = _newton_direction(X, X.astype(np.float32), None, J, 40, sigma, g, _Gram())
+    d = newton_direction(X, X.astype(np.float32), None, J, 40, sigma, g, KeptGram())
     H = np.eye(40) + sigma * X[J].T @ X[J]
     # the residual of a float32 solve, relative to the system's scale
     assert np.linalg.norm(H @ d + g) <= 1e-3 * np.linalg.norm(H, 2) * np.linalg.norm(d) + 1e-4 * np.linalg.norm(g)

@@ -16,17 +16,10 @@ from emofusion.data.build_cache import build_feature_cache, build_label_cache
 from emofusion.data.cache import load_feature_cache, load_label_cache
 from emofusion.data.feature_sets import FEATURE_SETS
 from emofusion.data.layout import read_feature_file, read_label_dir, read_label_file
-from emofusion.data.synth import (
-    ANNOTATION_DELAY,
-    BOW_SETS,
-    INFORMATIVENESS,
-    SIZES,
-    CorpusGenerator,
-    format_feature_csv,
-    generate_corpus,
-    set_specs,
-    synthesize,
-)
+from emofusion.data.synth import format_feature_csv, generate_corpus
+from emofusion.data.synth_arrays import synthesize
+from emofusion.data.synth_generator import CorpusGenerator
+from emofusion.data.synth_planted import ANNOTATION_DELAY, BOW_SETS, INFORMATIVENESS, SIZES, set_specs
 from emofusion.results.metrics import ccc
 
 

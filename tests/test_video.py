@@ -393,7 +393,7 @@ def test_predict_extracts_the_face_sets_as_the_workflow_does(tmp_path):
     settings and its copy of the Train codebook: face, face_func and bovw_face files are the
     workflow's (the library calls its rules make), byte for byte; a stray file is one DataError."""
     from emofusion.data import video_synth as vs
-    from emofusion.data.synth import CorpusGenerator
+    from emofusion.data.synth_generator import CorpusGenerator
     from emofusion.system_extract import bundle_settings, extract_missing
 
     gen = CorpusGenerator(0, "tiny")
@@ -442,7 +442,7 @@ def test_generated_videos_carry_the_planted_signals(tmp_path):
 
     from emofusion.data import video_synth as vs
     from emofusion.data.audio import format_feature_csv
-    from emofusion.data.synth import CorpusGenerator
+    from emofusion.data.synth_generator import CorpusGenerator
 
     gen = CorpusGenerator(0, "tiny")
 

@@ -9,7 +9,7 @@
                                                     (25 fps), white noise: the control with no signal
     DIR/truth.json                                  what was planted (below)
 
-Recordings, lengths and labels come from :class:`emofusion.data.synth.CorpusGenerator` (same seed, same
+Recordings, lengths and labels come from :class:`emofusion.data.synth_generator.CorpusGenerator` (same seed, same
 labels). The audio is a synthetic voice: a harmonic source (up to 7.5 kHz) under a syllable-rate
 envelope, plus a faint noise floor. Per 0.1 s, with ``z`` the standardised latent of the targets
 (arousal, valence, liking; the label's latent, with the same 1-frame annotation delay as the feature
@@ -58,7 +58,7 @@ VISUAL_COLUMNS = ["AU01_r", "AU04_r", "AU06_r", "AU12_r", "AU25_r"]
 AUDIO_SIZES = ("tiny", "demo")
 
 
-def _latent_at(z: np.ndarray, t: np.ndarray, delay: int) -> np.ndarray:
+def latent_at(z: np.ndarray, t: np.ndarray, delay: int) -> np.ndarray:
     """Latent rows (label frames) interpolated at times ``t`` (s), shifted by the annotation delay."""
     pos = t / FRAME_S + delay
     rows = np.arange(z.shape[0])
@@ -69,7 +69,7 @@ def synth_voice(z: np.ndarray, culture: str, n_samples: int, rng: np.random.Gene
                 delay: int = 1) -> np.ndarray:
     """Float32 samples of one recording from its latent ``z`` (label frames x 3)."""
     t = np.arange(n_samples) / SAMPLE_RATE
-    lat = _latent_at(z, t, delay)
+    lat = latent_at(z, t, delay)
     za, zv, zl = lat[:, 0], lat[:, 1], lat[:, 2]
     speaker = SPEAKER_ST_SD * rng.standard_normal()
     f0 = BASE_F0 * 2.0 ** ((PITCH_ST * za + CULTURE_PITCH_ST[culture] + speaker) / 12.0)
@@ -114,7 +114,9 @@ def generate_audio_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "ti
     """Write a generated audio corpus to ``out_dir`` (replaced atomically as a whole); return the truth."""
     import soundfile as sf
 
-    from .synth import ANNOTATION_DELAY, CorpusGenerator, guard_out, write_labels
+    from .synth import guard_out, write_labels
+    from .synth_generator import CorpusGenerator
+    from .synth_planted import ANNOTATION_DELAY
 
     if size not in AUDIO_SIZES:
         raise ConfigError(f"--size {size} with --audio: audio corpora come in {', '.join(AUDIO_SIZES)} "
@@ -129,13 +131,13 @@ def generate_audio_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "ti
         (tmp / "audio").mkdir()
         (tmp / "visual_features").mkdir()
         for n in names:
-            rng = gen._rng("audio", n)
+            rng = gen.rng("audio", n)
             n_samples = int(round((lengths[n] * FRAME_S + EXTRA_S) * SAMPLE_RATE))
             x = synth_voice(gen.target_latent(n), n.split("_")[1], n_samples, rng, delay=ANNOTATION_DELAY)
             sf.write(str(tmp / "audio" / f"{n}.wav"), x, SAMPLE_RATE, subtype="PCM_16")
             n_vis = int(n_samples / SAMPLE_RATE * VISUAL_FPS)
             times = np.round(np.arange(n_vis) / VISUAL_FPS, 6)
-            V = visual_control(n_vis, gen._rng("visual_control", n))
+            V = visual_control(n_vis, gen.rng("visual_control", n))
             (tmp / "visual_features" / f"{n}.csv").write_text(format_visual_csv(n, times, V))
         truth = {
             "generator": "emofusion.synth",

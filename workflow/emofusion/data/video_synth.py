@@ -170,18 +170,18 @@ def write_video(path: Path, frames, fps: int) -> None:
 
 def write_videos(gen, folder: Path, size: str, animator: FaceAnimator | None = None) -> dict:
     """One video per recording of ``gen`` into ``folder``; returns ``{name: frames}``."""
-    from .audio_synth import _latent_at
-    from .synth import ANNOTATION_DELAY
+    from .audio_synth import latent_at
+    from .synth_planted import ANNOTATION_DELAY
 
     fps = FPS[size]
     anim = animator or FaceAnimator()
     folder.mkdir(parents=True, exist_ok=True)
     frames = {}
     for name in gen.recordings():
-        rng = gen._rng("video", name)
+        rng = gen.rng("video", name)
         n = int(round((gen.length(name) * FRAME_S + EXTRA_S) * fps))
         t = np.arange(n) / fps
-        lat = _latent_at(gen.target_latent(name), t, ANNOTATION_DELAY)
+        lat = latent_at(gen.target_latent(name), t, ANNOTATION_DELAY)
         D = planted_displacements(lat[:, 0], lat[:, 1], lat[:, 2])
         tx, ty = HEAD_SHIFT_PX * _slow(rng, n, fps), HEAD_SHIFT_PX * _slow(rng, n, fps)
         sc = 1.0 + HEAD_SCALE * _slow(rng, n, fps)
@@ -221,7 +221,9 @@ def planted_truth(size: str) -> dict:
 
 def generate_video_corpus(out_dir: str | Path, *, seed: int = 0, size: str = "tiny", audio: bool = False) -> dict:
     """Write a generated video (``audio``: audiovisual) corpus to ``out_dir``; return the truth."""
-    from .synth import ANNOTATION_DELAY, CorpusGenerator, guard_out, write_labels
+    from .synth import guard_out, write_labels
+    from .synth_generator import CorpusGenerator
+    from .synth_planted import ANNOTATION_DELAY
 
     if size not in VIDEO_SIZES:
         raise ConfigError(f"--size {size} with --video: video corpora come in {', '.join(VIDEO_SIZES)}")
@@ -268,9 +270,10 @@ def planted_correlations(corpus: str | Path, face_dir: str | Path) -> dict[str, 
     """Pearson r of each planted descriptor (:data:`PLANTED`) with its target's latent at the frame
     times, over the frames with a face of every face LLD file in ``face_dir`` (files of the
     generated corpus ``corpus``, whose truth.json gives seed and size)."""
-    from .audio_synth import _latent_at
+    from .audio_synth import latent_at
     from .face import FACE_COLUMNS
-    from .synth import ANNOTATION_DELAY, CorpusGenerator
+    from .synth_generator import CorpusGenerator
+    from .synth_planted import ANNOTATION_DELAY
     from .video import read_face_file
 
     truth = json.loads((Path(corpus) / "truth.json").read_text())
@@ -280,7 +283,7 @@ def planted_correlations(corpus: str | Path, face_dir: str | Path) -> dict[str, 
     zs = {c: [] for c in PLANTED}
     for f in sorted(Path(face_dir).glob("*.csv")):
         t, X, v = read_face_file(f)
-        lat = _latent_at(gen.target_latent(f.stem), t[v], ANNOTATION_DELAY)
+        lat = latent_at(gen.target_latent(f.stem), t[v], ANNOTATION_DELAY)
         for c, target in PLANTED.items():
             xs[c].append(X[v, FACE_COLUMNS.index(c)])
             zs[c].append(lat[:, targets.index(target)])

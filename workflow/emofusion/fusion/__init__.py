@@ -6,6 +6,6 @@ One concept per module: ``protocols`` (the two protocols, a stage's parts, the g
 ``chain``), ``stage`` (a stage's parts joined into ``predictions/`` and ``scores.json``),
 ``mlflow_run`` (a stage's MLflow run), ``summary`` (``summary.tsv``), ``scheduler`` (the whole chain
 in one process tree, for ``emofusion fuse``), ``apply`` (a fitted chain re-applied to new
-recordings); ``solver`` is the SSNAL solver of every fit; ``avec`` is the faithful AVEC 2019 mode.
-The fit settings are :class:`emofusion.spec.FusionSpec`.
+recordings); ``solver`` is the SSNAL solver of every fit (``newton``: its Newton directions);
+``avec`` is the faithful AVEC 2019 mode. The fit settings are :class:`emofusion.spec.FusionSpec`.
 """

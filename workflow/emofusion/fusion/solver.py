@@ -38,13 +38,13 @@ when its relative gap ``(P - D) / P`` is at most ``tol``; since ``D <= min P``, 
 within ``tol`` of the optimum.
 
 Iterates, dual bounds and line searches are float64. float32 is used where only a search direction
-depends on it: forming, updating and factorising a Newton matrix (each problem keeps its last
-``X_J^T X_J`` and updates it in place by the rows that enter and leave ``J``, :func:`_gram`) and the
-product ``X d`` (the
-running residuals then carry float32 rounding; the reported objective and gap are recomputed
-exactly). The GEMMs of all active problems are batched; each problem's Newton system is
-its own. The result depends only on the inputs and the BLAS thread count; :func:`solve` runs BLAS on
-one thread, so results are the same however many processes or cores run beside it.
+depends on it: forming, updating and factorising a Newton matrix (:mod:`emofusion.fusion.newton`:
+each problem keeps its last ``X_J^T X_J`` and updates it in place by the rows that enter and leave
+``J``) and the product ``X d`` (the running residuals then carry float32 rounding; the reported
+objective and gap are recomputed exactly). The GEMMs of all active problems are batched; each
+problem's Newton system is its own. The result depends only on the inputs and the BLAS thread
+count; :func:`solve` runs BLAS on one thread, so results are the same however many processes or
+cores run beside it.
 """
 
 from __future__ import annotations
@@ -54,19 +54,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import blas, lapack
+
+from .newton import KeptGram, newton_direction
 
 SIGMA_GROWTH = 2.0  # penalty factor between subproblems (5 and 10 took more Newton steps on the official runs)
 INNER_RTOL = 1e-6  # a subproblem is solved when ||grad psi|| <= INNER_RTOL * (1 + ||w||)
 ZONE0 = 0.05  # initial share of residuals in the quadratic zone (from w = 0, shares below 0.2 stalled on
 #               labels with runs of exact zeros; from the ridge start or a warm start 0.05 was fastest)
 STATIONARITY_SHARE = 0.1  # 0.01 and 0.1 saved 3-7 % of the Newton steps on the official runs' grids; 0.3 saved less
-FLOAT32_UPDATES = 8  # float32 updates in a row before X_J^T X_J is formed afresh
 FLOAT32_TOL = 1e-6  # below this tol everything is float64 (float32 rounding of the running residuals is
 #                    about 1e-8 of the objective: a gap far below 1e-6 could not be certified)
-FLOAT32_SCALE = 1e6  # the Newton matrix I + sigma X_J^T X_J is factorised in float32 while sigma times its
-#                      largest diagonal entry is at most this (float32 then keeps the identity to about 6 %;
-#                      the official runs' grids stayed below 6e5 at tol 1e-3), else in float64
 GAP_MARGIN = 1e-4  # stop at (1 - GAP_MARGIN) tol: the running objective's float32 rounding stays far below
 MAX_NEWTON = 400  # Newton steps per problem, all subproblems together (a safety net, never the stopping rule)
 
@@ -101,90 +98,6 @@ def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray, C: float) -> float:
     w = np.asarray(w, dtype=np.float64)
     r = np.asarray(y, dtype=np.float64) - np.asarray(X, dtype=np.float64)[:, :w.size] @ w
     return float(0.5 * w @ w + C * np.abs(r).sum())
-
-
-class _Gram:
-    """``X_J^T X_J`` of one problem's last Newton step (upper triangle, float32), kept so that the next
-    step, whose ``J`` differs in some rows, costs an in-place update by those rows instead of a new
-    product."""
-
-    __slots__ = ("J", "H", "updates")
-
-    def __init__(self):
-        self.J: np.ndarray | None = None
-        self.H: np.ndarray | None = None
-        self.updates = 0  # updates since the product was last formed afresh
-
-
-def _gram(X: np.ndarray, Xg: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, nJ: int,
-          cache: _Gram | None) -> np.ndarray:
-    """``X_J^T X_J`` over the first ``p`` columns in the precision of ``Xg`` (``X`` in float32, or ``X``
-    itself; upper triangle valid), in the cheapest form:
-    the kept product of the previous step, updated in place by the rows that entered and left ``J``
-    (up to FLOAT32_UPDATES in a row, so that rounding does not pile up); ``G`` minus the rows out of
-    ``J`` when most rows are in; else a fresh symmetric rank-k product."""
-    N = J.size
-    syrk = blas.ssyrk if Xg.dtype == np.float32 else blas.dsyrk
-    if cache is not None and cache.H is not None:  # J and H are set together; p is the problem's own
-        add = J & ~cache.J
-        rem = cache.J & ~J
-        if int(add.sum() + rem.sum()) < nJ and cache.updates < FLOAT32_UPDATES:
-            H = cache.H
-            if add.any():
-                H = syrk(1.0, Xg[add, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
-            if rem.any():
-                H = syrk(-1.0, Xg[rem, :p].T, trans=0, beta=1.0, c=H, overwrite_c=1)
-            cache.J, cache.H, cache.updates = J, H, cache.updates + 1
-            return H
-    if G is not None and G.shape[0] >= p and nJ > N // 2:
-        H = (G[:p, :p] - blas.dsyrk(1.0, X[~J, :p].T, trans=0)).astype(Xg.dtype)
-    else:
-        H = syrk(1.0, Xg[J, :p].T, trans=0)
-    if cache is not None:
-        cache.J, cache.H, cache.updates = J, H, 0
-    return H
-
-
-def _newton_direction(X: np.ndarray, Xg: np.ndarray, G: np.ndarray | None, J: np.ndarray, p: int, sigma: float,
-                      g: np.ndarray, cache: _Gram | None = None) -> np.ndarray:
-    """Solve ``(I + sigma X_J^T X_J) d = -g`` over the first ``p`` columns, in the cheapest form:
-    the row space (Woodbury, float64) for few rows, else the p-space with ``X_J^T X_J`` from
-    :func:`_gram` and a float32 Cholesky factorisation while the penalty is moderate (FLOAT32_SCALE),
-    else exact float64 from scratch (also where float32 rounding breaks definiteness)."""
-    nJ = int(J.sum())
-    if nJ == 0:
-        return -g
-    if nJ < 0.7 * p:
-        XJ = X[J, :p]
-        M = XJ @ XJ.T
-        M[np.diag_indices(nJ)] += 1.0 / sigma
-        try:
-            return -g + XJ.T @ sla.cho_solve(sla.cho_factor(M, lower=False, check_finite=False), XJ @ g,
-                                             check_finite=False)
-        except np.linalg.LinAlgError:
-            pass  # rank-deficient rows (repeated frames): the p-space form below is always definite
-    A = _gram(X, Xg, G, J, p, nJ, cache)
-    if A.dtype == np.float32:
-        if sigma * float(A.diagonal().max()) <= FLOAT32_SCALE:
-            H = A * np.float32(sigma)
-            H[np.diag_indices(p)] += 1.0
-            c, info = lapack.spotrf(H, lower=0, overwrite_a=1, clean=0)
-            if info == 0:
-                return -lapack.spotrs(c, g.astype(np.float32), lower=0)[0].astype(np.float64)
-        A = blas.dsyrk(1.0, X[J, :p].T, trans=0)
-        if cache is not None:
-            cache.J, cache.H, cache.updates = J, A.astype(np.float32), 0
-    H = A * sigma
-    H[np.diag_indices(p)] += 1.0
-    # a penalty so large that the identity is lost in float64 rounding: the smallest diagonal shift
-    # that makes the factorisation succeed (the direction only needs to be a descent direction)
-    shift = 0.0
-    while True:
-        c, info = lapack.dpotrf(H, lower=0, clean=0)
-        if info == 0:
-            return -lapack.dpotrs(c, g, lower=0)[0]
-        shift = max(10.0 * shift, 1e-14 * float(H.diagonal().max()))
-        H[np.diag_indices(p)] += shift
 
 
 def solve(X: np.ndarray, Y: np.ndarray, problems: Sequence[Problem], *, tol: float = 1e-3,
@@ -231,7 +144,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton) -> Solution:
     # (a wavefront over the grid: their widths may differ). A source's exact final residuals (the
     # same for the zero-padded weights) and, at the same width, its kept Newton matrix start it.
     R_end = np.zeros((N, n))
-    kept: dict[int, _Gram] = {}
+    kept: dict[int, KeptGram] = {}
     same_width = {int(src[j]) for j in range(n) if src[j] >= 0 and ps[src[j]] == ps[j]}
     rnd = np.zeros(n, dtype=int)
     for j in sorted(range(n), key=lambda j: (ps[j], Cs[j])):
@@ -245,7 +158,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton) -> Solution:
         lam = np.zeros((N, idx.size))
         sigma = np.zeros(idx.size)
         R = np.empty((N, idx.size))
-        grams = [_Gram() for _ in idx]
+        grams = [KeptGram() for _ in idx]
         for w in np.unique(ps[idx]):  # cold starts, by width
             cold = (ps[idx] == w) & (src[idx] < 0)
             if cold.any():
@@ -379,8 +292,8 @@ def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, tol, max_newton)
             for i, col in enumerate(cols):
                 j = a[col]
                 D[:, i] = 0.0
-                D[:ps[j], i] = _newton_direction(X, Xg, G, np.abs(V[:, col]) < Cs[j] / sigma[j], ps[j], sigma[j],
-                                                 Gr[:ps[j], col], grams[j])
+                D[:ps[j], i] = newton_direction(X, Xg, G, np.abs(V[:, col]) < Cs[j] / sigma[j], ps[j], sigma[j],
+                                                Gr[:ps[j], col], grams[j])
             # X d in float32 (half the memory traffic of the pass) when tol >= FLOAT32_TOL: the residuals
             # then carry float32 rounding (about 1e-8 of the objective on the official runs); the dual
             # bound uses the exact X^T lam', and the objective is recomputed exactly for the final gap
