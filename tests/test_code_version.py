@@ -295,3 +295,36 @@ def test_editing_one_synth_concept_reruns_only_the_rules_that_use_it(tmp_path, f
         fh.write("# an edit\n")
     after = code_versions(scripts, lib)
     assert {s for s in before if before[s] != after[s]} == changes
+
+
+# The video stage's rules: one face LLD job per recording, then the sets derived from its LLD files.
+FACE_LLD_JOB = {"extract_face"}
+FACE_SET_JOBS = {"face_functionals", "face_codebook", "face_bags"}
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("FaceTracker", FACE_LLD_JOB | {"system_bundle"}),  # face_tracker: decoding, tracking, the LLD file
+     ("read_video_info", FACE_LLD_JOB | {"system_bundle"}),  # video: the root, opening a video, frame times
+     ("write_face_functionals", FACE_SET_JOBS | {"system_bundle"}),  # face_windows: functionals and bags
+     ("check_video_config", {"system_bundle"})],  # video_config: the sets' keys, folders and config check
+)
+def test_editing_one_video_concept_reruns_only_the_rules_that_use_it(tmp_path, function, changes):
+    """The real scripts and library, copied; the module defining ``function`` is edited (the system
+    bundle reaches every one: predicting extracts the face sets from a root's videos). The derived
+    sets' jobs re-run for a tracker edit through their LLD input files, not through their own code;
+    the old layout (one data/video.py) changed the code of all four face jobs for any edit of it."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    assert FACE_LLD_JOB | FACE_SET_JOBS | {"system_bundle"} <= set(before)
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    if function == "FaceTracker":
+        assert not changed & FACE_SET_JOBS  # the derived sets' own code does not change
+    if function == "write_face_functionals":
+        assert not changed & FACE_LLD_JOB  # the LLD job does not re-run
+    assert changed == changes

@@ -1,7 +1,8 @@
-"""Video decoding, face tracking and the face feature sets (emofusion.data.video): frame times from
-the container's timestamps (any rate, variable too), dlib finding the astronaut's face as it moves,
-faceless frames masked, functionals and bags over the frames with a face, the Train-only codebook,
-and every bad-video case as one DataError naming the file."""
+"""Video decoding, face tracking and the face feature sets (emofusion.data.video, face_tracker,
+face_windows, video_config): frame times from the container's timestamps (any rate, variable too),
+dlib finding the astronaut's face as it moves, faceless frames masked, functionals and bags over the
+frames with a face, the Train-only codebook, and every bad-video case as one DataError naming the
+file."""
 
 from __future__ import annotations
 
@@ -14,8 +15,23 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("dlib")
 
-from emofusion.data import video as V  # noqa: E402
-from emofusion.data.face import FACE_COLUMNS  # noqa: E402
+from emofusion.data.face import FACE_COLUMNS, LLD_HEADER, read_face_file  # noqa: E402
+from emofusion.data.face_tracker import (  # noqa: E402
+    FaceTracker,
+    extract_face,
+    extract_face_file,
+    face_lld_table,
+    iter_frames,
+    predictor_path,
+)
+from emofusion.data.face_windows import (  # noqa: E402
+    face_functionals,
+    write_face_bags,
+    write_face_codebook,
+    write_face_functionals,
+)
+from emofusion.data.video import check_video_root, read_video_info  # noqa: E402
+from emofusion.data.video_config import folder_of  # noqa: E402
 from emofusion.errors import DataError  # noqa: E402
 
 SIZE = 160
@@ -62,7 +78,7 @@ def write(path: Path, frames, times=None, fps: int = 25, codec: str = "libx264")
 def test_predictor_found_without_importing_the_package():
     import sys
 
-    p = V.predictor_path()
+    p = predictor_path()
     assert p.name == "shape_predictor_68_face_landmarks.dat" and p.stat().st_size > 50_000_000
     assert "face_recognition_models" not in sys.modules
 
@@ -71,9 +87,9 @@ def test_predictor_found_without_importing_the_package():
 def test_frame_times_are_the_container_timestamps(tmp_path, fps):
     frames = [np.full((SIZE, SIZE), 40 + 5 * i, np.uint8) for i in range(20)]
     f = write(tmp_path / "Train_DE_01.mp4", frames, fps=fps)
-    got = [t for t, _ in V.iter_frames(f)]
+    got = [t for t, _ in iter_frames(f)]
     np.testing.assert_allclose(got, np.arange(20) / fps, atol=1e-3)
-    info = V.read_video_info(f)
+    info = read_video_info(f)
     assert info.frames == 20 and abs(info.fps - fps) < 0.01 and (info.width, info.height) == (SIZE, SIZE)
 
 
@@ -81,7 +97,7 @@ def test_variable_frame_rate_times_not_index_times_rate(tmp_path):
     times = np.cumsum(np.r_[0.0, np.tile([0.03, 0.05, 0.04], 10)])  # irregular steps, mean 25 fps
     frames = [np.full((SIZE, SIZE), 100, np.uint8) for _ in times]
     f = write(tmp_path / "v.mkv", frames, times=times)
-    got = np.array([t for t, _ in V.iter_frames(f)])
+    got = np.array([t for t, _ in iter_frames(f)])
     np.testing.assert_allclose(got, times, atol=1.5e-3)
     assert not np.allclose(got, np.arange(times.size) * np.median(np.diff(times)), atol=5e-3)
 
@@ -92,8 +108,8 @@ def test_tracker_follows_the_face_and_masks_faceless_frames(tmp_path, astronaut)
     frames += [np.full((SIZE, SIZE), 128, np.uint8)] * 3  # no face
     frames += [crop(astronaut, 0, 0, 0.9), crop(astronaut, 0, 0, 1.1)]
     f = write(tmp_path / "Train_DE_01.mp4", frames, fps=10)
-    tr = V.FaceTracker(detect_every=4)
-    vf = V.extract_face(f, tracker=tr, warn=lambda m: None)
+    tr = FaceTracker(detect_every=4)
+    vf = extract_face(f, tracker=tr, warn=lambda m: None)
     assert vf.valid.tolist() == [True] * 6 + [False] * 3 + [True] * 2
     assert vf.roi_detections > 0 and vf.full_detections >= 3  # first frame, every 4th, after the faceless ones
     # the landmarks moved with the face: check through the aligned descriptors staying put while the
@@ -114,12 +130,12 @@ def test_lld_file_layout_and_masking(tmp_path, astronaut):
     f = write(tmp_path / "Train_DE_01.mp4", frames, fps=20)
     warned = []
     out = tmp_path / "Train_DE_01.csv"
-    V.extract_face_file(f, out, warn=warned.append)
+    extract_face_file(f, out, warn=warned.append)
     assert len(warned) == 1 and "Train_DE_01.mp4" in warned[0] and "60%" in warned[0]
     lines = out.read_text().splitlines()
     assert lines[0] == "name;frameTime;success;" + ";".join(FACE_COLUMNS)
     assert len(lines) == 21 and lines[1].startswith("'Train_DE_01';0.000000;1.000000;")
-    t, X, v = V.read_face_file(out)
+    t, X, v = read_face_file(out)
     np.testing.assert_allclose(t, np.arange(20) / 20, atol=1e-3)
     assert v.tolist() == [True] * 8 + [False] * 12 and (X[~v] == 0).all()
 
@@ -131,7 +147,7 @@ def test_functionals_average_only_the_frames_with_a_face():
     valid = rng.random(150) > 0.3
     valid[(times > 6.5)] = False  # the last 2.5 s faceless: windows centred after 8.5 s hold no face
     X[~valid] = 1e6  # would show if used
-    F = V.face_functionals(times, X, valid, window_s=4.0)
+    F = face_functionals(times, X, valid, window_s=4.0)
     assert F.shape == (int(np.floor(times[-1] / 0.1)) + 1, 6)
     tv, Xv = times[valid], X[valid]
     last_ok = None
@@ -158,14 +174,14 @@ def test_bags_count_faces_only_and_codebook_is_train_only(tmp_path):
         valid[40:60] = False
         X[~valid] = 0.0
         p = tmp_path / f"{name}.csv"
-        p.write_text(format_feature_csv(name, times, np.column_stack([valid, X]), list(V.LLD_HEADER)))
+        p.write_text(format_feature_csv(name, times, np.column_stack([valid, X]), list(LLD_HEADER)))
         files.append(p)
-    V.write_face_codebook(files, tmp_path / "cb.npz", size=10, seed=3)
+    write_face_codebook(files, tmp_path / "cb.npz", size=10, seed=3)
     cb = load_codebook(tmp_path / "cb.npz")
     assert cb.train == ("Train_DE_01", "Train_DE_02")
     assert np.abs(cb.mean).max() < 0.5  # Devel's shifted frames never entered
     out = tmp_path / "bags"
-    V.write_face_bags(files, tmp_path / "cb.npz", out, window_s=0.4)
+    write_face_bags(files, tmp_path / "cb.npz", out, window_s=0.4)
     B = np.loadtxt(out / "Train_DE_01.csv", delimiter=",", usecols=range(2, 12))
     # a 0.4 s window (10 frames at 25 fps, 11 with both ends) centred in the faceless stretch counts nothing
     assert B.shape == (48, 10)
@@ -203,8 +219,8 @@ def test_bad_video_is_one_error_naming_the_file(tmp_path, case):
     elif case == "no_face":
         write(f, [np.full((SIZE, SIZE), 90, np.uint8)] * 10, fps=10)
     with pytest.raises(DataError) as e:
-        V.read_video_info(f)
-        V.extract_face_file(f, tmp_path / "out.csv")
+        read_video_info(f)
+        extract_face_file(f, tmp_path / "out.csv")
     assert e.value.path == str(f)
     msg = str(e.value)
     want = {"missing": "not found", "empty": "empty file", "garbage": "unreadable video file",
@@ -259,7 +275,7 @@ def test_bad_video_root_one_clear_error(tmp_path, astronaut, case):
 
     root, message = _video_root(tmp_path, astronaut, case)
     with pytest.raises(DataError) as err:
-        V.check_video_root(root, tolerance_frames=5)
+        check_video_root(root, tolerance_frames=5)
     assert message in str(err.value)
     proc = subprocess.run([sys.executable, "-m", "emofusion.cli", "validate", str(root), "--pad-tolerance", "5"],
                           capture_output=True, text=True, timeout=120)
@@ -409,20 +425,20 @@ def test_predict_extracts_the_face_sets_as_the_workflow_does(tmp_path):
     ref = tmp_path / "ref"
     llds = []
     for f in sorted((tmp_path / "root" / "video").glob("*.mp4")):
-        llds.append(ref / V.folder_of("face") / f"{f.stem}.csv")
-        V.extract_face_file(f, llds[-1], warn=lambda m: None)
-    V.write_face_functionals(llds, ref / V.folder_of("face_func"))
-    V.write_face_codebook(llds, ref / "codebooks" / "face.npz", size=10)
-    V.write_face_bags(llds, ref / "codebooks" / "face.npz", ref / V.folder_of("bovw_face"))
+        llds.append(ref / folder_of("face") / f"{f.stem}.csv")
+        extract_face_file(f, llds[-1], warn=lambda m: None)
+    write_face_functionals(llds, ref / folder_of("face_func"))
+    write_face_codebook(llds, ref / "codebooks" / "face.npz", size=10)
+    write_face_bags(llds, ref / "codebooks" / "face.npz", ref / folder_of("bovw_face"))
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     keys = ["face", "face_func", "bovw_face"]
-    sets = {k: {"folder": V.folder_of(k), "extract": bundle_settings(k, {"source": "video", "window_s": 4.0},
+    sets = {k: {"folder": folder_of(k), "extract": bundle_settings(k, {"source": "video", "window_s": 4.0},
                                                                       [ref / "codebooks" / "face.npz"], bundle)}
             for k in keys}
     folders = extract_missing(sets, tmp_path / "root", bundle, tmp_path / "out", warn=lambda m: None)
     for k in keys:
-        want = sorted((ref / V.folder_of(k)).glob("*.csv"))
+        want = sorted((ref / folder_of(k)).glob("*.csv"))
         assert [p.name for p in want] == ["Test_HU_01.csv", "Train_DE_01.csv"], k
         assert sorted(p.name for p in folders[k].iterdir()) == [p.name for p in want], k
         for f in want:
@@ -455,13 +471,13 @@ def test_generated_videos_carry_the_planted_signals(tmp_path):
 
     frames = vs.write_videos(Three(), tmp_path / "video", "tiny")
     (tmp_path / "truth.json").write_text(json.dumps({"seed": 0, "size": "tiny"}))
-    tr = V.FaceTracker()
+    tr = FaceTracker()
     (tmp_path / "face").mkdir()
     for name, n in frames.items():
-        vf = V.extract_face(tmp_path / "video" / f"{name}.mp4", tracker=tr, warn=lambda m: None)
+        vf = extract_face(tmp_path / "video" / f"{name}.mp4", tracker=tr, warn=lambda m: None)
         assert vf.times.size == n and 0.05 < vf.faceless_share < 0.2  # the occlusion: about 10% of frames
         (tmp_path / "face" / f"{name}.csv").write_text(
-            format_feature_csv(name, vf.times.round(6), V.face_lld_table(vf), list(V.LLD_HEADER)))
+            format_feature_csv(name, vf.times.round(6), face_lld_table(vf), list(LLD_HEADER)))
     r = vs.planted_correlations(tmp_path, tmp_path / "face")
     assert r["lips_part"] >= 0.5, r
     assert all(v >= 0.8 for k, v in r.items() if k != "lips_part"), r
@@ -483,7 +499,7 @@ def test_face_set_cache_masks_faceless_rows(tmp_path):
     valid[20:45] = False  # a second without a face
     X[~valid] = 1e6
     f = tmp_path / "Train_DE_01.csv"
-    f.write_text(format_feature_csv("Train_DE_01", times, np.column_stack([valid, X]), list(V.LLD_HEADER)))
+    f.write_text(format_feature_csv("Train_DE_01", times, np.column_stack([valid, X]), list(LLD_HEADER)))
     warned = []
     A, step, rows = read_aligned(f, fs, 30, warn=warned.append)
     assert A.shape == (30, len(FACE_COLUMNS)) and abs(step - 0.04) < 1e-6

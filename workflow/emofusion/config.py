@@ -72,7 +72,7 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     from .data.audio import check_audio_config
 
     check_audio_config(config)
-    from .data.video import check_video_config
+    from .data.video_config import check_video_config
 
     check_video_config(config)
     from .data.openface import check_format

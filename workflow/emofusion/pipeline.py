@@ -446,12 +446,12 @@ def audio_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir
     write_bags(list(lld_csvs), codebook_npz, out_dir, window_s=window_s)
 
 
-# --- video data roots (emofusion.data.video) ---
+# --- video data roots (emofusion.data.face_tracker, emofusion.data.face_windows) ---
 
 
 def extract_face(video: str | Path, out_csv: str | Path) -> None:
     """The face LLD file of one recording; the share of faceless frames goes to the job's log."""
-    from .data.video import extract_face_file
+    from .data.face_tracker import extract_face_file
 
     log = logging.getLogger("emofusion.video")
     vf = extract_face_file(video, out_csv, warn=log.warning)
@@ -460,19 +460,19 @@ def extract_face(video: str | Path, out_csv: str | Path) -> None:
 
 
 def face_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *, window_s: float) -> None:
-    from .data.video import write_face_functionals
+    from .data.face_windows import write_face_functionals
 
     write_face_functionals(list(lld_csvs), out_dir, window_s=window_s)
 
 
 def face_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, size: int, seed: int) -> None:
-    from .data.video import write_face_codebook
+    from .data.face_windows import write_face_codebook
 
     write_face_codebook(list(lld_csvs), out_npz, size=size, seed=seed)
 
 
 def face_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
               window_s: float) -> None:
-    from .data.video import write_face_bags
+    from .data.face_windows import write_face_bags
 
     write_face_bags(list(lld_csvs), codebook_npz, out_dir, window_s=window_s)

@@ -38,7 +38,7 @@ def kind_of(source: str, key: str) -> tuple[str, str]:
 
         lld_of(key)  # the ConfigError naming the extractable sets
         return EXTRACTABLE[key]
-    from .data.video import EXTRACTABLE, folder_of
+    from .data.video_config import EXTRACTABLE, folder_of
 
     folder_of(key)
     return "face", EXTRACTABLE[key]
@@ -119,7 +119,7 @@ def extract_missing(sets: Mapping[str, Mapping], root: str | Path, bundle_dir: s
             else:
                 write_bags(llds, bundle_dir / ex["codebook"], dest, window_s=ex["window_s"])
         else:
-            from .data.video import write_face_bags, write_face_functionals
+            from .data.face_windows import write_face_bags, write_face_functionals
 
             if ex["kind"] == "func":
                 write_face_functionals(llds, dest, window_s=ex["window_s"])
@@ -136,7 +136,8 @@ def _extract_lld(source: str, lld: str, rec: str, path: Path, out_dir: Path, war
         out = out_dir / folder_of(lld) / f"{rec}.csv"
         extract_lld_file(path, out, lld)
         return out
-    from .data.video import extract_face_file, folder_of
+    from .data.face_tracker import extract_face_file
+    from .data.video_config import folder_of
 
     out = out_dir / folder_of("face") / f"{rec}.csv"
     extract_face_file(path, out, warn=warn)  # warns where many frames have no face

@@ -415,7 +415,7 @@ AUDIO_RECORDINGS = sorted(AUDIO_INFO)
 
 # --- video data roots (workflow/rules/video.smk): video/<name>.<mp4|avi|mkv|mov> beside labels/ ---
 from emofusion.data.video import check_video_root
-from emofusion.data.video import folder_of as video_folder_of
+from emofusion.data.video_config import folder_of as video_folder_of
 
 VIDEO_EXTRACT = list((config.get("video") or {}).get("extract") or [])
 VIDEO_INFO = (check_video_root(config["data_root"], cultures=config["data"]["cultures"],

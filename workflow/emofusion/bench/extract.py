@@ -12,7 +12,7 @@ Train, half Devel) and times, in one process on one core, what the workflow's ex
 With ``--video-recordings M`` (default 2; 0 skips them) it also writes M generated face videos
 of ``--video-seconds`` seconds at ``--fps`` (default 25) and ``--size WxH`` (default 640x480; the
 astronaut face of ``emofusion synth --video`` animated at 160x160, scaled up 3x and centred) and
-times the face sets the same way: ``face`` (``video.extract_face_file``: decode, track, LLDs, write
+times the face sets the same way: ``face`` (``face_tracker.extract_face_file``: decode, track, LLDs, write
 the CSV; a fresh dlib detector and predictor per video, as in a job of its own), ``face_func`` and
 ``bovw_face`` from those LLD files.
 
@@ -153,25 +153,27 @@ def _since(t0: tuple[float, float]) -> tuple[float, float]:
 
 
 def _bench_video(root: Path, args: argparse.Namespace) -> None:
-    from ..data import video
+    from ..data.face_tracker import extract_face_file
+    from ..data.face_windows import write_face_bags, write_face_codebook, write_face_functionals
+    from ..data.video_config import folder_of
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     vids = write_bench_video(root, args.video_recordings, args.video_seconds, args.fps, (w, h))
     total = args.video_recordings * args.video_seconds
-    out = root / video.folder_of("face")
+    out = root / folder_of("face")
     rows, full, roi = [], 0, 0
     t0 = _clock()
     for v in vids:
-        vf = video.extract_face_file(v, out / f"{v.stem}.csv", warn=lambda m: None)
+        vf = extract_face_file(v, out / f"{v.stem}.csv", warn=lambda m: None)
         full, roi = full + vf.full_detections, roi + vf.roi_detections
     rows.append(("face", _since(t0)))
     files = sorted(out.glob("*.csv"))
     t0 = _clock()
-    video.write_face_functionals(files, root / video.folder_of("face_func"))
+    write_face_functionals(files, root / folder_of("face_func"))
     rows.append(("face_func", _since(t0)))
     t0 = _clock()
-    video.write_face_codebook(files, root / "codebooks" / "face.npz")
-    video.write_face_bags(files, root / "codebooks" / "face.npz", root / video.folder_of("bovw_face"))
+    write_face_codebook(files, root / "codebooks" / "face.npz")
+    write_face_bags(files, root / "codebooks" / "face.npz", root / folder_of("bovw_face"))
     rows.append(("bovw_face", _since(t0)))
     print(f"face sets of {args.video_recordings} videos x {args.video_seconds:g} s = {total:g} s of {w}x{h} "
           f"video at {args.fps} fps ({full} full-frame and {roi} region detections; load average "

@@ -115,7 +115,7 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
-def _label_frames(path: Path) -> int:
+def label_frames(path: Path) -> int:
     """Data rows of a label file (its line count; the label file itself is checked by its reader)."""
     with open(path, "rb") as fh:
         lines = [ln for ln in fh.read().splitlines() if ln.strip()]
@@ -162,7 +162,7 @@ def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS
     for n, f in sorted(wavs.items()):
         info = read_audio_info(f)
         if n in labels:
-            need = _label_frames(labels[n])
+            need = label_frames(labels[n])
             have = int(math.floor(info.duration_s / FRAME_S + 1e-9))
             if need - have > tolerance_frames:
                 raise DataError(f, f"audio much shorter than its labels: {info.duration_s:.2f} s of audio, "

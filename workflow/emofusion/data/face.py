@@ -54,8 +54,8 @@ import numpy as np
 
 FACE_COLUMNS = ("confidence", "inner_brow_raise", "outer_brow_raise", "brow_lower", "eye_aperture", "cheek_raise",
                 "lip_corner_pull", "lip_stretch", "lips_part", "jaw_drop", "yaw_deg", "pitch_deg", "roll_deg")
-#: the columns of a face LLD file after name and frameTime (emofusion.data.video writes it): ``success``
-#: (1 a face, 0 none: the row is masked) and FACE_COLUMNS
+#: the columns of a face LLD file after name and frameTime (emofusion.data.face_tracker writes it):
+#: ``success`` (1 a face, 0 none: the row is masked) and FACE_COLUMNS
 LLD_HEADER = ("success", *FACE_COLUMNS)
 #: the geometric descriptors (FACE_COLUMNS without confidence and pose)
 DESCRIPTORS = FACE_COLUMNS[1:10]

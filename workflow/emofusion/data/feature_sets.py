@@ -1,7 +1,7 @@
 """The feature-set registry: every feature set by key, with its default folder, dim, rate and modality.
 
 :data:`FEATURE_SETS` holds the 12 sets of AVEC 2019 CES (docs/data.md); :data:`EXTRACTED_SETS` the
-face sets this project extracts from video files (:mod:`emofusion.data.video`); :data:`ALL_SETS`
+face sets this project extracts from video files (:mod:`emofusion.data.video_config`); :data:`ALL_SETS`
 both. A set's folder is only its default (the folder is configuration). The rate class says how
 a set is placed on the 0.1 s label frames (:mod:`emofusion.data.alignment`): ``frame`` one row per
 label frame, ``lld`` 100 Hz, ``video`` the video frame rate. :func:`get_feature_set` is the one
@@ -27,7 +27,7 @@ class FeatureSet:
     rate: str  # "frame" (0.1 s) | "lld" (100 Hz) | "video" (video frame rate)
     modality: str  # "audio" | "visual"
     #: the file's first feature column is ``success`` (1 face, 0 none): rows with 0 are masked, and
-    #: the column itself is not a feature (the face LLDs extracted from video, emofusion.data.video)
+    #: the column itself is not a feature (the face LLDs extracted from video, emofusion.data.face_tracker)
     masked: bool = False
 
 
@@ -49,7 +49,7 @@ FEATURE_SETS: dict[str, FeatureSet] = {
     )
 }
 
-#: sets this project extracts from video files (emofusion.data.video); not among AVEC 2019's 12, so
+#: sets this project extracts from video files (emofusion.data.video_config); not among AVEC 2019's 12, so
 #: the generated feature corpus and ``emofusion validate``'s default sets leave them out
 EXTRACTED_SETS: dict[str, FeatureSet] = {
     fs.key: fs

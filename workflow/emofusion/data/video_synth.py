@@ -7,7 +7,7 @@ labels), and ``truth.json`` says what was planted.
 
 The face is a real photograph shipped inside the scikit-image wheel (``skimage/data/astronaut.png``,
 located through the package's files, not imported), cropped round the face and turned grey. Its 68
-landmarks are found once with dlib (:class:`emofusion.data.video.FaceTracker`); each frame moves some
+landmarks are found once with dlib (:class:`emofusion.data.face_tracker.FaceTracker`); each frame moves some
 of them and warps the image to follow (a smooth displacement field: every landmark and the image
 border are control points, the moved ones carry their displacement, the others hold still; the
 field is the Gaussian-weighted mean of the control points' displacements, fading to 0 away from
@@ -78,7 +78,7 @@ def base_face() -> tuple[np.ndarray, np.ndarray]:
     """``(grey crop (FRAME_SIZE, FRAME_SIZE) float64, its 68 landmarks (68, 2))``."""
     from PIL import Image
 
-    from .video import FaceTracker
+    from .face_tracker import FaceTracker
 
     img = np.asarray(Image.open(astronaut_path()).convert("L"), dtype=np.float64)
     h = FRAME_SIZE // 2
@@ -271,10 +271,9 @@ def planted_correlations(corpus: str | Path, face_dir: str | Path) -> dict[str, 
     times, over the frames with a face of every face LLD file in ``face_dir`` (files of the
     generated corpus ``corpus``, whose truth.json gives seed and size)."""
     from .audio_synth import latent_at
-    from .face import FACE_COLUMNS
+    from .face import FACE_COLUMNS, read_face_file
     from .synth_generator import CorpusGenerator
     from .synth_planted import ANNOTATION_DELAY
-    from .video import read_face_file
 
     truth = json.loads((Path(corpus) / "truth.json").read_text())
     gen = CorpusGenerator(truth["seed"], truth["size"])
