@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, train_extra
+from emofusion.joblog import log_to
+from emofusion.pipeline import train_extra
 
 with log_to(snakemake.log[0]):
     train_extra(snakemake.input.features, snakemake.input.labels, snakemake.input.tracking, snakemake.params.out_dir,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import cache_labels, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import cache_labels
 
 with log_to(snakemake.log[0]):
     cache_labels(snakemake.output.npz, data_root=snakemake.params.data_root, cultures=snakemake.params.cultures,

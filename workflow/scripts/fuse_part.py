@@ -1,4 +1,5 @@
-from emofusion.pipeline import fuse_part, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import fuse_part
 
 with log_to(snakemake.log[0]):
     fuse_part(snakemake.input.ranking, snakemake.params.runs_root, snakemake.input.labels,

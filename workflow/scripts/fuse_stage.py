@@ -1,4 +1,5 @@
-from emofusion.pipeline import fuse_stage, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import fuse_stage
 
 with log_to(snakemake.log[0]):
     fuse_stage(snakemake.input.ranking, snakemake.input.labels, snakemake.input.tracking, list(snakemake.input.parts),

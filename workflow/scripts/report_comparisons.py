@@ -1,4 +1,5 @@
-from emofusion.pipeline import comparisons, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import comparisons
 
 with log_to(snakemake.log[0]):
     comparisons(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import de_vs_hu, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import de_vs_hu
 
 with log_to(snakemake.log[0]):
     de_vs_hu(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import fig3, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import fig3
 
 with log_to(snakemake.log[0]):
     fig3(snakemake.params.fusion_root, snakemake.output.png, snakemake.output.svg,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import fusion_correlation, log_to
+from emofusion.joblog import log_to
+from emofusion.pipeline import fusion_correlation
 
 with log_to(snakemake.log[0]):
     fusion_correlation(snakemake.input.ranking, snakemake.params.runs_root, snakemake.input.labels,

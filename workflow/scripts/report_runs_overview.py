@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, runs_overview
+from emofusion.joblog import log_to
+from emofusion.pipeline import runs_overview
 
 with log_to(snakemake.log[0]):
     runs_overview(snakemake.input.ranking, snakemake.output.png, snakemake.output.svg,

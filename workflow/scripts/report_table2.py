@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, table2
+from emofusion.joblog import log_to
+from emofusion.pipeline import table2
 
 with log_to(snakemake.log[0]):
     table2(list(snakemake.input), snakemake.params.modes, snakemake.output.md, snakemake.output.tsv,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, report_tables
+from emofusion.joblog import log_to
+from emofusion.pipeline import report_tables
 
 with log_to(snakemake.log[0]):
     report_tables(snakemake.input.unimodal, snakemake.input.runs, snakemake.input.summary, snakemake.output.unimodal,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, traces
+from emofusion.joblog import log_to
+from emofusion.pipeline import traces
 
 with log_to(snakemake.log[0]):
     traces(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root, snakemake.input.labels,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, weight_search
+from emofusion.joblog import log_to
+from emofusion.pipeline import weight_search
 
 with log_to(snakemake.log[0]):
     weight_search(list(snakemake.input.scores), list(snakemake.input.weights), snakemake.output.tsv,

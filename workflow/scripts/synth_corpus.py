@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, synth_corpus
+from emofusion.joblog import log_to
+from emofusion.pipeline import synth_corpus
 
 with log_to(snakemake.log[0]):
     synth_corpus(snakemake.output.corpus, size=snakemake.params.size, seed=snakemake.params.seed,

@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, system_bundle
+from emofusion.joblog import log_to
+from emofusion.pipeline import system_bundle
 from emofusion.system import load_system, predict_root  # noqa: F401 -- what applies the bundle: in this rule's code version
 
 with log_to(snakemake.log[0]):

@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, train
+from emofusion.joblog import log_to
+from emofusion.pipeline import train
 from emofusion.spec import TRAIN_KEYS
 
 with log_to(snakemake.log[0]):
