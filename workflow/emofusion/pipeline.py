@@ -66,26 +66,6 @@ def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, sett
                         max_frames=settings["max_frames"], fmt=settings.get("format", "avec"))
 
 
-def _train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
-           out_dir: str | Path, *, run_name: str, seed: int, kind: str, spec, tags: Mapping[str, str]) -> None:
-    from .formats import read_tracking
-    from .training.trainer import train_run
-
-    tracking = read_tracking(tracking_json)
-    train_run([Path(f) for f in feature_caches], Path(labels_cache), Path(out_dir), run_name=run_name, kind=kind,
-              params=spec, seed=int(seed), tracking_uri=tracking["tracking_uri"],
-              experiment_name=tracking["experiment_name"], tags=dict(tags))
-
-
-def train(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
-          out_dir: str | Path, *, run: str, seed: int, kind: str, params: Mapping) -> None:
-    """One run of the DAG: named after the run (its sets joined by '+'), as is its feature_sets tag."""
-    from .spec import TrainSpec
-
-    _train(feature_caches, labels_cache, tracking_json, out_dir, run_name=run, seed=seed, kind=kind,
-           spec=TrainSpec.from_dict(params), tags={"feature_sets": "+".join(run.split("+"))})
-
-
 def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
     from .results.ranking import aggregate_seeds
 
@@ -215,21 +195,6 @@ def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, 
 
 
 # --- reports, ablation, search (issue 6) ---
-
-
-def train_extra(feature_caches: Sequence[str | Path], labels_cache: str | Path, tracking_json: str | Path,
-                out_dir: str | Path, *, run_name: str, seed: int, kind: str, params: Mapping,
-                tags: Mapping[str, str], weights_json: str | Path | None = None) -> None:
-    """A run outside the main DAG (loss ablation, weight search): the same training, its own folder,
-    MLflow run name and tags. ``weights_json`` (when given) records the loss weights it trained with."""
-    from .formats import write_weights
-    from .spec import TrainSpec
-
-    spec = TrainSpec.from_dict(params)
-    if weights_json is not None:
-        write_weights(weights_json, dict(zip(("alpha", "beta", "gamma"), spec.resolved_weights(), strict=True)))
-    _train(feature_caches, labels_cache, tracking_json, out_dir, run_name=run_name, seed=seed, kind=kind, spec=spec,
-           tags=tags)
 
 
 def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,
