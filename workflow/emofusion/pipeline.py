@@ -88,77 +88,6 @@ def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | 
     print(f"wrote {out_tsv}")
 
 
-def _fusion_labels(labels_cache):
-    """Devel labels and test labels (None where unknown) from the label cache."""
-    from .data.cache import load_label_cache
-    from .fusion.inputs import fusion_labels
-
-    labels = load_label_cache(labels_cache)
-    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
-    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
-    return fusion_labels(devel), fusion_labels(test)
-
-
-def _fusion_inputs(ranking_tsv, runs_root, labels_cache):
-    """Devel labels, test labels (or None) and the run folders of the selected runs."""
-    from .formats import read_selected
-
-    devel, test = _fusion_labels(labels_cache)
-    return devel, test, {r: Path(runs_root) / r / "predictions" for r in read_selected(ranking_tsv)}
-
-
-def _fusion_spec(settings: Mapping):
-    """The spec from a rule's params (None: a setting this protocol does not use; its default)."""
-    from .spec import FusionSpec
-
-    return FusionSpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
-
-
-def fuse_part(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, prev_state: str | None,
-              out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
-    """One part of one fusion stage (a chain file); reads the previous stage's same part."""
-    from .fusion.chain import PartState
-    from .fusion.fit import part_stage
-    from .fusion.inputs import load_runs
-
-    spec = _fusion_spec(settings)
-    devel, _, run_dirs = _fusion_inputs(ranking_tsv, runs_root, labels_cache)
-    base_dev, base_test, notes = load_runs(devel, run_dirs)
-    prev = PartState.load(prev_state) if prev_state else None
-    print(f"read: {len(run_dirs)} runs ({', '.join(run_dirs)}), {len(base_dev)} Devel and {len(base_test)} Test "
-          f"recordings; previous stage: {prev_state or 'none (stage 1)'}", flush=True)
-    state = part_stage(protocol, part, int(stage), base_dev, base_test, devel, prev, spec,
-                       log=lambda m: print(m, flush=True))
-    state.report["test_cropped"] = notes["test_cropped"]
-    state.save(out_state)
-    print(f"wrote: {out_state}", flush=True)
-
-
-def fuse_stage(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json: str | Path,
-               part_states: Sequence[str | Path], out_scores: str | Path, *, protocol: str, stage: int,
-               settings: Mapping) -> None:
-    """Join a stage's parts: predictions/, scores.json, and the stage's MLflow run."""
-    import os
-
-    from .formats import read_selected, read_tracking
-    from .fusion.chain import PartState
-    from .fusion.mlflow_run import log_stage_run
-    from .fusion.stage import format_stage_table, gather_stage
-
-    spec = _fusion_spec(settings)
-    devel, test = _fusion_labels(labels_cache)
-    states = {Path(p).stem: PartState.load(p) for p in part_states}
-    print(f"read: parts {', '.join(str(p) for p in part_states)}", flush=True)
-    doc = gather_stage(protocol, int(stage), states, devel, test, read_selected(ranking_tsv),
-                       Path(out_scores).parent, spec, states[next(iter(states))].report.get("test_cropped"))
-    print(format_stage_table(protocol, [doc]), flush=True)
-    tracking = read_tracking(tracking_json)
-    if tracking["tracking_uri"]:
-        log_stage_run(tracking["tracking_uri"], tracking["experiment_name"], f"fusion/{protocol}/stage{stage}", doc,
-                      Path(out_scores), workdir=os.getcwd())
-    print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)
-
-
 def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str | Path, seeds: Sequence[int],
                   feature_caches: Sequence[str | Path], feature_settings: Mapping[str, Mapping],
                   chain_files: Sequence[str | Path], summary_tsv: str | Path, config: Mapping, stage: int,
@@ -184,14 +113,6 @@ def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: st
                                            experiment=tracking["experiment_name"], model_name=model_name,
                                            workdir=os.getcwd())
         print(f"registered the system as MLflow model {model_name!r} version {version} (run {run_id})", flush=True)
-
-
-def fusion_summary(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
-    from .fusion.summary import write_summary
-
-    devel, test = _fusion_labels(labels_cache)
-    write_summary(list(score_files), devel, test, Path(out_tsv))
-    print(f"read: {len(score_files)} stage scores and their predictions; wrote: {out_tsv}", flush=True)
 
 
 # --- reports, ablation, search (issue 6) ---
