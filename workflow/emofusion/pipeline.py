@@ -12,60 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def synth_corpus(out_dir: str | Path, *, size: str, seed: int, complementarity: float,
-                 feature_sets: Sequence[str]) -> None:
-    from .data.synth import generate_corpus
-
-    generate_corpus(Path(out_dir), seed=seed, size=size, complementarity=complementarity,
-                    feature_sets=list(feature_sets))
-
-
-def init_tracking(out_json: str | Path, *, uri: str | None, experiment: str, artifact_location: str | None) -> None:
-    """``uri`` None = the default store ``sqlite:///<abs cwd>/results/mlflow.db`` (artifacts beside it)."""
-    from .tracking import default_tracking_uri
-    from .tracking import init_tracking as _init
-
-    _init(uri or default_tracking_uri(), experiment, artifact_location, Path(out_json))
-
-
-def check_inputs(out_json: str | Path, *, data_root: str | Path, folders: Mapping[str, str],
-                 cultures: Sequence[str]) -> None:
-    """The cross-file input check (same recordings in the labels and every configured set, every
-    partition); the caches check each file. Writes ``{set: [recordings]}``."""
-    from .data.recordings import check_recording_sets
-    from .io import atomic_write_json
-
-    per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
-    atomic_write_json(out_json, {"data_root": str(data_root), "recordings": per})
-
-
-def _or_default(value, default):
-    return default if value is None else value
-
-
-def cache_labels(out_npz: str | Path, *, data_root: str | Path, cultures: Sequence[str],
-                 label_range: Sequence[float] | None = None) -> None:
-    from .data.build_cache import build_label_cache
-    from .data.recordings import LABEL_RANGE
-
-    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
-                      label_range=tuple(_or_default(label_range, LABEL_RANGE)))
-
-
-def cache_features(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
-    """``settings``: folder, window_s, pad_tolerance, label_range, max_frames, cultures (config's data
-    block; None = the library default), and format when the set's files are not in the AVEC layout."""
-    from .data.alignment import PAD_TOLERANCE
-    from .data.build_cache import build_feature_cache
-    from .data.recordings import LABEL_RANGE
-
-    build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
-                        window_s=settings["window_s"],
-                        pad_tolerance=_or_default(settings["pad_tolerance"], PAD_TOLERANCE),
-                        label_range=tuple(_or_default(settings["label_range"], LABEL_RANGE)),
-                        max_frames=settings["max_frames"], fmt=settings.get("format", "avec"))
-
-
 def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
     from .results.ranking import aggregate_seeds
 
