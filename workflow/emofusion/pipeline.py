@@ -12,28 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def aggregate_run(seed_scores: Sequence[str | Path], out_scores: str | Path) -> None:
-    from .results.ranking import aggregate_seeds
-
-    aggregate_seeds([Path(p).parent for p in seed_scores], Path(out_scores).parent)
-
-
-def rank(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
-    from .formats import read_ranking
-    from .results.ranking import rank_runs
-
-    print(f"read {len(score_files)} scores files: {', '.join(map(str, score_files))}")
-    selected = rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
-    rows = read_ranking(out_tsv)
-    print(f"ranked {len(rows)} runs by mean dev CCC (DE+HU: mean of arousal, valence, liking; mean over "
-          f"seeds); selected the top {top}:")
-    for r in rows:
-        print(f"  {r['rank']:>3}. {r['run']:<32} mean {r['mean']:.3f}  (arousal {r['arousal']:.3f}, "
-              f"valence {r['valence']:.3f}, liking {r['liking']:.3f})" + ("  SELECTED" if r["selected"] else ""))
-    print(f"selected: {', '.join(selected)}")
-    print(f"wrote {out_tsv}")
-
-
 def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: str | Path, seeds: Sequence[int],
                   feature_caches: Sequence[str | Path], feature_settings: Mapping[str, Mapping],
                   chain_files: Sequence[str | Path], summary_tsv: str | Path, config: Mapping, stage: int,
@@ -62,94 +40,6 @@ def system_bundle(out_dir: str | Path, *, ranking_tsv: str | Path, runs_root: st
 
 
 # --- reports, ablation, search (issue 6) ---
-
-
-def table2(score_files: Sequence[str | Path], modes: Sequence[str], out_md: str | Path, out_tsv: str | Path,
-           out_html: str | Path, *, feature_set: str, generated: bool, weights: Mapping | None = None) -> None:
-    from .results.tables import write_table2
-
-    write_table2(dict(zip(modes, score_files, strict=True)), feature_set, out_md, out_tsv, generated=generated,
-                 weights=weights, out_html=out_html)
-
-
-def weight_search(score_files: Sequence[str | Path], weight_files: Sequence[str | Path], out_tsv: str | Path,
-                  out_md: str | Path, out_html: str | Path, *, feature_set: str, generated: bool) -> None:
-    from .results.weight_search import write_weight_search
-
-    write_weight_search(score_files, weight_files, out_tsv, out_md, feature_set=feature_set, generated=generated,
-                        out_html=out_html)
-
-
-def fig3(fusion_root: str | Path, out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str],
-         stages: Sequence[int], generated: bool, labels_cache: str | Path | None = None,
-         ranking_tsv: str | Path | None = None) -> None:
-    from .results.figures_fusion import write_fig3
-
-    write_fig3(fusion_root, protocols, stages, out_png, out_svg, generated=generated, labels_npz=labels_cache,
-               ranking_tsv=ranking_tsv)
-
-
-def comparisons(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
-                out_md: str | Path, out_tsv: str | Path, out_html: str | Path, *, protocols: Sequence[str],
-                stages: Sequence[int], generated: bool) -> None:
-    from .results.tables import write_comparisons
-
-    write_comparisons(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_md, out_tsv,
-                      generated=generated, out_html=out_html)
-
-
-def learning_curves(ranking_tsv: str | Path, history_files: Sequence[str | Path], out_png: str | Path,
-                    out_svg: str | Path, *, generated: bool) -> None:
-    from .results.figures_runs import write_learning_curves
-
-    write_learning_curves(ranking_tsv, history_files, out_png, out_svg, generated=generated)
-
-
-def fusion_correlation(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, out_png: str | Path,
-                       out_svg: str | Path, *, generated: bool) -> None:
-    from .results.figures_fusion import write_correlation
-
-    write_correlation(ranking_tsv, runs_root, labels_cache, out_png, out_svg, generated=generated)
-
-
-def traces(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
-           out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
-           generated: bool) -> None:
-    from .results.figures_fusion import write_traces
-
-    write_traces(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
-                 generated=generated)
-
-
-def de_vs_hu(ranking_tsv: str | Path, runs_root: str | Path, fusion_root: str | Path, labels_cache: str | Path,
-             out_png: str | Path, out_svg: str | Path, *, protocols: Sequence[str], stages: Sequence[int],
-             generated: bool) -> None:
-    from .results.figures_fusion import write_cultures
-
-    write_cultures(ranking_tsv, runs_root, fusion_root, labels_cache, protocols, stages, out_png, out_svg,
-                   generated=generated)
-
-
-def report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: str | Path, out_unimodal: str | Path,
-                  out_runs: str | Path, out_summary: str | Path, *, top_unimodal: int, top_fusion: int) -> None:
-    """The rankings and the fusion summary as HTML tables for `snakemake --report`."""
-    from .results.markdown import tsv_to_html
-
-    by = "ranked by mean dev CCC (DE+HU, mean over seeds); 'selected' = 1"
-    tsv_to_html(unimodal_tsv, "Unimodal ranking", f"The 12 unimodal runs, {by}: the top {top_unimodal}, whose "
-                "pairs make the bimodal runs.", out_unimodal)
-    tsv_to_html(runs_tsv, "Ranking of all runs", f"Unimodal and bimodal runs, {by}: the top {top_fusion}, fed "
-                "to the fusion.", out_runs)
-    tsv_to_html(summary_tsv, "Fusion summary", "CCC of every fusion stage, protocol, split and culture "
-                "(in-sample: the paper's protocol, fitted and scored on dev; grouped-cv: held-out recordings).",
-                out_summary)
-
-
-def runs_overview(ranking_tsv: str | Path, out_png: str | Path, out_svg: str | Path, *, generated: bool,
-                  truth_json: str | Path | None = None) -> None:
-    from .results.figures_runs import write_runs_overview
-
-    write_runs_overview(ranking_tsv, out_png, out_svg, generated=generated, truth_json=truth_json)
 
 
 # --- audio data roots (emofusion.data.audio) ---
