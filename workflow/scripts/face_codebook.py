@@ -1,5 +1,6 @@
+from emofusion.data.video import write_face_codebook
 from emofusion.joblog import log_to
-from emofusion.pipeline import face_codebook
 
 with log_to(snakemake.log[0]):
-    face_codebook(snakemake.input, snakemake.output.npz, size=snakemake.params.size, seed=snakemake.params.seed)
+    write_face_codebook(list(snakemake.input), snakemake.output.npz, size=snakemake.params.size,
+                        seed=snakemake.params.seed)

@@ -1,5 +1,5 @@
+from emofusion.data.video import write_face_functionals
 from emofusion.joblog import log_to
-from emofusion.pipeline import face_functionals
 
 with log_to(snakemake.log[0]):
-    face_functionals(snakemake.input, snakemake.params.out_dir, window_s=snakemake.params.window_s)
+    write_face_functionals(list(snakemake.input), snakemake.params.out_dir, window_s=snakemake.params.window_s)
