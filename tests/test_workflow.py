@@ -353,7 +353,7 @@ def planned_reasons(output: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("leaf", "reached_by", "untouched"),
     [
-        # fusion/solver: imported by fusion/design, which the fitting job (pipeline.fuse_part -> fusion.fit)
+        # fusion/solver: imported by fusion/design, which the fitting job (fusion.fit.fuse_part_job)
         # and the system bundle (fusion.apply re-applies the chain) reach; joining a stage does not
         ("fusion/solver.py", {"fuse_part", "system"},
          {"synth_corpus", "init_tracking", "cache_labels", "cache_features", "train", "aggregate_run",
