@@ -15,7 +15,8 @@ from emofusion.code_version import code_versions, modules_reached
 REPO = Path(__file__).resolve().parents[1]
 
 # A package named like the library (the package name is the folder's name). `glue` imports each
-# stage inside the function that serves it, as emofusion.pipeline does.
+# stage inside the function that serves it, as a library module may import what one function needs
+# inside it (emofusion.fusion.inputs.labels_from_cache imports data.cache).
 FILES = {
     "__init__.py": "TARGETS = ('a', 'b')\n",
     "glue.py": (
@@ -134,12 +135,13 @@ def test_real_scripts_reach_what_they_use_and_no_other_stage():
     fuse = _names(modules_reached(scripts / "fuse_part.py", lib), lib)
     # the training job's device claim and MLflow tracking count (a hand-kept list once left them out)
     assert {"training/trainer.py", "training/task.py", "training/model.py", "training/loss.py",
-            "training/devices.py", "training/__init__.py", "tracking.py", "pipeline.py", "__init__.py"} <= train
+            "training/devices.py", "training/__init__.py", "training/job.py", "tracking.py", "joblog.py",
+            "__init__.py"} <= train
     assert not {"fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/tables.py", "results/figures_fusion.py",
                 "results/figures_runs.py", "results/plotting.py", "results/markdown.py", "results/weight_search.py",
                 *SYNTH_MODULES} & train
     assert {"fusion/__init__.py", "fusion/fit.py", "fusion/design.py", "fusion/solver.py", "results/metrics.py",
-            "formats.py", "pipeline.py"} <= fuse
+            "formats.py", "joblog.py"} <= fuse
     assert not {"training/trainer.py", "training/model.py", "training/task.py", *SYNTH_MODULES} & fuse
 
 
@@ -328,3 +330,71 @@ def test_editing_one_video_concept_reruns_only_the_rules_that_use_it(tmp_path, f
     if function == "write_face_functionals":
         assert not changed & FACE_LLD_JOB  # the LLD job does not re-run
     assert changed == changes
+
+
+# What every script shares: the log routing (joblog, with errors and the package __init__ it
+# imports) and the atomic writes every job makes (io); no forwarding module between the scripts
+# and the library.
+SHARED_BY_EVERY_SCRIPT = {"__init__.py", "joblog.py", "errors.py", "io.py"}
+
+
+def test_no_module_but_the_log_routing_and_the_atomic_writes_is_reached_by_every_script():
+    """Each script calls its stage's job function in the stage's own module. The old layout put a
+    forwarding module between them (emofusion/pipeline.py, one function per script), which every
+    script reached: any edit of it changed every rule's code version and re-ran every job, the
+    trainings included."""
+    lib = REPO / "workflow" / "emofusion"
+    reached = {s.stem: _names(modules_reached(s, lib), lib)
+               for s in sorted((REPO / "workflow" / "scripts").glob("*.py"))}
+    assert set.intersection(*reached.values()) == SHARED_BY_EVERY_SCRIPT
+    assert all("joblog.py" in r for r in reached.values())  # every script routes its log the one way
+
+
+def _job_function(script: Path) -> str:
+    """The name of the library function a script's job calls: the first call, inside its ``with
+    log_to(...)`` block, of a name the script imports from the package."""
+    tree = ast.parse(script.read_text())
+    imported = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                and (n.module or "").split(".")[0] == "emofusion" for a in n.names}
+    (block,) = [n for n in tree.body if isinstance(n, ast.With)]
+    return next(c.func.id for s in block.body for c in ast.walk(s)
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in imported)
+
+
+@pytest.mark.parametrize(
+    ("script", "changes"),
+    [("train", TRAINING),  # the training job: the three training rules, nothing else
+     ("ablation_train", TRAINING),
+     ("fuse_part", {"fuse_part"}),  # fitting one part of a fusion stage
+     ("fuse_stage", {"fuse_stage"}),  # joining a stage's parts
+     ("fusion_summary", {"fusion_summary"}),
+     ("cache_features", CACHE_JOBS),
+     ("report_table3", TABLES),
+     ("system_bundle", {"system_bundle"})],
+)
+def test_editing_one_rules_job_function_reruns_only_the_rules_of_its_stage(tmp_path, script, changes):
+    """The real scripts and library, copied; the module defining the function a script's job calls
+    is edited. In the old layout that function was a forwarder in pipeline.py, which every script
+    reached: editing the fusion's fuse_part (say) re-ran every rule, the 33 trainings included."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    with _defining_module(lib, _job_function(scripts / f"{script}.py")).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    assert changed == changes
+    assert changed <= TRAINING or not changed & TRAINING  # a training edit re-runs no other rule, and the reverse
+
+
+def test_editing_the_log_routing_reruns_every_rule(tmp_path):
+    """joblog is the one module meant to be shared: every rule's log goes through it."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    with (lib / "joblog.py").open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    assert {s for s in before if before[s] != after[s]} == set(before)

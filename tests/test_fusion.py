@@ -772,7 +772,8 @@ def test_cli_on_prediction_folders_reproduces_the_workflow_rules(tmp_path, capsy
     the scores.json the workflow's fuse_part / fuse_stage jobs write from the ranking and the label
     cache: the same labels (rounded to float32), the same run order (by name), the same run names."""
     from emofusion.cli import main
-    from emofusion.pipeline import fuse_part, fuse_stage
+    from emofusion.fusion.fit import fuse_part_job
+    from emofusion.fusion.stage import fuse_stage_job
 
     _workflow_layout(tmp_path)
     settings = {"ks": [1, 2], "Cs": [0.1, 1.0], "tol": 1e-3, "outer_folds": 2, "inner_folds": 2, "seed": 0,
@@ -783,10 +784,12 @@ def test_cli_on_prediction_folders_reproduces_the_workflow_rules(tmp_path, capsy
             sdir = tmp_path / "results" / "fusion" / proto / f"stage{s}"
             for p in (["all"] if proto == "in-sample" else ["fold1", "fold2", "all"]):
                 prev = tmp_path / "results" / "fusion" / proto / f"stage{s - 1}" / f"{p}.npz" if s > 1 else None
-                fuse_part(tmp_path / "runs.tsv", tmp_path / "results" / "runs", tmp_path / "labels.npz",
-                          prev and str(prev), sdir / f"{p}.npz", protocol=proto, stage=s, part=p, settings=settings)
-            fuse_stage(tmp_path / "runs.tsv", tmp_path / "labels.npz", tmp_path / "tracking.json",
-                       sorted(sdir.glob("*.npz")), sdir / "scores.json", protocol=proto, stage=s, settings=settings)
+                fuse_part_job(tmp_path / "runs.tsv", tmp_path / "results" / "runs", tmp_path / "labels.npz",
+                              prev and str(prev), sdir / f"{p}.npz", protocol=proto, stage=s, part=p,
+                              settings=settings)
+            fuse_stage_job(tmp_path / "runs.tsv", tmp_path / "labels.npz", tmp_path / "tracking.json",
+                           sorted(sdir.glob("*.npz")), sdir / "scores.json", protocol=proto, stage=s,
+                           settings=settings)
     rc = main(["fuse", "--labels", str(tmp_path / "src" / "labels"),
                "--predictions", *(str(tmp_path / "results" / "runs" / r / "predictions") for r in ("alpha", "zeta")),
                "--stages", str(stages), "--ks", "1", "2", "--Cs", "0.1", "1", "--outer-folds", "2",

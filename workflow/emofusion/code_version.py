@@ -8,13 +8,15 @@ whose code changed (Snakemake's params rerun trigger). The hash of a rule is tak
 relative imports from a sub-package (``from .. import TARGETS``, ``from ..results.metrics import
 ccc``), imports inside functions, and the ``__init__`` of every package on the way.
 
-Imports are followed by name, not only by module: ``pipeline`` imports each stage's module inside
-the one function that serves that stage, so a script that calls ``pipeline.fuse_part`` reaches
-``fusion.fit`` but not ``training.trainer``. A module is entered with its import-time code (every top-level
-statement but function and class bodies); a function or class of it is followed only where a
-reached piece of code imports it by name or, inside the module, names it. Importing a submodule,
-``import emofusion.x`` or ``from x import *`` takes the whole module. Reached modules are hashed
-whole: an edit anywhere in one re-runs every rule that reaches it.
+Imports are followed by name, not only by module: ``fusion.inputs`` imports ``data.cache`` inside
+``labels_from_cache``, the one function that needs it, so a script that calls
+``fusion.inputs.ordered_runs`` alone does not reach ``data.cache``. A module is entered with its
+import-time code (every top-level statement but function and class bodies); a function or class of
+it is followed only where a reached piece of code imports it by name or, inside the module, names
+it. Importing a submodule, ``import emofusion.x`` or ``from x import *`` takes the whole module.
+Reached modules are hashed whole: an edit anywhere in one re-runs every rule that reaches it, so
+the scripts call their stage's module directly (no forwarding module that every script reaches);
+the one module they all share is the log routing, ``joblog``.
 """
 
 from __future__ import annotations

@@ -217,6 +217,11 @@ class FusionSpec:
         if self.method == "avec2019" and min(self.ks) < 1:  # across two keys: not in the schema
             raise ConfigError("fusion.ks: the avec2019 window needs k >= 1")
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> FusionSpec:
+        """The spec from a fusion rule's params (None: a setting this protocol does not use; its default)."""
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
+
     @property
     def K(self) -> int:
         return max(self.ks)

@@ -1,6 +1,8 @@
-from emofusion.pipeline import log_to, train_extra
+from emofusion.joblog import log_to
+from emofusion.training.job import train_extra_job
 
 with log_to(snakemake.log[0]):
-    train_extra(snakemake.input.features, snakemake.input.labels, snakemake.input.tracking, snakemake.params.out_dir,
-                run_name=snakemake.params.run_name, seed=snakemake.params.seed, kind="search",
-                params=snakemake.params.train, tags=snakemake.params.tags, weights_json=snakemake.output.weights)
+    train_extra_job(snakemake.input.features, snakemake.input.labels, snakemake.input.tracking,
+                    snakemake.params.out_dir, run_name=snakemake.params.run_name, seed=snakemake.params.seed,
+                    kind="search", params=snakemake.params.train, tags=snakemake.params.tags,
+                    weights_json=snakemake.output.weights)

@@ -1,4 +1,7 @@
-from emofusion.pipeline import aggregate_run, log_to
+from pathlib import Path
+
+from emofusion.joblog import log_to
+from emofusion.results.ranking import aggregate_seeds
 
 with log_to(snakemake.log[0]):
-    aggregate_run(snakemake.input, snakemake.output.scores)
+    aggregate_seeds([Path(p).parent for p in snakemake.input], Path(snakemake.output.scores).parent)

@@ -1,5 +1,6 @@
-from emofusion.pipeline import audio_bags, log_to
+from emofusion.data.audio import write_bags
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    audio_bags(snakemake.input.llds, snakemake.input.codebook, snakemake.params.out_dir,
+    write_bags(list(snakemake.input.llds), snakemake.input.codebook, snakemake.params.out_dir,
                window_s=snakemake.params.window_s)

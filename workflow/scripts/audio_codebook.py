@@ -1,5 +1,6 @@
-from emofusion.pipeline import audio_codebook, log_to
+from emofusion.data.audio import write_codebook
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    audio_codebook(snakemake.input, snakemake.output.npz, lld=snakemake.wildcards.lld, size=snakemake.params.size,
-                   seed=snakemake.params.seed)
+    write_codebook(list(snakemake.input), snakemake.output.npz, lld=snakemake.wildcards.lld,
+                   size=snakemake.params.size, seed=snakemake.params.seed)

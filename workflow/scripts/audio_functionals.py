@@ -1,4 +1,5 @@
-from emofusion.pipeline import audio_functionals, log_to
+from emofusion.data.audio import write_functionals
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    audio_functionals(snakemake.input, snakemake.params.out_dir, window_s=snakemake.params.window_s)
+    write_functionals(list(snakemake.input), snakemake.params.out_dir, window_s=snakemake.params.window_s)

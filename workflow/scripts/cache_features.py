@@ -1,5 +1,6 @@
-from emofusion.pipeline import cache_features, log_to
+from emofusion.data.build_cache import cache_features_job
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    cache_features(snakemake.output.npz, key=snakemake.wildcards.fs, data_root=snakemake.params.data_root,
-                   settings=snakemake.params.settings)
+    cache_features_job(snakemake.output.npz, key=snakemake.wildcards.fs, data_root=snakemake.params.data_root,
+                       settings=snakemake.params.settings)

@@ -1,5 +1,6 @@
-from emofusion.pipeline import check_inputs, log_to
+from emofusion.data.recordings import check_inputs_job
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    check_inputs(snakemake.output.json, data_root=snakemake.params.data_root, folders=snakemake.params.folders,
-                 cultures=snakemake.params.cultures)
+    check_inputs_job(snakemake.output.json, data_root=snakemake.params.data_root, folders=snakemake.params.folders,
+                     cultures=snakemake.params.cultures)

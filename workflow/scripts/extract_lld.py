@@ -1,4 +1,5 @@
-from emofusion.pipeline import extract_lld, log_to
+from emofusion.data.audio import extract_lld_file
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    extract_lld(snakemake.input.wav, snakemake.output.csv, lld=snakemake.wildcards.lld)
+    extract_lld_file(snakemake.input.wav, snakemake.output.csv, snakemake.wildcards.lld)

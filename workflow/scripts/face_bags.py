@@ -1,5 +1,6 @@
-from emofusion.pipeline import face_bags, log_to
+from emofusion.data.face_windows import write_face_bags
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    face_bags(snakemake.input.llds, snakemake.input.codebook, snakemake.params.out_dir,
-              window_s=snakemake.params.window_s)
+    write_face_bags(list(snakemake.input.llds), snakemake.input.codebook, snakemake.params.out_dir,
+                    window_s=snakemake.params.window_s)

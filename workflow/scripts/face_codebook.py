@@ -1,4 +1,6 @@
-from emofusion.pipeline import face_codebook, log_to
+from emofusion.data.face_windows import write_face_codebook
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    face_codebook(snakemake.input, snakemake.output.npz, size=snakemake.params.size, seed=snakemake.params.seed)
+    write_face_codebook(list(snakemake.input), snakemake.output.npz, size=snakemake.params.size,
+                        seed=snakemake.params.seed)

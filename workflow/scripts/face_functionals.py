@@ -1,4 +1,5 @@
-from emofusion.pipeline import face_functionals, log_to
+from emofusion.data.face_windows import write_face_functionals
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    face_functionals(snakemake.input, snakemake.params.out_dir, window_s=snakemake.params.window_s)
+    write_face_functionals(list(snakemake.input), snakemake.params.out_dir, window_s=snakemake.params.window_s)

@@ -1,4 +1,5 @@
-from emofusion.pipeline import fusion_summary, log_to
+from emofusion.fusion.summary import fusion_summary_job
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    fusion_summary(list(snakemake.input.scores), snakemake.input.labels, snakemake.output.tsv)
+    fusion_summary_job(list(snakemake.input.scores), snakemake.input.labels, snakemake.output.tsv)

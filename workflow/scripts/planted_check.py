@@ -1,4 +1,4 @@
-from emofusion.pipeline import log_to
+from emofusion.joblog import log_to
 from emofusion.results.summary import write_planted_check
 
 with log_to(snakemake.log[0]):

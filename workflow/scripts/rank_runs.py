@@ -1,4 +1,5 @@
-from emofusion.pipeline import log_to, rank
+from emofusion.joblog import log_to
+from emofusion.results.ranking import rank_job
 
 with log_to(snakemake.log[0]):
-    rank(snakemake.input, snakemake.params.runs, snakemake.output.tsv, top=snakemake.params.top)
+    rank_job(snakemake.input, snakemake.params.runs, snakemake.output.tsv, top=snakemake.params.top)

@@ -1,7 +1,8 @@
-from emofusion.pipeline import comparisons, log_to
+from emofusion.joblog import log_to
+from emofusion.results.tables import write_comparisons
 
 with log_to(snakemake.log[0]):
-    comparisons(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
-                snakemake.input.labels, snakemake.output.md, snakemake.output.tsv, snakemake.output.html,
-                protocols=snakemake.params.protocols, stages=snakemake.params.stages,
-                generated=snakemake.params.generated)
+    write_comparisons(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
+                      snakemake.input.labels, snakemake.params.protocols, snakemake.params.stages,
+                      snakemake.output.md, snakemake.output.tsv, generated=snakemake.params.generated,
+                      out_html=snakemake.output.html)

@@ -1,7 +1,7 @@
-from emofusion.pipeline import de_vs_hu, log_to
+from emofusion.joblog import log_to
+from emofusion.results.figures_fusion import write_cultures
 
 with log_to(snakemake.log[0]):
-    de_vs_hu(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
-             snakemake.input.labels, snakemake.output.png, snakemake.output.svg,
-             protocols=snakemake.params.protocols, stages=snakemake.params.stages,
-             generated=snakemake.params.generated)
+    write_cultures(snakemake.input.ranking, snakemake.params.runs_root, snakemake.params.fusion_root,
+                   snakemake.input.labels, snakemake.params.protocols, snakemake.params.stages, snakemake.output.png,
+                   snakemake.output.svg, generated=snakemake.params.generated)

@@ -1,5 +1,6 @@
-from emofusion.pipeline import fusion_correlation, log_to
+from emofusion.joblog import log_to
+from emofusion.results.figures_fusion import write_correlation
 
 with log_to(snakemake.log[0]):
-    fusion_correlation(snakemake.input.ranking, snakemake.params.runs_root, snakemake.input.labels,
-                       snakemake.output.png, snakemake.output.svg, generated=snakemake.params.generated)
+    write_correlation(snakemake.input.ranking, snakemake.params.runs_root, snakemake.input.labels,
+                      snakemake.output.png, snakemake.output.svg, generated=snakemake.params.generated)

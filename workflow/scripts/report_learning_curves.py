@@ -1,5 +1,6 @@
-from emofusion.pipeline import learning_curves, log_to
+from emofusion.joblog import log_to
+from emofusion.results.figures_runs import write_learning_curves
 
 with log_to(snakemake.log[0]):
-    learning_curves(snakemake.input.ranking, snakemake.params.histories, snakemake.output.png, snakemake.output.svg,
-                    generated=snakemake.params.generated)
+    write_learning_curves(snakemake.input.ranking, snakemake.params.histories, snakemake.output.png,
+                          snakemake.output.svg, generated=snakemake.params.generated)

@@ -1,5 +1,6 @@
-from emofusion.pipeline import log_to, runs_overview
+from emofusion.joblog import log_to
+from emofusion.results.figures_runs import write_runs_overview
 
 with log_to(snakemake.log[0]):
-    runs_overview(snakemake.input.ranking, snakemake.output.png, snakemake.output.svg,
-                  generated=snakemake.params.generated, truth_json=snakemake.params.truth)
+    write_runs_overview(snakemake.input.ranking, snakemake.output.png, snakemake.output.svg,
+                        generated=snakemake.params.generated, truth_json=snakemake.params.truth)

@@ -1,6 +1,7 @@
-from emofusion.pipeline import log_to, table2
+from emofusion.joblog import log_to
+from emofusion.results.tables import write_table2
 
 with log_to(snakemake.log[0]):
-    table2(list(snakemake.input), snakemake.params.modes, snakemake.output.md, snakemake.output.tsv,
-           snakemake.output.html, feature_set=snakemake.params.feature_set, generated=snakemake.params.generated,
-           weights=snakemake.params.weights)
+    write_table2(dict(zip(snakemake.params.modes, list(snakemake.input), strict=True)), snakemake.params.feature_set,
+                 snakemake.output.md, snakemake.output.tsv, generated=snakemake.params.generated,
+                 weights=snakemake.params.weights, out_html=snakemake.output.html)

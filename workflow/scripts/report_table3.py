@@ -1,4 +1,4 @@
-from emofusion.pipeline import log_to
+from emofusion.joblog import log_to
 from emofusion.results.tables import write_table3
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,9 @@
-from emofusion.pipeline import log_to, synth_corpus
+from pathlib import Path
+
+from emofusion.data.synth import generate_corpus
+from emofusion.joblog import log_to
 
 with log_to(snakemake.log[0]):
-    synth_corpus(snakemake.output.corpus, size=snakemake.params.size, seed=snakemake.params.seed,
-                 complementarity=snakemake.params.complementarity, feature_sets=snakemake.params.feature_sets)
+    generate_corpus(Path(snakemake.output.corpus), seed=snakemake.params.seed, size=snakemake.params.size,
+                    complementarity=snakemake.params.complementarity,
+                    feature_sets=list(snakemake.params.feature_sets))

@@ -5,7 +5,8 @@
 (:mod:`emofusion.data.alignment`), z-normalises with the Train statistics
 (:mod:`emofusion.data.normalisation`) and writes the feature cache (:mod:`emofusion.data.cache`);
 :func:`build_label_cache` stacks the label files into the label cache. Nothing is written when a
-check fails.
+check fails. :func:`cache_labels_job` and :func:`cache_features_job` are the workflow's cache
+rules' jobs (a rule's params, the library defaults filled in where the config leaves None).
 """
 
 from __future__ import annotations
@@ -110,3 +111,23 @@ def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | 
     if out_path is not None:
         save_feature_cache(out_path, cache)
     return cache
+
+
+def cache_labels_job(out_npz: str | Path, *, data_root: str | Path, cultures: Iterable[str],
+                     label_range: Iterable[float] | None = None) -> None:
+    """The workflow's ``cache_labels`` job: the Train and Devel label cache (``label_range`` None:
+    the library default, :data:`~emofusion.data.recordings.LABEL_RANGE`)."""
+    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
+                      label_range=tuple(LABEL_RANGE if label_range is None else label_range))
+
+
+def cache_features_job(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
+    """The workflow's ``cache_features`` job. ``settings``: folder, window_s, pad_tolerance,
+    label_range, max_frames, cultures (the config's data block; None = the library default), and
+    format when the set's files are not in the AVEC layout."""
+    pad_tolerance, label_range = settings["pad_tolerance"], settings["label_range"]
+    build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
+                        window_s=settings["window_s"],
+                        pad_tolerance=PAD_TOLERANCE if pad_tolerance is None else pad_tolerance,
+                        label_range=tuple(LABEL_RANGE if label_range is None else label_range),
+                        max_frames=settings["max_frames"], fmt=settings.get("format", "avec"))

@@ -99,3 +99,13 @@ def check_recording_sets(root: str | Path, folders: Mapping[str, str], *, partit
                 raise DataError(root / folder / f"{n}.csv", f"missing recording: {n} is in {seen[n]}/ but not in "
                                                            f"{folder}/ (every feature set needs the same recordings)")
     return per
+
+
+def check_inputs_job(out_json: str | Path, *, data_root: str | Path, folders: Mapping[str, str],
+                     cultures: Iterable[str]) -> None:
+    """The workflow's ``check_inputs`` job: the cross-file input check (:func:`check_recording_sets`;
+    the caches check each file). Writes ``{"data_root": ..., "recordings": {set: [recordings]}}``."""
+    from ..io import atomic_write_json
+
+    per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
+    atomic_write_json(out_json, {"data_root": str(data_root), "recordings": per})

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from .. import TARGETS
+from ..formats import read_selected
 from ..spec import FusionSpec
 from .chain import PartState, with_prev
 from .design import Design, expand_weights, grid_columns
+from .inputs import labels_from_cache, load_runs
 from .protocols import grouped_folds
 from .selection import REPORT_TOL, TIE_MARGIN, ccc_columns, choose, column_cccs, score_noise, tol_levels
 from .solver import Solution
@@ -239,3 +242,21 @@ def part_stage(protocol: str, part: str, stage: int, base_dev: Mapping[str, np.n
     inner = grouped_folds(train, spec.inner_folds, spec.seed + 1 + i)
     return fit_part(base, {n: labels[n] for n in train}, train, sorted(held), inner, prev, spec, where=where,
                     log=log)
+
+
+def fuse_part_job(ranking_tsv: str | Path, runs_root: str | Path, labels_cache: str | Path, prev_state: str | None,
+                  out_state: str | Path, *, protocol: str, stage: int, part: str, settings: Mapping) -> None:
+    """The workflow's ``fuse_part`` job: one part of one fusion stage (a chain file) from the ranking's
+    selected runs and the label cache; reads the previous stage's same part."""
+    spec = FusionSpec.from_settings(settings)
+    devel, _ = labels_from_cache(labels_cache)
+    run_dirs = {r: Path(runs_root) / r / "predictions" for r in read_selected(ranking_tsv)}
+    base_dev, base_test, notes = load_runs(devel, run_dirs)
+    prev = PartState.load(prev_state) if prev_state else None
+    print(f"read: {len(run_dirs)} runs ({', '.join(run_dirs)}), {len(base_dev)} Devel and {len(base_test)} Test "
+          f"recordings; previous stage: {prev_state or 'none (stage 1)'}", flush=True)
+    state = part_stage(protocol, part, int(stage), base_dev, base_test, devel, prev, spec,
+                       log=lambda m: print(m, flush=True))
+    state.report["test_cropped"] = notes["test_cropped"]
+    state.save(out_state)
+    print(f"wrote: {out_state}", flush=True)

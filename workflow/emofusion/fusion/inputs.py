@@ -27,6 +27,17 @@ def fusion_labels(labels: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarr
     return {n: np.asarray(v, dtype=np.float32).astype(np.float64) for n, v in labels.items()}
 
 
+def labels_from_cache(labels_cache: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Devel labels and test labels (None where unknown) from the workflow's label cache, as
+    :func:`fusion_labels` gives them."""
+    from ..data.cache import load_label_cache
+
+    labels = load_label_cache(labels_cache)
+    devel = {n: labels.get(n) for n in labels.names if n.startswith("Devel_")}
+    test = None if labels.test is None else {n: labels.test.get(n) for n in labels.test.names}
+    return fusion_labels(devel), fusion_labels(test)
+
+
 def ordered_runs(run_dirs: Mapping[str, Path]) -> dict[str, Path]:
     """Runs in the one order fusion uses: by name (the design's columns, hence where the solver
     stops, follow it; argument order on the command line or rank order in the workflow must not)."""

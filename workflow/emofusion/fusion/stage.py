@@ -17,10 +17,11 @@ import numpy as np
 from .. import SCORE_COLUMNS
 from ..data.layout import write_prediction_dir
 from ..errors import DataError
-from ..formats import write_scores
+from ..formats import read_selected, read_tracking, write_scores
 from ..results.metrics import score_recordings
 from ..spec import FusionSpec
 from .chain import PartState
+from .inputs import labels_from_cache
 from .protocols import GROUPED_LABEL, IN_SAMPLE_LABEL, grouped_folds
 
 
@@ -104,3 +105,26 @@ def format_stage_table(protocol: str, docs: Sequence[dict]) -> str:
                      + (f"{doc['solver']['max_gap']:>10.1e}" if doc["solver"]["max_gap"] is not None else f"{'-':>10}")
                      + flag)
     return "\n".join(lines)
+
+
+def fuse_stage_job(ranking_tsv: str | Path, labels_cache: str | Path, tracking_json: str | Path,
+                   part_states: Sequence[str | Path], out_scores: str | Path, *, protocol: str, stage: int,
+                   settings: Mapping) -> None:
+    """The workflow's ``fuse_stage`` job: a stage's parts joined into predictions/ and scores.json,
+    and the stage's MLflow run (:mod:`emofusion.fusion.mlflow_run`)."""
+    import os
+
+    from .mlflow_run import log_stage_run
+
+    spec = FusionSpec.from_settings(settings)
+    devel, test = labels_from_cache(labels_cache)
+    states = {Path(p).stem: PartState.load(p) for p in part_states}
+    print(f"read: parts {', '.join(str(p) for p in part_states)}", flush=True)
+    doc = gather_stage(protocol, int(stage), states, devel, test, read_selected(ranking_tsv),
+                       Path(out_scores).parent, spec, states[next(iter(states))].report.get("test_cropped"))
+    print(format_stage_table(protocol, [doc]), flush=True)
+    tracking = read_tracking(tracking_json)
+    if tracking["tracking_uri"]:
+        log_stage_run(tracking["tracking_uri"], tracking["experiment_name"], f"fusion/{protocol}/stage{stage}", doc,
+                      Path(out_scores), workdir=os.getcwd())
+    print(f"wrote: {Path(out_scores).parent / 'predictions'}/, {out_scores}", flush=True)

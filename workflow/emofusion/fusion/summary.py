@@ -12,6 +12,7 @@ from .. import SCORE_COLUMNS
 from ..data.layout import read_prediction_dir
 from ..errors import DataError
 from ..io import atomic_write_text
+from .inputs import labels_from_cache
 
 SUMMARY_COLUMNS = ["protocol", "stage", "split", "culture", *SCORE_COLUMNS,
                    *(f"{t}_{e}" for t in SCORE_COLUMNS for e in ("lo", "hi")), "solver_max_gap", "converged"]
@@ -55,3 +56,10 @@ def write_summary(score_files: Sequence[str | Path], labels: Mapping[str, np.nda
                   test_labels: Mapping[str, np.ndarray] | None, out_tsv: str | Path) -> None:
     df = summarise(score_files, labels, test_labels)
     atomic_write_text(out_tsv, df.to_csv(sep="\t", index=False, float_format="%.4g"))
+
+
+def fusion_summary_job(score_files: Sequence[str | Path], labels_cache: str | Path, out_tsv: str | Path) -> None:
+    """The workflow's ``fusion_summary`` job: :func:`write_summary` with the label cache's labels."""
+    devel, test = labels_from_cache(labels_cache)
+    write_summary(list(score_files), devel, test, Path(out_tsv))
+    print(f"read: {len(score_files)} stage scores and their predictions; wrote: {out_tsv}", flush=True)

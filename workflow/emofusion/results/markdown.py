@@ -1,6 +1,7 @@
 """Tables as text: number cells, markdown pipe tables and TSV text, and their rendering as a
-standalone HTML page for `snakemake --report` (:func:`md_to_html`, :func:`tsv_to_html`). Our
-markdown is only ever a ``# `` title, paragraphs and one pipe table; nothing more is rendered.
+standalone HTML page for `snakemake --report` (:func:`md_to_html`, :func:`tsv_to_html`; the
+rankings' and the fusion summary's pages, :func:`write_report_tables`). Our markdown is only ever a
+``# `` title, paragraphs and one pipe table; nothing more is rendered.
 """
 
 from __future__ import annotations
@@ -108,3 +109,18 @@ def tsv_to_html(tsv: str | Path, title: str, note: str, out_html: str | Path) ->
     text = f"# {title}\n\n{note} Source: `{tsv}`.\n\n" + md_table(lines[0], lines[1:])
     atomic_write_text(out_html, md_to_html(text))
     print(f"read {tsv} ({len(lines) - 1} rows); wrote {out_html}")
+
+
+def write_report_tables(unimodal_tsv: str | Path, runs_tsv: str | Path, summary_tsv: str | Path,
+                        out_unimodal: str | Path, out_runs: str | Path, out_summary: str | Path, *,
+                        top_unimodal: int, top_fusion: int) -> None:
+    """The rankings and the fusion summary as HTML tables for `snakemake --report` (the
+    ``report_tables`` rule's job)."""
+    by = "ranked by mean dev CCC (DE+HU, mean over seeds); 'selected' = 1"
+    tsv_to_html(unimodal_tsv, "Unimodal ranking", f"The 12 unimodal runs, {by}: the top {top_unimodal}, whose "
+                "pairs make the bimodal runs.", out_unimodal)
+    tsv_to_html(runs_tsv, "Ranking of all runs", f"Unimodal and bimodal runs, {by}: the top {top_fusion}, fed "
+                "to the fusion.", out_runs)
+    tsv_to_html(summary_tsv, "Fusion summary", "CCC of every fusion stage, protocol, split and culture "
+                "(in-sample: the paper's protocol, fitted and scored on dev; grouped-cv: held-out recordings).",
+                out_summary)

@@ -97,6 +97,21 @@ def rank_runs(score_files: Mapping[str, str | Path], top: int, out_tsv: str | Pa
     return [r["run"] for r in rows[:top]]
 
 
+def rank_job(score_files: Sequence[str | Path], runs: Sequence[str], out_tsv: str | Path, *, top: int) -> None:
+    """The workflow's ranking jobs (``rank_unimodal``, ``rank_runs``): :func:`rank_runs`, and the
+    ranking as the job's log shows it."""
+    print(f"read {len(score_files)} scores files: {', '.join(map(str, score_files))}")
+    selected = rank_runs(dict(zip(runs, score_files, strict=True)), top, out_tsv)
+    rows = read_ranking(out_tsv)
+    print(f"ranked {len(rows)} runs by mean dev CCC (DE+HU: mean of arousal, valence, liking; mean over "
+          f"seeds); selected the top {top}:")
+    for r in rows:
+        print(f"  {r['rank']:>3}. {r['run']:<32} mean {r['mean']:.3f}  (arousal {r['arousal']:.3f}, "
+              f"valence {r['valence']:.3f}, liking {r['liking']:.3f})" + ("  SELECTED" if r["selected"] else ""))
+    print(f"selected: {', '.join(selected)}")
+    print(f"wrote {out_tsv}")
+
+
 def planted_agreement(unimodal_tsv: str | Path, truth_json: str | Path) -> dict:
     """How well a unimodal ranking recovers a generated corpus' planted truth.
 

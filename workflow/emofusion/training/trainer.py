@@ -1,6 +1,7 @@
 """One training run: fit the multitask LSTM, predict Devel and Test, score, write, track.
 
-:func:`train_run` is THE entry point (the Snakemake script and ``emofusion train`` both call it).
+:func:`train_run` is THE entry point (the workflow's training jobs, :mod:`emofusion.training.job`,
+and ``emofusion train`` both call it).
 Outputs in ``out_dir`` (docs/contracts.md)::
 
     predictions/<name>.csv   AVEC format, every Devel and Test recording of the caches
