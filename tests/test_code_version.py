@@ -398,3 +398,44 @@ def test_editing_the_log_routing_reruns_every_rule(tmp_path):
         fh.write("# an edit\n")
     after = code_versions(scripts, lib)
     assert {s for s in before if before[s] != after[s]} == set(before)
+
+
+@pytest.mark.parametrize(
+    ("function", "changes"),
+    [("FusionSpec", {"fuse_part", "fuse_stage", "system_bundle"}),  # fusion_spec.py: the fusion block's spec
+     ("TrainSpec", TRAINING | {"system_bundle"}),  # spec.py: the train block's spec (the bundle loads checkpoints)
+     ("check_block", TRAINING | {"fuse_part", "fuse_stage", "system_bundle"})],  # schema.py: both specs' check
+)
+def test_editing_one_spec_reruns_only_the_rules_of_its_block(tmp_path, function, changes):
+    """The real scripts and library, copied; the module defining a spec is edited. With both specs in
+    one spec.py, an edit of the fusion settings re-ran the 33 trainings and an edit of the training
+    settings re-ran every fusion part."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    with _defining_module(lib, function).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    changed = {s for s in before if before[s] != after[s]}
+    if function == "FusionSpec":
+        assert not changed & TRAINING
+    if function == "TrainSpec":
+        assert not changed & FUSION
+    assert changed == changes
+
+
+def test_the_fusion_rules_settings_are_the_fusion_specs_fields():
+    """common.smk's FUSION_SETTINGS (which fusion settings each protocol's rules get as params) names
+    only FusionSpec fields, and every field reaches some protocol's rules: a field added to the spec
+    without its param would be silently left at its default by the workflow."""
+    from dataclasses import fields
+
+    from emofusion.fusion_spec import FusionSpec
+
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    block = re.search(r"^FUSION_SETTINGS = (\{.*?\n\})", text, re.S | re.M).group(1)
+    settings = ast.literal_eval(block)
+    names = {f.name for f in fields(FusionSpec)}
+    assert set(settings) == {"in-sample", "grouped-cv"}
+    assert set().union(*map(set, settings.values())) == names, (settings, names)

@@ -19,8 +19,8 @@ from emofusion.fusion.scheduler import run_chain, run_chains
 from emofusion.fusion.solver import Problem, fit_one, objective, solve
 from emofusion.fusion.stage import format_stage_table
 from emofusion.fusion.summary import summarise, write_summary
+from emofusion.fusion_spec import FusionSpec
 from emofusion.results.metrics import ccc
-from emofusion.spec import FusionSpec
 
 SMALL = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
 

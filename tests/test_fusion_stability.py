@@ -14,7 +14,7 @@ from emofusion.fusion.chain import PartState
 from emofusion.fusion.protocols import PROTOCOLS
 from emofusion.fusion.scheduler import run_chains
 from emofusion.fusion.selection import TIE_MARGIN, choose, score_noise, simplicity_order
-from emofusion.spec import FusionSpec
+from emofusion.fusion_spec import FusionSpec
 from test_fusion import _corpus
 
 T = len(TARGETS)

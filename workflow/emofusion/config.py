@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .spec import SCHEMA_PATH
+from .schema import SCHEMA_PATH
 
 
 def machine_mem_mb(fraction: float = 0.85) -> int | None:

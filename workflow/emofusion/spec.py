@@ -9,26 +9,22 @@ is the one check of a ``train`` section: the ``train`` block of
 :func:`resolve_weights` (each loss mode's rule) for the weights. The workflow's config check,
 the training job and the CLI all go through it, so they accept the same values.
 
-:class:`FusionSpec` is the ``fusion`` section's fit settings (the k and C grid, the solver's gap, the
-grouped CV folds and seed, the method), checked by the same schema rules (:func:`check_block`); the
-fusion jobs, ``emofusion fuse`` and the tests build it.
+The ``fusion`` section's spec is :class:`emofusion.fusion_spec.FusionSpec`; both check their values
+with the config schema's rules (:func:`emofusion.schema.check_block`), so editing one spec re-runs
+only the rules of its block.
 
 Light to import (no torch: the workflow checks its config with it while it is parsed).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-
-#: The JSON schema of config.yaml: the one place each setting's default and type are written.
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+from .schema import check_block
 
 #: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
 LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
@@ -159,74 +155,9 @@ PAPER_SPEC = TrainSpec()
 TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainSpec))
 
 
-@functools.cache
-def _schema_block(block: str) -> dict:
-    """One block of the config schema (``train``: its ``weights`` are left to :func:`resolve_weights`)."""
-    import yaml
-
-
-    return yaml.safe_load(SCHEMA_PATH.read_text())["properties"][block]
-
-
-def check_block(block: str, v: Mapping[str, Any], where: str) -> None:
-    """Check the values ``v`` of config block ``block`` against the schema's rules for them (the
-    one check of a setting, shared by the workflow's config check and the specs). Keys ``v`` leaves
-    out are not required; a bad value or a non-finite number is one ConfigError naming
-    ``<where>.<key>``."""
-    import jsonschema
-
-    schema = {k: x for k, x in _schema_block(block).items() if k != "required"}
-    err = next(iter(sorted(jsonschema.Draft202012Validator(schema).iter_errors(dict(v)),
-                           key=lambda e: list(map(str, e.absolute_path)))), None)
-    if err is not None:
-        key = err.absolute_path[0] if err.absolute_path else f"<{block}>"
-        raise ConfigError(f"{where}.{key}: {err.message}")
-    for key, x in v.items():
-        for y in (x if isinstance(x, (list, tuple)) else [x]):
-            if isinstance(y, float) and not math.isfinite(y):
-                raise ConfigError(f"{where}.{key}: expected a finite number, got {y!r}")
-
-
 def _check(v: Mapping[str, Any], where: str) -> None:
     names = [f.name for f in fields(TrainSpec)]
     unknown = [k for k in v if k not in names]
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
     check_block("train", v, where)
-
-
-@dataclass(frozen=True)
-class FusionSpec:
-    """Every fusion setting, with its one default. The workflow, the CLI and the tests build it."""
-
-    ks: tuple[int, ...] = (11, 13, 15, 17, 19)
-    Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
-    tol: float = 1e-3
-    outer_folds: int = 4
-    inner_folds: int = 3
-    seed: int = 0
-    method: str = "emofusion"
-
-    def __post_init__(self):
-        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
-        object.__setattr__(self, "Cs", tuple(float(c) for c in self.Cs))
-        # the config schema's rules for these keys (the one check; the workflow's config check uses them too)
-        check_block("fusion", {"ks": list(self.ks), "Cs": list(self.Cs), "tol": self.tol, "method": self.method,
-                               "outer_folds": self.outer_folds, "inner_folds": self.inner_folds, "seed": self.seed},
-                    "fusion")
-        if self.method == "avec2019" and min(self.ks) < 1:  # across two keys: not in the schema
-            raise ConfigError("fusion.ks: the avec2019 window needs k >= 1")
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> FusionSpec:
-        """The spec from a fusion rule's params (None: a setting this protocol does not use; its default)."""
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if v is not None})
-
-    @property
-    def K(self) -> int:
-        return max(self.ks)
-
-    def configs(self) -> list[tuple[int, float]]:
-        """Grid points (k, C), k-major; a grid column is ``config index * len(TARGETS) + target``
-        (:func:`emofusion.fusion.design.grid_columns`)."""
-        return [(k, C) for k in self.ks for C in self.Cs]

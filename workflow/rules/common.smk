@@ -258,7 +258,8 @@ def get_run_names_of_input(wildcards, input):
 
 
 # Which fusion settings each protocol uses: a rule gets only these (one key each), so changing a
-# setting re-runs only the protocols that read it (e.g. outer_folds: grouped-cv only).
+# setting re-runs only the protocols that read it (e.g. outer_folds: grouped-cv only). Tied to the fields
+# of emofusion.fusion_spec.FusionSpec by tests/test_code_version.py.
 FUSION_SETTINGS = {
     "in-sample": ("ks", "Cs", "tol", "method"),
     "grouped-cv": ("ks", "Cs", "tol", "method", "outer_folds", "inner_folds", "seed"),

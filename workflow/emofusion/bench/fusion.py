@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..fusion.protocols import PROTOCOLS
     from ..fusion.scheduler import run_chains
     from ..fusion.solver import Problem, objective, solve
+    from ..fusion_spec import FusionSpec
     from ..results.metrics import ccc
-    from ..spec import FusionSpec
 
     ap = argparse.ArgumentParser(prog="python -m emofusion.bench fusion")
     ap.add_argument("--stages", type=int, default=5)

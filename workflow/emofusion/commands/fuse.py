@@ -13,7 +13,7 @@ HELP = "multistage linear-SVR fusion of prediction folders (in-sample and/or gro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..spec import FusionSpec
+    from ..fusion_spec import FusionSpec
 
     d = FusionSpec()
     p.add_argument("--labels", required=True, help="folder of Devel label files")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fusion.protocols import PROTOCOLS
     from ..fusion.scheduler import run_chains
     from ..fusion.stage import format_stage_table
-    from ..spec import FusionSpec
+    from ..fusion_spec import FusionSpec
 
     spec = FusionSpec(ks=args.ks, Cs=args.Cs, tol=args.tol, outer_folds=args.outer_folds,
                       inner_folds=args.inner_folds, seed=args.seed, method=args.method)

@@ -7,7 +7,7 @@ One concept per module: ``protocols`` (the two protocols, a stage's parts, the g
 ``mlflow_run`` (a stage's MLflow run), ``summary`` (``summary.tsv``), ``scheduler`` (the whole chain
 in one process tree, for ``emofusion fuse``), ``apply`` (a fitted chain re-applied to new
 recordings); ``solver`` is the SSNAL solver of every fit (``newton``: its Newton directions);
-``avec`` is the faithful AVEC 2019 mode. The fit settings are :class:`emofusion.spec.FusionSpec`. The
+``avec`` is the faithful AVEC 2019 mode. The fit settings are :class:`emofusion.fusion_spec.FusionSpec`. The
 workflow's fusion rules run one job function each: ``fit.fuse_part_job``, ``stage.fuse_stage_job``,
 ``summary.fusion_summary_job``.
 """

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .. import TARGETS
-from ..spec import FusionSpec
+from ..fusion_spec import FusionSpec
 from .solver import Problem, Solution, solve
 
 T = len(TARGETS)

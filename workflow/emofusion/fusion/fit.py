@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import TARGETS
 from ..formats import read_selected
-from ..spec import FusionSpec
+from ..fusion_spec import FusionSpec
 from .chain import PartState, with_prev
 from .design import Design, expand_weights, grid_columns
 from .inputs import labels_from_cache, load_runs

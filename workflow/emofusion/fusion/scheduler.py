@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec import FusionSpec
+from ..fusion_spec import FusionSpec
 from .chain import PartState
 from .fit import Log, part_stage, quiet
 from .inputs import fusion_labels, load_runs

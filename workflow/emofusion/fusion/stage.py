@@ -18,8 +18,8 @@ from .. import SCORE_COLUMNS
 from ..data.layout import write_prediction_dir
 from ..errors import DataError
 from ..formats import read_selected, read_tracking, write_scores
+from ..fusion_spec import FusionSpec
 from ..results.metrics import score_recordings
-from ..spec import FusionSpec
 from .chain import PartState
 from .inputs import labels_from_cache
 from .protocols import GROUPED_LABEL, IN_SAMPLE_LABEL, grouped_folds
