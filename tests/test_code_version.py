@@ -179,6 +179,21 @@ def _defining_module(lib: Path, name: str) -> Path:
     return hits[0]
 
 
+def _edit(tmp_path: Path, module_of, need=()) -> tuple[dict, set]:
+    """The real scripts and library copied into ``tmp_path``; a line appended to the module
+    ``module_of(lib, scripts)`` names. Returns (the scripts' code versions before the edit, the
+    scripts whose code version it changed); ``need``: scripts that must be there."""
+    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
+    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
+                               ignore=shutil.ignore_patterns("__pycache__")))
+    before = code_versions(scripts, lib)
+    assert set(need) <= set(before)
+    with module_of(lib, scripts).open("a") as fh:
+        fh.write("# an edit\n")
+    after = code_versions(scripts, lib)
+    return before, {s for s in before if before[s] != after[s]}
+
+
 @pytest.mark.parametrize(
     ("function", "changes"),
     [("fig3_figure", FUSION_FIGURES),  # a figure: its own rules only, no table, no training
@@ -192,14 +207,7 @@ def test_editing_one_report_concept_reruns_only_the_rules_that_use_it(tmp_path, 
     """The real scripts and library, copied; the module defining ``function`` is edited. A layout
     that kept these concepts in one module (one results/report.py, which the search's training
     reached through its weights file) re-runs every report rule and the training for any of them."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function))
     assert not changed & (TRAINING | FUSION)
     if function in ("fig3_figure", "learning_curves_figure"):
         assert not changed & TABLES
@@ -227,15 +235,8 @@ def test_editing_one_fusion_concept_reruns_only_the_rules_that_use_it(tmp_path, 
     """The real scripts and library, copied; the module defining ``function`` is edited. The old
     layout (one fusion/stages.py holding all of these) re-ran fuse_part, fuse_stage, fusion_summary
     and the system bundle for an edit of any of them."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    assert REPORTS | TRAINING | FUSION <= set(before)
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function),
+                            need=REPORTS | TRAINING | FUSION)
     assert not changed & (TRAINING | REPORTS)
     assert changed == changes
 
@@ -259,15 +260,8 @@ def test_editing_one_data_concept_reruns_only_the_rules_that_use_it(tmp_path, fu
     its cache, and what reads it follows, docs/pipeline.md). The old layout kept these concepts in
     one data/features.py: any edit of it changed the code of every rule reaching any of it, the
     input check, the training, the fusion and the report's label readers included."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    assert CACHE_JOBS | {"check_inputs", "system_bundle"} | TRAINING | FUSION | REPORTS <= set(before)
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function),
+                            need=CACHE_JOBS | {"check_inputs", "system_bundle"} | TRAINING | FUSION | REPORTS)
     if function in ("read_aligned", "normalise_train_only", "build_feature_cache", "check_recording_sets"):
         assert not changed & (TRAINING | FUSION | REPORTS)  # nothing past the caches' code
     if function == "load_label_cache":
@@ -288,15 +282,8 @@ def test_editing_one_synth_concept_reruns_only_the_rules_that_use_it(tmp_path, f
     """The real scripts and library, copied; the module defining ``function`` is edited. The old
     layout kept the generated corpus in one data/synth.py, so an edit of the in-memory arrays that
     only tests use re-ran the corpus job (and everything downstream of the corpus it rewrites)."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    assert "synth_corpus" in before
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    assert {s for s in before if before[s] != after[s]} == changes
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function), need={"synth_corpus"})
+    assert changed == changes
 
 
 # The video stage's rules: one face LLD job per recording, then the sets derived from its LLD files.
@@ -316,15 +303,8 @@ def test_editing_one_video_concept_reruns_only_the_rules_that_use_it(tmp_path, f
     bundle reaches every one: predicting extracts the face sets from a root's videos). The derived
     sets' jobs re-run for a tracker edit through their LLD input files, not through their own code;
     the old layout (one data/video.py) changed the code of all four face jobs for any edit of it."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    assert FACE_LLD_JOB | FACE_SET_JOBS | {"system_bundle"} <= set(before)
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function),
+                            need=FACE_LLD_JOB | FACE_SET_JOBS | {"system_bundle"})
     if function == "FaceTracker":
         assert not changed & FACE_SET_JOBS  # the derived sets' own code does not change
     if function == "write_face_functionals":
@@ -376,28 +356,16 @@ def test_editing_one_rules_job_function_reruns_only_the_rules_of_its_stage(tmp_p
     """The real scripts and library, copied; the module defining the function a script's job calls
     is edited. In the old layout that function was a forwarder in pipeline.py, which every script
     reached: editing the fusion's fuse_part (say) re-ran every rule, the 33 trainings included."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    with _defining_module(lib, _job_function(scripts / f"{script}.py")).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(
+        tmp_path, lambda lib, scripts: _defining_module(lib, _job_function(scripts / f"{script}.py")))
     assert changed == changes
     assert changed <= TRAINING or not changed & TRAINING  # a training edit re-runs no other rule, and the reverse
 
 
 def test_editing_the_log_routing_reruns_every_rule(tmp_path):
     """joblog is the one module meant to be shared: every rule's log goes through it."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    with (lib / "joblog.py").open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    assert {s for s in before if before[s] != after[s]} == set(before)
+    before, changed = _edit(tmp_path, lambda lib, scripts: lib / "joblog.py")
+    assert changed == set(before)
 
 
 @pytest.mark.parametrize(
@@ -410,14 +378,7 @@ def test_editing_one_spec_reruns_only_the_rules_of_its_block(tmp_path, function,
     """The real scripts and library, copied; the module defining a spec is edited. With both specs in
     one spec.py, an edit of the fusion settings re-ran the 33 trainings and an edit of the training
     settings re-ran every fusion part."""
-    scripts = Path(shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts"))
-    lib = Path(shutil.copytree(REPO / "workflow" / "emofusion", tmp_path / "emofusion",
-                               ignore=shutil.ignore_patterns("__pycache__")))
-    before = code_versions(scripts, lib)
-    with _defining_module(lib, function).open("a") as fh:
-        fh.write("# an edit\n")
-    after = code_versions(scripts, lib)
-    changed = {s for s in before if before[s] != after[s]}
+    before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function))
     if function == "FusionSpec":
         assert not changed & TRAINING
     if function == "TrainSpec":
