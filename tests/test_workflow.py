@@ -801,7 +801,8 @@ def _fuse_part_log_without_state(res: Path) -> bool:
 @pytest.mark.slow
 def test_default_run_recovers_planted_truth(tmp_path):
     """The default config (demo corpus, all 12 sets, paper architecture and MTL2 loss): the unimodal
-    ranking recovers the planted truth (Spearman >= 0.6 against the planted mean informativeness) and
+    ranking recovers the planted truth (Spearman >= 0.9 against the planted mean informativeness; 0.95
+    and 0.96 with training seeds 0, 1, 2, emofusion.data.synth_planted) and
     the best run is well above the noise-only set. About 10 minutes on 2 cores: `pytest -m slow`."""
     from emofusion.results.ranking import planted_agreement
 
@@ -810,7 +811,7 @@ def test_default_run_recovers_planted_truth(tmp_path):
     res = tmp_path / "results"
     agree = planted_agreement(res / "ranking" / "unimodal.tsv", res / "corpus" / "truth.json")
     assert agree["noise_sets"] == [NOISE_SET]
-    assert agree["spearman"] >= 0.6, agree
+    assert agree["spearman"] >= 0.9, agree
     assert agree["best_mean"] >= agree["noise_mean"][NOISE_SET] + 0.1, agree
     assert len(list((res / "runs").glob("*/scores.json"))) == 33
     for protocol in ("in-sample", "grouped-cv"):

@@ -40,10 +40,16 @@ of processes like ``p`` (recording offset + smooth part), so that no temporal fi
 the signal from the noise: ``rho`` (``truth["informativeness"]``) is the correlation of the set's
 planted component with the target, the ceiling of what any model of that set alone can reach (in
 Pearson r; the CCC of a least-squares predictor is at most ``2 rho^2 / (1 + rho^2)``). ``rho``
-differs for every set; ranked by its mean over the three targets the sets are spaced 0.03 apart
-(fau_func 0.43 > egemaps_func > resnet > deepspectrum > boaw_egemaps > fau > vgg > boaw_mfcc >
-egemaps > bovw > mfcc_func 0.13 > mfcc 0); mfcc is noise only; liking is weak everywhere
-(<= 0.17); visual sets are stronger on valence, audio sets on arousal. Noise processes carry no
+differs for every set, and the sets are spaced in what a model of each can reach: the CCC
+ceiling ``2 rho^2 / (1 + rho^2)`` averaged over the three targets steps down by 0.06 from set to
+set (fau_func 0.72 > egemaps_func > resnet > deepspectrum > boaw_egemaps > fau > vgg > boaw_mfcc >
+egemaps > bovw > mfcc_func 0.12 > mfcc 0; the mean of ``rho``, ``truth["informativeness_mean"]``,
+orders them the same way); per set the stronger target's ceiling is 1.3 times the set's mean, the
+other's 1.15 times, liking's 0.55 times, so liking is the weakest target of every set; mfcc is
+noise only; visual sets are stronger on valence, audio sets on arousal. ``rho`` holds in
+expectation: on the 12 dev recordings of the demo size the frames' correlation of a component with
+its target is ``rho`` give or take up to 0.17 (seed 0), and the ranking check scores the LSTM against
+the planted, not the realised, values. Noise processes carry no
 culture offsets (those would let a set predict the targets' culture offsets). The noise-only set
 is made of fast processes (Gaussian filter of 1 frame, no recording offsets): it carries nothing
 about the targets, and its chance correlation with the slow targets stays near 1/sqrt(frames)
@@ -89,20 +95,28 @@ W_RECORDING = 0.2  # share of a process's variance in its per-recording offset
 SMOOTH_SIGMAS = (5.0, 20.0)  # Gaussian filter widths (frames) of the within-recording part
 NOISE_ONLY_SIGMAS = (1.0,)  # noise-only sets: fast processes without recording offsets
 
-#: planted informativeness rho[set] = (arousal, valence, liking); means 0.43 .. 0.13 in steps of 0.03, mfcc 0
+#: Planted informativeness rho[set] = (arousal, valence, liking). Mean CCC ceilings 0.72 .. 0.12 in steps
+#: of 0.06, mfcc 0. Why 0.06: the demo's LSTM (config.yaml's train block, generated corpus seed 0)
+#: has a seed-to-seed sd of a set's mean dev CCC of 0.031 on average over the 12 sets (0.009 .. 0.060,
+#: training seeds 0, 1, 2), so neighbouring ceilings are two such sd apart. The earlier steps (0.03 in
+#: mean rho, 0.01 .. 0.03 in ceiling) sat at that noise floor: no training seed recovered the planted
+#: order (unimodal Spearman 0.797 on seed 0). With these, training seeds 0, 1, 2 give 0.951, 0.958, 0.958,
+#: and corpus seeds 0, 1, 2 (training seed 0) 0.951, 0.951, 0.944.
+#: The BoW sets (Poisson counts) and vgg reach a smaller share of their ceiling than the rest, which is
+#: most of what is still out of order.
 INFORMATIVENESS: dict[str, tuple[float, float, float]] = {
-    "egemaps": (0.40, 0.12, 0.05),
-    "egemaps_func": (0.74, 0.32, 0.14),
-    "boaw_egemaps": (0.62, 0.22, 0.09),
+    "egemaps": (0.43, 0.40, 0.27),
+    "egemaps_func": (0.87, 0.78, 0.47),
+    "boaw_egemaps": (0.67, 0.62, 0.39),
     "mfcc": (0.0, 0.0, 0.0),
-    "mfcc_func": (0.30, 0.06, 0.03),
-    "boaw_mfcc": (0.46, 0.14, 0.06),
-    "deepspectrum": (0.60, 0.30, 0.12),
-    "fau": (0.26, 0.50, 0.08),
-    "fau_func": (0.40, 0.72, 0.17),
-    "bovw": (0.14, 0.30, 0.04),
-    "resnet": (0.34, 0.62, 0.15),
-    "vgg": (0.22, 0.45, 0.08),
+    "mfcc_func": (0.29, 0.27, 0.18),
+    "boaw_mfcc": (0.49, 0.46, 0.30),
+    "deepspectrum": (0.74, 0.67, 0.42),
+    "fau": (0.56, 0.61, 0.36),
+    "fau_func": (0.84, 0.94, 0.50),
+    "bovw": (0.34, 0.36, 0.23),
+    "resnet": (0.73, 0.80, 0.44),
+    "vgg": (0.51, 0.55, 0.33),
 }
 
 
