@@ -16,6 +16,7 @@ from emofusion.results.ranking import pairs
 from emofusion.results.report_items import report_flag
 from emofusion.results.weight_search import sample_search_weights
 from emofusion.spec import TrainSpec
+from emofusion.tracking_spec import TrackingSpec
 
 
 try:
@@ -166,15 +167,10 @@ def get_feature_data_settings(wildcards):
     return {**get_data_settings("cache_features"), **({"window_s": entry["window_s"]} if "window_s" in entry else {})}
 
 
-def get_tracking_uri():
-    """The configured MLflow URI, or None for the default store (results/mlflow.db, resolved to an
-    absolute path inside the job, so moving the checkout does not change any rule's params)."""
-    return config["tracking"]["uri"]
-
-
-def get_artifact_location():
-    """The configured artifact location, or None (beside the default store: results/mlartifacts)."""
-    return config["tracking"]["artifact_location"]
+# The tracking section as the init_tracking job reads it (emofusion.tracking_spec.TrackingSpec), one
+# param per key (TRACKING_KEYS): a null uri stays null here, the default store (results/mlflow.db) being
+# resolved to an absolute path inside the job, so moving the checkout does not change any rule's params.
+TRACKING = TrackingSpec.from_settings(config["tracking"], where="config key tracking").settings()
 
 
 # The train section as the training job reads it: the spec's values (its defaults filled in, e.g. the
