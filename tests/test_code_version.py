@@ -372,17 +372,23 @@ def test_editing_the_log_routing_reruns_every_rule(tmp_path):
     ("function", "changes"),
     [("FusionSpec", {"fuse_part", "fuse_stage", "system_bundle"}),  # fusion_spec.py: the fusion block's spec
      ("TrainSpec", TRAINING | {"system_bundle"}),  # spec.py: the train block's spec (the bundle loads checkpoints)
-     ("check_block", TRAINING | {"fuse_part", "fuse_stage", "system_bundle"})],  # schema.py: both specs' check
+     # data_spec.py: the data block's spec and the library's data defaults (the bundle aligns new recordings)
+     ("DataSpec", CACHE_JOBS | {"check_inputs", "system_bundle"}),
+     ("TrackingSpec", {"init_tracking"}),  # tracking_spec.py: the tracked jobs read tracking.json, not the spec
+     ("check_block", TRAINING | CACHE_JOBS | {"check_inputs", "init_tracking", "fuse_part", "fuse_stage",
+                                             "system_bundle"})],  # schema.py: every spec's check
 )
 def test_editing_one_spec_reruns_only_the_rules_of_its_block(tmp_path, function, changes):
     """The real scripts and library, copied; the module defining a spec is edited. With both specs in
     one spec.py, an edit of the fusion settings re-ran the 33 trainings and an edit of the training
-    settings re-ran every fusion part."""
+    settings re-ran every fusion part; a data or tracking setting re-runs neither."""
     before, changed = _edit(tmp_path, lambda lib, scripts: _defining_module(lib, function))
     if function == "FusionSpec":
         assert not changed & TRAINING
     if function == "TrainSpec":
         assert not changed & FUSION
+    if function in ("DataSpec", "TrackingSpec"):
+        assert not changed & (TRAINING | FUSION | REPORTS)
     assert changed == changes
 
 
@@ -400,3 +406,37 @@ def test_the_fusion_rules_settings_are_the_fusion_specs_fields():
     names = {f.name for f in fields(FusionSpec)}
     assert set(settings) == {"in-sample", "grouped-cv"}
     assert set().union(*map(set, settings.values())) == names, (settings, names)
+
+
+def test_the_data_rules_settings_are_the_data_specs_fields():
+    """common.smk's DATA_SETTINGS (which data settings each data rule gets in its ``data`` param)
+    names only DataSpec fields, the feature caches read every one, and every rule named is a rule of
+    features.smk passing exactly ``data=get_data_settings("<rule>")`` (the feature caches through
+    get_feature_data_settings, the set's own window): a field added to the spec without its param
+    would be silently left at its default by the workflow."""
+    from dataclasses import fields
+
+    from emofusion.data_spec import DATA_KEYS, DataSpec
+
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    block = re.search(r"^DATA_SETTINGS = (\{.*?\n\})", text, re.S | re.M).group(1)
+    settings = ast.literal_eval(block)
+    names = {f.name for f in fields(DataSpec)}
+    assert set(DATA_KEYS) == names
+    assert set(settings["cache_features"]) == names, settings
+    assert set().union(*map(set, settings.values())) <= names, (settings, names)
+    rules = (REPO / "workflow" / "rules" / "features.smk").read_text()
+    for rule in settings:
+        body = re.search(rf"^rule {rule}:\n(.*?)(?=^rule |\Z)", rules, re.S | re.M).group(1)
+        want = "get_feature_data_settings" if rule == "cache_features" else f'get_data_settings("{rule}")'
+        assert re.findall(r"^ +data=(.+),$", body, re.M) == [want], rule
+
+
+def test_the_tracking_rule_passes_every_tracking_key_as_its_own_param():
+    """One param per key of TrackingSpec (the script builds its spec from them), none left out."""
+    from emofusion.tracking_spec import TRACKING_KEYS
+
+    passed = re.findall(r'^ +(\w+)=TRACKING\["(\w+)"\],$', (REPO / "workflow" / "rules" / "tracking.smk").read_text(),
+                        re.M)
+    assert all(name == key for name, key in passed), passed
+    assert [name for name, _ in passed] == list(TRACKING_KEYS)

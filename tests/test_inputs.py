@@ -434,6 +434,50 @@ def test_label_range_is_configurable(tmp_path, capsys):
     assert "--label-range" in capsys.readouterr().err
 
 
+def test_data_spec_resolves_null_to_the_library_defaults_in_one_place():
+    """DataSpec (the data rules, the config check, validate/cache, the system's prediction): a key left
+    out or null takes the library's one default; the values come typed; the CLI's defaults are its."""
+    from emofusion.cli import build_parser
+    from emofusion.data.recordings import LABEL_RANGE
+    from emofusion.data_spec import DataSpec
+
+    d = DataSpec()
+    assert (d.cultures, d.window_s, d.pad_tolerance, d.label_range, d.max_frames) == (
+        ("DE", "HU"), 0.1, PAD_TOLERANCE, LABEL_RANGE, 1768)
+    assert DataSpec.from_settings({"pad_tolerance": None, "label_range": None, "max_frames": None}) == d
+    assert DataSpec.from_settings(None) == d
+    s = DataSpec.from_settings({"cultures": ["DE"], "label_range": [-2, 2], "pad_tolerance": 3, "window_s": 1})
+    assert (s.cultures, s.label_range, s.pad_tolerance, s.window_s) == (("DE",), (-2.0, 2.0), 3, 1.0)
+    assert s.settings() == {"cultures": ["DE"], "window_s": 1.0, "pad_tolerance": 3, "label_range": [-2.0, 2.0],
+                            "max_frames": 1768}  # the config's form: the data rules' params
+    args = build_parser().parse_args(["validate", "x"])
+    assert (args.cultures, args.window_s, args.pad_tolerance, args.max_frames) == (
+        list(d.cultures), d.window_s, d.pad_tolerance, d.max_frames)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"pad_tolerance": -1}, "data.pad_tolerance: -1 is less than the minimum of 0"),
+    ({"pad_tolerance": 1.5}, "data.pad_tolerance"),
+    ({"window_s": 0}, "data.window_s"),
+    ({"window_s": float("inf")}, "data.window_s: expected a finite number"),
+    ({"max_frames": 0}, "data.max_frames"),
+    ({"cultures": ["FR"]}, "data.cultures"),
+    ({"cultures": []}, "data.cultures"),
+    ({"label_range": [1]}, "data.label_range"),
+    ({"label_range": [1, -1]}, "data.label_range: [1, -1]: the first value must be below the second"),
+    ({"pad_tolerence": 3}, "data.pad_tolerence: unknown key"),
+])
+def test_data_spec_bad_value_is_one_config_error_naming_the_key(settings, message):
+    from emofusion.data_spec import DataSpec
+    from emofusion.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        DataSpec.from_settings(settings)
+    assert message in str(exc.value)
+    with pytest.raises(ConfigError, match="config key data"):  # the workflow's config check names the block
+        DataSpec.from_settings(settings, where="config key data")
+
+
 # ---------------------------------------------------------------------------------------------
 # durable writes
 

@@ -22,6 +22,35 @@ from emofusion.training.trainer import train_run
 from test_train import TINY, write_planted_caches
 
 
+def test_tracking_spec_defaults_and_null_resolution(tmp_path, monkeypatch):
+    """TrackingSpec (the init_tracking job, `emofusion init-tracking`, `emofusion train`'s experiment):
+    a key left out takes its default; a null uri is the default store under the working directory."""
+    from emofusion.cli import build_parser
+    from emofusion.tracking_spec import TRACKING_KEYS, TrackingSpec
+
+    d = TrackingSpec()
+    assert (d.uri, d.experiment, d.artifact_location) == (None, "emofusion", None)
+    assert TrackingSpec.from_settings({"uri": None, "experiment": None, "artifact_location": None}) == d
+    assert TRACKING_KEYS == ("uri", "experiment", "artifact_location")
+    monkeypatch.chdir(tmp_path)
+    assert d.store_uri() == default_tracking_uri() == f"sqlite:///{(tmp_path / 'results' / 'mlflow.db').resolve()}"
+    assert TrackingSpec(uri="http://host:5000").store_uri() == "http://host:5000"
+    for cmd in (["init-tracking", "--out", "x"], ["train", "--features", "f", "--out", "o", "--run-name", "r"]):
+        assert build_parser().parse_args(cmd).experiment == d.experiment
+
+
+@pytest.mark.parametrize(("settings", "key"), [({"uri": "mlruns"}, "tracking.uri"),
+                                               ({"experiment": ""}, "tracking.experiment"),
+                                               ({"artifact_location": 3}, "tracking.artifact_location"),
+                                               ({"experimnt": "x"}, "tracking.experimnt: unknown key")])
+def test_tracking_spec_bad_value_is_one_config_error_naming_the_key(settings, key):
+    from emofusion.errors import ConfigError
+    from emofusion.tracking_spec import TrackingSpec
+
+    with pytest.raises(ConfigError, match=key):
+        TrackingSpec.from_settings(settings)
+
+
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory) -> dict[str, Path]:
     return write_planted_caches(tmp_path_factory.mktemp("caches"), n=(3, 2, 1), frames=(20, 30))

@@ -65,9 +65,9 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PAT
     from .spec import TrainSpec
 
     TrainSpec.from_dict(config["train"], where="config key train")  # the loss weights' one check
-    lr = config["data"]["label_range"]
-    if lr is not None and not lr[0] < lr[1]:
-        raise ConfigError(f"config key data.label_range: {lr}: the first value must be below the second")
+    from .data_spec import DataSpec
+
+    DataSpec.from_settings(config["data"], where="config key data")  # the label range's order
 
     from .data.audio import check_audio_config
 

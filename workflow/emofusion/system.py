@@ -237,11 +237,10 @@ def aligned_caches(system: System, folders: Mapping[str, Path], warn: Warn) -> t
                             f"missing recording: {n} is in {sets[holder]['folder']}/ but not here "
                             "(every set the system needs must hold the same recordings)")
     names = names_of[ref]
-    from .data.alignment import MAX_FRAMES, PAD_TOLERANCE
+    from .data_spec import DataSpec
 
-    data = system.manifest["data"]
-    tol = PAD_TOLERANCE if data["pad_tolerance"] is None else data["pad_tolerance"]
-    max_frames = MAX_FRAMES if data["max_frames"] is None else data["max_frames"]
+    data = DataSpec.from_settings(system.manifest["data"], where="manifest data")  # null: the library default
+    tol, max_frames = data.pad_tolerance, data.max_frames
     min_frames = 2 * max(st.K for st in system.states) + 1
     caches = {}
     for key, info in sets.items():

@@ -9,12 +9,14 @@ from emofusion.code_version import code_versions
 from emofusion.config import (ablation_train_config, check_config, extra_run_set, machine_mem_mb,
                               search_train_config)
 from emofusion.data.synth import is_generated_root
+from emofusion.data_spec import DataSpec
 from emofusion.errors import ConfigError
 from emofusion.formats import read_selected
 from emofusion.results.ranking import pairs
 from emofusion.results.report_items import report_flag
 from emofusion.results.weight_search import sample_search_weights
 from emofusion.spec import TrainSpec
+from emofusion.tracking_spec import TrackingSpec
 
 
 try:
@@ -132,30 +134,43 @@ def get_feature_folders():
     return {k: v["folder"] for k, v in config["feature_sets"].items() if k not in extracted}
 
 
-def get_feature_params(wildcards):
-    """Everything a feature cache depends on: only this set's own entry and the data settings."""
+# The data settings as the data rules read them: the spec's values (emofusion.data_spec.DataSpec, a
+# null resolved to the library's default there), so stating a default changes no param. Which of them
+# each data rule uses: a rule gets only these (its `data` param), so changing one re-runs only the
+# rules that read it (e.g. label_range: not the input check). Tied to the fields of DataSpec by
+# tests/test_code_version.py.
+DATA = DataSpec.from_settings(config["data"], where="config key data")
+DATA_SETTINGS = {
+    "check_inputs": ("cultures",),
+    "cache_labels": ("cultures", "label_range"),
+    "cache_features": ("cultures", "window_s", "pad_tolerance", "label_range", "max_frames"),
+}
+
+
+def get_data_settings(rule):
+    settings = DATA.settings()
+    return {k: settings[k] for k in DATA_SETTINGS[rule]}
+
+
+def get_feature_entry(wildcards):
+    """This set's own entry as its cache reads it: the folder, and the format only when not the
+    default, so stating `format: avec` (or adding the key) re-runs nothing."""
     entry = config["feature_sets"][wildcards.fs]
-    return {
-        "folder": entry["folder"],
-        "window_s": entry.get("window_s", config["data"]["window_s"]),
-        "pad_tolerance": config["data"]["pad_tolerance"],
-        "label_range": config["data"]["label_range"],
-        "max_frames": config["data"]["max_frames"],
-        "cultures": config["data"]["cultures"],
-        # only when not the default, so stating `format: avec` (or adding the key) re-runs nothing
-        **({"format": entry["format"]} if entry.get("format", "avec") != "avec" else {}),
-    }
+    return {"folder": entry["folder"],
+            **({"format": entry["format"]} if entry.get("format", "avec") != "avec" else {})}
 
 
-def get_tracking_uri():
-    """The configured MLflow URI, or None for the default store (results/mlflow.db, resolved to an
-    absolute path inside the job, so moving the checkout does not change any rule's params)."""
-    return config["tracking"]["uri"]
+def get_feature_data_settings(wildcards):
+    """The data settings a feature cache reads, with the set's own window_s where its entry gives one
+    (so a set's window re-runs that set's cache only)."""
+    entry = config["feature_sets"][wildcards.fs]
+    return {**get_data_settings("cache_features"), **({"window_s": entry["window_s"]} if "window_s" in entry else {})}
 
 
-def get_artifact_location():
-    """The configured artifact location, or None (beside the default store: results/mlartifacts)."""
-    return config["tracking"]["artifact_location"]
+# The tracking section as the init_tracking job reads it (emofusion.tracking_spec.TrackingSpec), one
+# param per key (TRACKING_KEYS): a null uri stays null here, the default store (results/mlflow.db) being
+# resolved to an absolute path inside the job, so moving the checkout does not change any rule's params.
+TRACKING = TrackingSpec.from_settings(config["tracking"], where="config key tracking").settings()
 
 
 # The train section as the training job reads it: the spec's values (its defaults filled in, e.g. the
@@ -398,20 +413,12 @@ def get_search_run_name(wildcards):
 # set), and their caches read it from there. Every other set is read from data_root as usual.
 
 from emofusion.data.audio import EXTRACTABLE, LLD_SETS, check_audio_root, folder_of
-from emofusion.data.alignment import PAD_TOLERANCE
-
-
-def get_pad_tolerance():
-    """data.pad_tolerance, or the library's one default where it is null."""
-    v = config["data"]["pad_tolerance"]
-    return PAD_TOLERANCE if v is None else v
-
 
 EXTRACTED = RESULTS / "extracted"
 AUDIO_EXTRACT = list((config.get("audio") or {}).get("extract") or [])
 # checked when the workflow is parsed: one clear error naming the file before any job starts
-AUDIO_INFO = (check_audio_root(config["data_root"], cultures=config["data"]["cultures"],
-                               tolerance_frames=get_pad_tolerance()) if AUDIO_EXTRACT else {})
+AUDIO_INFO = (check_audio_root(config["data_root"], cultures=DATA.cultures,
+                               tolerance_frames=DATA.pad_tolerance) if AUDIO_EXTRACT else {})
 AUDIO_RECORDINGS = sorted(AUDIO_INFO)
 
 # --- video data roots (workflow/rules/video.smk): video/<name>.<mp4|avi|mkv|mov> beside labels/ ---
@@ -419,8 +426,8 @@ from emofusion.data.video import check_video_root
 from emofusion.data.video_config import folder_of as video_folder_of
 
 VIDEO_EXTRACT = list((config.get("video") or {}).get("extract") or [])
-VIDEO_INFO = (check_video_root(config["data_root"], cultures=config["data"]["cultures"],
-                               tolerance_frames=get_pad_tolerance()) if VIDEO_EXTRACT else {})
+VIDEO_INFO = (check_video_root(config["data_root"], cultures=DATA.cultures,
+                               tolerance_frames=DATA.pad_tolerance) if VIDEO_EXTRACT else {})
 VIDEO_RECORDINGS = sorted(VIDEO_INFO)
 
 

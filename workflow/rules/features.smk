@@ -2,7 +2,8 @@
 # column and z-normalised with Train statistics, and the labels; training jobs never parse CSVs.
 # Every check of `emofusion validate` runs here too: the per-file ones inside the cache jobs (same
 # library readers), the cross-file one (same recordings in every set and the labels, Test
-# included) in check_inputs, which every cache job waits for.
+# included) in check_inputs, which every cache job waits for. Each rule gets the data settings it
+# reads as one `data` param (DATA_SETTINGS in common.smk; its script builds its DataSpec from them).
 
 
 rule check_inputs:
@@ -15,7 +16,7 @@ rule check_inputs:
     params:
         data_root=get_data_root(),
         folders=get_feature_folders(),
-        cultures=config["data"]["cultures"],
+        data=get_data_settings("check_inputs"),
         code=CODE["check_inputs"],
     threads: 1
     resources:
@@ -36,8 +37,7 @@ rule cache_labels:
         RESULTS / "logs" / "cache" / "labels.log",
     params:
         data_root=get_data_root(),
-        cultures=config["data"]["cultures"],
-        label_range=config["data"]["label_range"],
+        data=get_data_settings("cache_labels"),
         code=CODE["cache_labels"],
     threads: 1
     resources:
@@ -60,7 +60,8 @@ rule cache_features:
         RESULTS / "benchmarks" / "cache" / "{fs}.tsv"
     params:
         data_root=get_set_data_root,
-        settings=get_feature_params,
+        feature_set=get_feature_entry,
+        data=get_feature_data_settings,
         code=CODE["cache_features"],
     threads: 1
     resources:

@@ -1,5 +1,7 @@
 # MLflow: initialise the store and create the experiment once, before any tracked job
-# (docs/pipeline.md); its output is an input of every tracked rule.
+# (docs/pipeline.md); its output is an input of every tracked rule. The tracking settings are passed
+# one key each (TRACKING in common.smk; the script builds its TrackingSpec from them): every key of
+# emofusion.tracking_spec.TRACKING_KEYS, no other.
 
 
 rule init_tracking:
@@ -8,9 +10,9 @@ rule init_tracking:
     log:
         RESULTS / "logs" / "init_tracking.log",
     params:
-        uri=get_tracking_uri(),
-        experiment=config["tracking"]["experiment"],
-        artifact_location=get_artifact_location(),
+        uri=TRACKING["uri"],
+        experiment=TRACKING["experiment"],
+        artifact_location=TRACKING["artifact_location"],
         code=CODE["init_tracking"],
     threads: 1
     resources:

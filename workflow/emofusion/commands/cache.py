@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.build_cache import build_feature_cache, build_label_cache
     from ..data.cache import save_feature_cache, save_label_cache
     from ..data.feature_sets import FEATURE_SETS
-    from ..data.validate import parse_label_range
     from ..errors import ConfigError
+    from .validate import data_spec
 
     if (args.key is None) != (args.out is None):
         raise ConfigError("--set and --out go together")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--format goes with --set")
     if args.key is None and args.labels_out is None:
         raise ConfigError("nothing to do: give --set KEY --out PATH and/or --labels-out PATH")
-    label_range = parse_label_range(args.label_range)
+    data = data_spec(args)
     kw = {} if args.partitions is None else {"partitions": args.partitions}
 
     def warn(msg: str) -> None:
@@ -50,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
         # the other registry sets present: every set must hold the same recordings (Test included)
         others = {k: fs.folder for k, fs in FEATURE_SETS.items()
                   if k != args.key and (Path(args.data_root) / fs.folder).is_dir()}
-        c = build_feature_cache(args.data_root, args.key, None, folder=args.folder, cultures=args.cultures,
-                                window_s=args.window_s, pad_tolerance=args.pad_tolerance,
-                                max_frames=args.max_frames, labels_folder=args.labels_folder,
-                                label_range=label_range, compare_folders=others, warn=warn, fmt=args.fmt, **kw)
+        c = build_feature_cache(args.data_root, args.key, None, folder=args.folder, cultures=data.cultures,
+                                window_s=data.window_s, pad_tolerance=data.pad_tolerance,
+                                max_frames=data.max_frames, labels_folder=args.labels_folder,
+                                label_range=data.label_range, compare_folders=others, warn=warn, fmt=args.fmt, **kw)
     if args.labels_out is not None:
-        lc = build_label_cache(args.data_root, None, cultures=args.cultures, labels_folder=args.labels_folder,
-                               label_range=label_range, **kw)
+        lc = build_label_cache(args.data_root, None, cultures=data.cultures, labels_folder=args.labels_folder,
+                               label_range=data.label_range, **kw)
     # everything checked: only now is anything written
     if c is not None:
         save_feature_cache(args.out, c)

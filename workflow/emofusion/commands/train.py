@@ -10,6 +10,8 @@ HELP = "train the multitask LSTM on feature cache(s); write predictions, scores.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..tracking_spec import TrackingSpec
+
     p.add_argument("--features", required=True, nargs="+", metavar="CACHE",
                    help="feature cache(s) <key>.npz; several are concatenated (early fusion)")
     p.add_argument("--labels-cache", metavar="LABELS_NPZ",
@@ -26,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow store (default sqlite:///<cwd>/results/mlflow.db; 'off' disables tracking)")
-    p.add_argument("--experiment", default="emofusion", help="MLflow experiment name (default emofusion)")
+    experiment = TrackingSpec().experiment
+    p.add_argument("--experiment", default=experiment, help=f"MLflow experiment name (default {experiment})")
     p.add_argument("--tag", dest="tags", nargs="*", default=[], metavar="KEY=VALUE", help="extra MLflow tags")
 
 

@@ -23,8 +23,9 @@ it, a file running a few frames past its labels is cropped silently (feature ext
 end of the audio); every other correction (missing frames filled from the neighbouring row or
 native frame, leading rows dropped) is one warning naming the file.
 
-The rate classes (:data:`EXPECTED_STEP`) and the alignment's data settings (:data:`PAD_TOLERANCE`,
-:data:`MAX_FRAMES`) are defined here; the sets themselves are in :mod:`emofusion.data.feature_sets`.
+The rate classes (:data:`EXPECTED_STEP`) are defined here; the alignment's data settings' defaults
+(:data:`PAD_TOLERANCE`, :data:`MAX_FRAMES`) in the data block's spec, :mod:`emofusion.data_spec`, once;
+the sets themselves are in :mod:`emofusion.data.feature_sets`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data_spec import MAX_FRAMES, PAD_TOLERANCE
 from ..errors import ConfigError, DataError
 from .feature_sets import FeatureSet
 from .layout import FRAME_S, parse_name, read_table
@@ -46,11 +48,6 @@ Warn = Callable[[str], None]
 EXPECTED_STEP: dict[str, float | None] = {"frame": FRAME_S, "lld": 0.01, "video": None}
 RATE_RTOL = 0.02  # relative tolerance on the median time step against EXPECTED_STEP
 VIDEO_STEP_RANGE = (0.001, 1.0)  # seconds: a video-rate set's median step (1-1000 fps), else the times are not seconds
-# The defaults of the data settings, each defined once, in the module of its concept (here the
-# alignment's; data.recordings.LABEL_RANGE): the CLI (`emofusion validate`, `emofusion cache`) and the
-# workflow (config `data.pad_tolerance: null`, `data.label_range: null`) both take them from there.
-PAD_TOLERANCE = 5  # label frames (0.5 s) of offset, gap or length difference corrected (with a warning)
-MAX_FRAMES = 1768  # longest AVEC 2019 CES sequence; cap for Test recordings without labels
 GRID_TOL = 0.25  # a 0.1 s set's row may sit this many frames off its file's 0.1 s grid
 _EPS = 1e-9  # seconds; puts a native frame sitting on a window edge into the later window
 

@@ -6,7 +6,7 @@
 (:mod:`emofusion.data.normalisation`) and writes the feature cache (:mod:`emofusion.data.cache`);
 :func:`build_label_cache` stacks the label files into the label cache. Nothing is written when a
 check fails. :func:`cache_labels_job` and :func:`cache_features_job` are the workflow's cache
-rules' jobs (a rule's params, the library defaults filled in where the config leaves None).
+rules' jobs (a rule's paths, and its data settings as one :class:`~emofusion.data_spec.DataSpec`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data_spec import DataSpec
 from ..errors import DataError
 from .alignment import EXPECTED_STEP, MAX_FRAMES, PAD_TOLERANCE, Warn, iter_aligned
 from .cache import FeatureCache, LabelCache, offsets_of, save_feature_cache, save_label_cache
@@ -113,21 +114,18 @@ def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | 
     return cache
 
 
-def cache_labels_job(out_npz: str | Path, *, data_root: str | Path, cultures: Iterable[str],
-                     label_range: Iterable[float] | None = None) -> None:
-    """The workflow's ``cache_labels`` job: the Train and Devel label cache (``label_range`` None:
-    the library default, :data:`~emofusion.data.recordings.LABEL_RANGE`)."""
-    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=tuple(cultures),
-                      label_range=tuple(LABEL_RANGE if label_range is None else label_range))
+def cache_labels_job(out_npz: str | Path, *, data_root: str | Path, data: DataSpec) -> None:
+    """The workflow's ``cache_labels`` job: the Train and Devel label cache of ``data``'s cultures,
+    every label within its label range."""
+    build_label_cache(data_root, out_npz, partitions=("Train", "Devel"), cultures=data.cultures,
+                      label_range=data.label_range)
 
 
-def cache_features_job(out_npz: str | Path, *, key: str, data_root: str | Path, settings: Mapping) -> None:
-    """The workflow's ``cache_features`` job. ``settings``: folder, window_s, pad_tolerance,
-    label_range, max_frames, cultures (the config's data block; None = the library default), and
-    format when the set's files are not in the AVEC layout."""
-    pad_tolerance, label_range = settings["pad_tolerance"], settings["label_range"]
-    build_feature_cache(data_root, key, out_npz, folder=settings["folder"], cultures=tuple(settings["cultures"]),
-                        window_s=settings["window_s"],
-                        pad_tolerance=PAD_TOLERANCE if pad_tolerance is None else pad_tolerance,
-                        label_range=tuple(LABEL_RANGE if label_range is None else label_range),
-                        max_frames=settings["max_frames"], fmt=settings.get("format", "avec"))
+def cache_features_job(out_npz: str | Path, *, key: str, data_root: str | Path, entry: Mapping,
+                       data: DataSpec) -> None:
+    """The workflow's ``cache_features`` job. ``entry``: the set's own config entry as the rule passes
+    it (folder, and format when the set's files are not in the AVEC layout); ``data``: the data
+    settings (its ``window_s`` the set's own where the entry gives one)."""
+    build_feature_cache(data_root, key, out_npz, folder=entry["folder"], cultures=data.cultures,
+                        window_s=data.window_s, pad_tolerance=data.pad_tolerance, label_range=data.label_range,
+                        max_frames=data.max_frames, fmt=entry.get("format", "avec"))

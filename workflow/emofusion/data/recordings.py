@@ -13,13 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..data_spec import LABEL_RANGE, DataSpec
 from ..errors import DataError
 from .feature_sets import get_feature_set
 from .layout import PARTITIONS, folder_problem, list_recordings, parse_name, read_label_file
-
-# The default of the data setting `data.label_range` (`--label-range`), defined once (see
-# data.alignment.PAD_TOLERANCE): the CLI and the workflow (config `null`) both take it from here.
-LABEL_RANGE = (-1.0, 1.0)  # AVEC 2019 labels lie in [-1, 1]
 
 
 def _check_numbers(folder: Path, names: Iterable[str]) -> None:
@@ -102,10 +99,11 @@ def check_recording_sets(root: str | Path, folders: Mapping[str, str], *, partit
 
 
 def check_inputs_job(out_json: str | Path, *, data_root: str | Path, folders: Mapping[str, str],
-                     cultures: Iterable[str]) -> None:
+                     data: DataSpec) -> None:
     """The workflow's ``check_inputs`` job: the cross-file input check (:func:`check_recording_sets`;
-    the caches check each file). Writes ``{"data_root": ..., "recordings": {set: [recordings]}}``."""
+    the caches check each file) over the cultures of ``data``. Writes ``{"data_root": ...,
+    "recordings": {set: [recordings]}}``."""
     from ..io import atomic_write_json
 
-    per = check_recording_sets(data_root, dict(folders), cultures=tuple(cultures))
+    per = check_recording_sets(data_root, dict(folders), cultures=data.cultures)
     atomic_write_json(out_json, {"data_root": str(data_root), "recordings": per})

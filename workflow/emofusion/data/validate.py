@@ -94,10 +94,11 @@ def parse_format_overrides(items: Iterable[str] | None) -> dict[str, str]:
     return out
 
 
-def parse_label_range(text: str | None) -> tuple[float, float]:
-    """``"-1,1"`` -> ``(-1.0, 1.0)``; None -> :data:`~emofusion.data.recordings.LABEL_RANGE`."""
+def parse_label_range(text: str | None) -> tuple[float, float] | None:
+    """``"-1,1"`` -> ``(-1.0, 1.0)``; None (not given) stays None: the library default, which
+    :class:`~emofusion.data_spec.DataSpec` resolves."""
     if text is None:
-        return LABEL_RANGE
+        return None
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
