@@ -122,12 +122,12 @@ def test_gap_certificate_bounds_the_objective(C):
 def test_warm_start_sources_follow_c_then_width():
     """Each problem starts from the next smaller C at its width and target, the smallest C from the
     next narrower width, and only the narrowest smallest-C problem of each target starts cold."""
-    from emofusion.fusion.solver import _sources
+    from emofusion.fusion.solver import warm_start_sources
 
     grid = [(p, C, t) for p in (7, 4, 13) for C in (1.0, 0.01, 0.1) for t in (0, 1)]
     ps = np.array([g[0] for g in grid])
     Cs = np.array([g[1] for g in grid])
-    src = _sources(ps, Cs, [g[2] for g in grid])
+    src = warm_start_sources(ps, Cs, [g[2] for g in grid])
     for j, (p, C, t) in enumerate(grid):
         if C > 0.01:
             want = grid.index((p, {1.0: 0.1, 0.1: 0.01}[C], t))
@@ -232,7 +232,7 @@ def test_newton_direction_solves_its_system(sigma):
 def test_scaled_dual_is_a_valid_and_tighter_bound():
     """The scaled dual candidate stays feasible (|s lam| <= C), never lowers D, and stays below the
     optimum (a long solve)."""
-    from emofusion.fusion.solver import _best_scaled_dual
+    from emofusion.fusion.solver import best_scaled_dual
 
     X, Y = _lad_problem(seed=2)
     C = 0.1
@@ -241,7 +241,7 @@ def test_scaled_dual_is_a_valid_and_tighter_bound():
     for scale in (0.01, 0.3, 1.0):
         lam = np.clip(scale * C * rng.standard_normal(X.shape[0]), -C, C)
         ly, uu = np.array([lam @ Y[:, 0]]), np.array([np.sum((X.T @ lam) ** 2)])
-        d = _best_scaled_dual(ly, uu, np.array([C / np.abs(lam).max()]))[0]
+        d = best_scaled_dual(ly, uu, np.array([C / np.abs(lam).max()]))[0]
         assert ly[0] - 0.5 * uu[0] <= d <= best * (1 + 1e-9)
 
 
