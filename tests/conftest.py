@@ -10,7 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before helpers.py imports numpy
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
-from helpers import REPO, copy_checkout
+from helpers import REPO, base_config, copy_checkout, write_planted_caches
 
 SHARED = REPO.parent / "shared"
 AVEC_DEVEL = Path(os.environ.get("EMOFUSION_AVEC_DEVEL") or SHARED / "avec2019_ces_devel")
@@ -30,6 +30,18 @@ def avec_devel() -> Path:
 
 
 @pytest.fixture
+def config() -> dict:
+    """The shipped config.yaml, a fresh dict for each test to edit."""
+    return base_config()
+
+
+@pytest.fixture
 def repo_copy(tmp_path) -> Path:
     """A fresh copy of the checkout in a temp dir (see helpers.copy_checkout)."""
     return copy_checkout(tmp_path / "checkout")
+
+
+@pytest.fixture(scope="session")
+def caches(tmp_path_factory) -> dict[str, Path]:
+    """Planted training caches (helpers.write_planted_caches, its defaults), written once and only read."""
+    return write_planted_caches(tmp_path_factory.mktemp("caches"))

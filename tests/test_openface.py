@@ -266,10 +266,10 @@ def test_format_goes_only_with_the_fau_set(tmp_path, capsys):
 
 
 @pytest.fixture
-def config(tmp_path):
-    c = base_config()
-    c["data_root"] = str(tmp_path)
-    return c
+def config(config, tmp_path):
+    """conftest's config (the shipped config.yaml) with a data_root: openface reads your own files."""
+    config["data_root"] = str(tmp_path)
+    return config
 
 
 def test_config_format_key(config):

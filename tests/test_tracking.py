@@ -19,12 +19,7 @@ from emofusion.tracking import (
     run_artifacts,
 )
 from emofusion.training.trainer import train_run
-from helpers import SMALL, TINY, corpus, free_port, stop_server, wait_http, write_planted_caches
-
-
-@pytest.fixture(scope="module")
-def caches(tmp_path_factory) -> dict[str, Path]:
-    return write_planted_caches(tmp_path_factory.mktemp("caches"), n=(3, 2, 1), frames=(20, 30))
+from helpers import SMALL, TINY, corpus, free_port, stop_server, wait_http
 
 
 @pytest.fixture()

@@ -19,11 +19,6 @@ from emofusion.training.trainer import train_run
 from helpers import TINY, write_planted_caches
 
 
-@pytest.fixture(scope="module")
-def caches(tmp_path_factory) -> dict[str, Path]:
-    return write_planted_caches(tmp_path_factory.mktemp("caches"))
-
-
 def run(caches, out, keys=("fau_func",), seed=0, **params):
     return train_run([caches[k] for k in keys], caches["labels"], out, run_name="+".join(sorted(keys)),
                      kind="unimodal", params={**TINY, **params}, seed=seed, tracking_uri="off",
