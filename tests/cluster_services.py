@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers import free_port
+
 PACKAGES = {  # binary -> Debian package
     "munged": "munge", "slurmctld": "slurm-wlm", "slurmd": "slurm-wlm", "slurmdbd": "slurmdbd",
     "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
@@ -37,12 +39,6 @@ CLUSTER = "emofusiontest"
 ETC = Path("/etc/slurm")
 MARK = "# written by emofusion's cluster test (tests/cluster_services.py); removed when it stops"
 ACCOUNT = "emofusion"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pg_bin() -> Path | None:
@@ -302,9 +298,9 @@ LogFile={self.logs / 'slurmdbd.log'}
             except ProcessLookupError:
                 continue
             deadline = time.monotonic() + 30
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _alive(pid):
+            if alive(pid):
                 killed.append(name)
                 try:
                     os.killpg(pid, signal.SIGKILL) if name == "mlflow" else os.kill(pid, signal.SIGKILL)
@@ -333,7 +329,8 @@ def _squeue_empty(cluster: Cluster) -> bool:
     return cluster.run("squeue", "-h", "-o", "%i", check=False).stdout.strip() == ""
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (our own exited children reaped first; a zombie counts as gone)."""
     try:
         os.waitpid(pid, os.WNOHANG)  # reap our own children (mariadbd, mlflow)
     except ChildProcessError:

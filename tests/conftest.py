@@ -1,18 +1,19 @@
-"""Shared fixtures: paths, the real AVEC dev data in ../shared, CPU-only and quiet settings."""
+"""Shared fixtures: paths, the real AVEC dev data in ../shared, CPU-only and quiet settings; the
+helpers they use (and every test module shares) are in helpers.py."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import pytest
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before helpers.py imports numpy
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+import pytest
+from helpers import REPO, base_config, copy_checkout, write_planted_caches
+
 SHARED = REPO.parent / "shared"
 AVEC_DEVEL = Path(os.environ.get("EMOFUSION_AVEC_DEVEL") or SHARED / "avec2019_ces_devel")
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -28,29 +29,19 @@ def avec_devel() -> Path:
     return AVEC_DEVEL
 
 
-def copy_checkout(dest: Path) -> Path:
-    """A fresh copy of the checkout as a clone would have it: the files git tracks (and untracked ones
-    it does not ignore), no results/, .venv or .snakemake. Without git: the tree minus those folders."""
-    import shutil
-    import subprocess
-
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "-co", "--exclude-standard"],
-                                capture_output=True, check=True).stdout.decode().split("\0")
-    except (OSError, subprocess.CalledProcessError):
-        shutil.copytree(REPO, dest, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__"))
-        return dest
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
+@pytest.fixture
+def config() -> dict:
+    """The shipped config.yaml, a fresh dict for each test to edit."""
+    return base_config()
 
 
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
-    """A fresh copy of the checkout in a temp dir (see copy_checkout)."""
+    """A fresh copy of the checkout in a temp dir (see helpers.copy_checkout)."""
     return copy_checkout(tmp_path / "checkout")
+
+
+@pytest.fixture(scope="session")
+def caches(tmp_path_factory) -> dict[str, Path]:
+    """Planted training caches (helpers.write_planted_caches, its defaults), written once and only read."""
+    return write_planted_caches(tmp_path_factory.mktemp("caches"))

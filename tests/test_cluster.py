@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_services import Cluster, _alive
-from test_workflow import REPO, smk, tiny_config, write_config
+from cluster_services import Cluster, alive
+from helpers import REPO, smk, tiny_config, write_config
 
 pytestmark = pytest.mark.cluster
 
@@ -39,7 +39,7 @@ def cluster(tmp_path_factory):
         killed = c.stop()
         for name in ("slurmctld", "slurmd", "slurmdbd", "munged"):
             pid_file = {"munged": c.root / "munge" / "munged.pid"}.get(name, c.root / f"{name}.pid")
-            assert not pid_file.exists() or not _alive(int(pid_file.read_text().split()[0])), name
+            assert not pid_file.exists() or not alive(int(pid_file.read_text().split()[0])), name
         assert killed == [], f"had to SIGKILL {killed}"
 
 

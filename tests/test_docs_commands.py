@@ -14,7 +14,7 @@ The docs (README.md, docs/*.md) mark each runnable shell block with an HTML comm
 - ``promises``: the files the text says come out (relative to the checkout, or ``DIR/...``). After a
   full run each must exist; after a dry run each must exist or be named in the plan.
 
-Each block runs in bash (``-euo pipefail``) in a fresh copy of the checkout (conftest.copy_checkout:
+Each block runs in bash (``-euo pipefail``) in a fresh copy of the checkout (helpers.copy_checkout:
 what a clone has, no results/), with the copy's own library on PYTHONPATH. Substitutions, the only
 changes to the text:
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import copy_checkout
+from helpers import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

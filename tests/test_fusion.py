@@ -21,33 +21,7 @@ from emofusion.fusion.stage import format_stage_table
 from emofusion.fusion.summary import summarise, write_summary
 from emofusion.fusion_spec import FusionSpec
 from emofusion.results.metrics import ccc
-
-SMALL = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
-
-
-def _corpus(root: Path, n_per_culture: int = 4, n_frames: int = 80, n_runs: int = 2, seed: int = 0,
-            test: int = 0) -> tuple[dict, dict]:
-    """Labels = smooth random walks; run r predicts a noisy linear mix of them. Writes AVEC folders."""
-    rng = np.random.default_rng(seed)
-    labels = {}
-    for cult in ("DE", "HU"):
-        for i in range(1, n_per_culture + 1):
-            n = n_frames + int(rng.integers(0, 20))
-            labels[f"Devel_{cult}_{i:02d}"] = np.cumsum(rng.normal(0, 0.05, (n, 3)), axis=0)
-    runs = {}
-    for r in range(n_runs):
-        d = root / f"run{r}"
-        mix = rng.normal(0, 0.5, (3, 3)) + np.eye(3)
-        for name, y in labels.items():
-            pad = rng.normal(0, 0.1, (5, 3))  # files longer than labels, like the official ones
-            write_avec_csv(d / f"{name}.csv", name, np.concatenate([y @ mix + rng.normal(0, 0.1, y.shape), pad]))
-        for i in range(1, test + 1):
-            name = f"Test_DE_{i:02d}"
-            write_avec_csv(d / f"{name}.csv", name, rng.normal(0, 0.1, (50 + r, 3)))
-        runs[f"run{r}"] = d
-    for name, y in labels.items():
-        write_avec_csv(root / "labels" / f"{name}.csv", name, y)
-    return read_label_dir(root / "labels"), runs
+from helpers import SMALL, corpus
 
 
 def test_solver_recovers_known_linear_mix():
@@ -122,12 +96,12 @@ def test_gap_certificate_bounds_the_objective(C):
 def test_warm_start_sources_follow_c_then_width():
     """Each problem starts from the next smaller C at its width and target, the smallest C from the
     next narrower width, and only the narrowest smallest-C problem of each target starts cold."""
-    from emofusion.fusion.solver import _sources
+    from emofusion.fusion.solver import warm_start_sources
 
     grid = [(p, C, t) for p in (7, 4, 13) for C in (1.0, 0.01, 0.1) for t in (0, 1)]
     ps = np.array([g[0] for g in grid])
     Cs = np.array([g[1] for g in grid])
-    src = _sources(ps, Cs, [g[2] for g in grid])
+    src = warm_start_sources(ps, Cs, [g[2] for g in grid])
     for j, (p, C, t) in enumerate(grid):
         if C > 0.01:
             want = grid.index((p, {1.0: 0.1, 0.1: 0.01}[C], t))
@@ -232,7 +206,7 @@ def test_newton_direction_solves_its_system(sigma):
 def test_scaled_dual_is_a_valid_and_tighter_bound():
     """The scaled dual candidate stays feasible (|s lam| <= C), never lowers D, and stays below the
     optimum (a long solve)."""
-    from emofusion.fusion.solver import _best_scaled_dual
+    from emofusion.fusion.solver import best_scaled_dual
 
     X, Y = _lad_problem(seed=2)
     C = 0.1
@@ -241,7 +215,7 @@ def test_scaled_dual_is_a_valid_and_tighter_bound():
     for scale in (0.01, 0.3, 1.0):
         lam = np.clip(scale * C * rng.standard_normal(X.shape[0]), -C, C)
         ly, uu = np.array([lam @ Y[:, 0]]), np.array([np.sum((X.T @ lam) ** 2)])
-        d = _best_scaled_dual(ly, uu, np.array([C / np.abs(lam).max()]))[0]
+        d = best_scaled_dual(ly, uu, np.array([C / np.abs(lam).max()]))[0]
         assert ly[0] - 0.5 * uu[0] <= d <= best * (1 + 1e-9)
 
 
@@ -286,7 +260,7 @@ def test_context_window_stays_inside_recording():
 
 def test_context_window_fusion_level(tmp_path):
     """In the fused design, a recording's rows only ever hold that recording's frames."""
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     dev, _, _ = load_runs(labels, runs)
     names = sorted(dev)
     K = 2
@@ -318,7 +292,7 @@ def _chain(protocol, part, stages, dev, test, labels, spec=SMALL):
 
 
 def test_grouped_cv_never_reads_held_out_labels(tmp_path):
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     dev, test, _ = load_runs(labels, runs)
     outer = grouped_folds(sorted(dev), SMALL.outer_folds, SMALL.seed)
     res1 = _chain("grouped-cv", "fold1", 2, dev, test, labels)
@@ -339,7 +313,7 @@ def test_grouped_cv_never_reads_held_out_labels(tmp_path):
 
 
 def test_chain_file_round_trip_and_next_stage_reads_it(tmp_path):
-    labels, runs = _corpus(tmp_path, test=1)
+    labels, runs = corpus(tmp_path, test=1)
     dev, test, _ = load_runs(labels, runs)
     s1 = part_stage("grouped-cv", "fold1", 1, dev, test, labels, None, SMALL)
     s1.save(tmp_path / "fold1.npz")
@@ -359,7 +333,7 @@ def test_chain_file_round_trip_and_next_stage_reads_it(tmp_path):
 
 
 def test_misaligned_inputs_give_clear_error(tmp_path):
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     (runs["run1"] / "Devel_HU_02.csv").unlink()
     with pytest.raises(DataError, match=r"run 'run1'.*Devel_HU_02") as exc:
         load_runs(labels, runs)
@@ -373,7 +347,7 @@ def test_misaligned_inputs_give_clear_error(tmp_path):
 
 
 def test_test_recordings_must_match_and_are_cropped(tmp_path):
-    labels, runs = _corpus(tmp_path, test=2)
+    labels, runs = corpus(tmp_path, test=2)
     dev, test, notes = load_runs(labels, runs)
     assert sorted(test) == ["Test_DE_01", "Test_DE_02"]
     assert test["Test_DE_01"].shape == (50, 6) and notes["test_cropped"]["Test_DE_01"] == 50
@@ -383,7 +357,7 @@ def test_test_recordings_must_match_and_are_cropped(tmp_path):
 
 
 def test_fuse_in_sample_writes_contract_and_recovers_mix(tmp_path):
-    labels, runs = _corpus(tmp_path, test=1)
+    labels, runs = corpus(tmp_path, test=1)
     out = tmp_path / "fusion" / "in-sample"
     docs = run_chain(labels, runs, out, protocol="in-sample", stages=2, spec=SMALL)
     for n in (1, 2):
@@ -405,7 +379,7 @@ def test_fuse_in_sample_writes_contract_and_recovers_mix(tmp_path):
 
 
 def test_fuse_grouped_cv_and_summary(tmp_path):
-    labels, runs = _corpus(tmp_path, test=1)
+    labels, runs = corpus(tmp_path, test=1)
     test_labels = {"Test_DE_01": np.zeros((40, 3)) + np.linspace(0, 1, 40)[:, None]}
     root = tmp_path / "fusion"
     run_chain(labels, runs, root / "in-sample", protocol="in-sample", stages=2, spec=SMALL, test_labels=test_labels)
@@ -436,7 +410,7 @@ def test_fuse_grouped_cv_and_summary(tmp_path):
 def test_parallel_parts_give_identical_files(tmp_path):
     """One protocol at a time in one process, or both protocols' parts scheduled as the DAG in two
     processes: the same files."""
-    labels, runs = _corpus(tmp_path, test=1)
+    labels, runs = corpus(tmp_path, test=1)
     for proto in PROTOCOLS:
         run_chain(labels, runs, tmp_path / "j1" / proto, protocol=proto, stages=2, spec=SMALL)
     docs = run_chains(labels, runs, {p: tmp_path / "j2" / p for p in PROTOCOLS}, stages=2, spec=SMALL, n_jobs=2)
@@ -457,7 +431,7 @@ def test_fuse_cli_and_mlflow(tmp_path, capsys):
     import mlflow
     from emofusion.cli import main
 
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("fx")
@@ -489,7 +463,7 @@ def test_stale_fusion_run_is_closed_by_the_rerun(tmp_path):
     from emofusion.fusion.mlflow_run import log_stage_run
     from mlflow.tracking import MlflowClient
 
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
     exp = client.create_experiment("fx")
@@ -599,7 +573,7 @@ def test_faithful_mode_predicts_each_recording_from_its_own_file(tmp_path, proto
     """A predicted recording (a held-out fold's, or a test one) is predicted from its own padded file
     only: changing another predicted recording's channels leaves its predictions exactly as they were
     (the joined design of the old faithful mode read its neighbours at the edges)."""
-    labels, runs = _corpus(tmp_path, n_per_culture=3, n_frames=40, test=2)
+    labels, runs = corpus(tmp_path, n_per_culture=3, n_frames=40, test=2)
     dev, test, _ = load_runs(labels, runs)
     spec = FusionSpec(ks=(3,), Cs=(0.1,), outer_folds=2, inner_folds=2, method="avec2019")
     held = sorted(test) if protocol == "in-sample" else grouped_folds(sorted(dev), 2, 0)[0]
@@ -745,7 +719,7 @@ def _workflow_layout(root: Path, test: int = 1):
     from emofusion.data.build_cache import build_label_cache
     from emofusion.formats import write_ranking, write_tracking
 
-    labels, runs = _corpus(root / "src", n_per_culture=3, n_frames=60, test=test)
+    labels, runs = corpus(root / "src", n_per_culture=3, n_frames=60, test=test)
     names = {"run0": "zeta", "run1": "alpha"}
     folders = {}
     for old, new in names.items():
@@ -809,7 +783,7 @@ def test_fitted_chain_reapplies_to_the_recordings_it_predicted(tmp_path, protoco
     predictions of the test recordings (and in-sample the dev ones), stages 1..3 give the same bits."""
     from emofusion.fusion.apply import apply_chain, check_chain
 
-    labels, runs = _corpus(tmp_path, test=2)
+    labels, runs = corpus(tmp_path, test=2)
     dev, test, _ = load_runs(labels, runs)
     run_chain(labels, runs, tmp_path / "chain", protocol=protocol, stages=3, spec=SMALL)
     states = [PartState.load(tmp_path / "chain" / f"stage{s}" / "all.npz") for s in (1, 2, 3)]

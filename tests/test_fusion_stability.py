@@ -15,7 +15,7 @@ from emofusion.fusion.protocols import PROTOCOLS
 from emofusion.fusion.scheduler import run_chains
 from emofusion.fusion.selection import TIE_MARGIN, choose, score_noise, simplicity_order
 from emofusion.fusion_spec import FusionSpec
-from test_fusion import _corpus
+from helpers import corpus
 
 T = len(TARGETS)
 
@@ -145,7 +145,7 @@ def test_choice_and_figures_are_stable_on_a_small_case(tmp_path):
     """Near-tied grid points (two runs that say nearly the same): tol 1e-3 vs 1e-5, inputs one float32
     step away, 1 vs 2 BLAS threads: the same (k, C) in every part of every stage, CCC within 1e-3
     (its grid points lie within 1e-3 of each other: most choices need re-solves)."""
-    labels, runs = _corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
+    labels, runs = corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
     spec = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
     _variants(labels, runs, tmp_path, spec, stages=2, tight_tol=1e-5)
 
@@ -192,7 +192,7 @@ def test_every_printed_digit_is_certified_on_a_small_case(tmp_path):
     from emofusion.fusion.stage import format_stage_table
 
     assert score_noise(REPORT_TOL) < 5e-4
-    labels, runs = _corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
+    labels, runs = corpus(tmp_path / "src", n_per_culture=3, n_frames=70, n_runs=3, seed=3)
     spec = FusionSpec(ks=(1, 2), Cs=(0.1, 1.0), tol=1e-3, outer_folds=2, inner_folds=2)
     _run(labels, runs, tmp_path / "loose", spec, 2)
     _run(labels, runs, tmp_path / "exact", FusionSpec(**{**spec.__dict__, "tol": 1e-7}), 2)

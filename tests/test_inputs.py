@@ -20,9 +20,8 @@ from emofusion.data.build_cache import build_feature_cache
 from emofusion.data.cache import load_feature_cache
 from emofusion.errors import DataError
 from emofusion.io import atomic_dir, atomic_write_text
-from test_validate import SETS, edit_line, feature_text, make_root
+from helpers import REPO, SETS, SNAKEMAKE, base_config, edit_line, feature_text, make_root, smk, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 FUNC, BOW, LLD, VID = (SETS[k][0] for k in ("egemaps_func", "boaw_egemaps", "egemaps", "fau"))
 KEY_OF = {SETS[k][0]: k for k in SETS}
 
@@ -512,8 +511,6 @@ def test_atomic_writes_fsync_file_and_folder_and_remove_stale_temps(tmp_path, mo
 
 
 def tiny_data_root_config(root: Path) -> dict:
-    from test_workflow import base_config
-
     c = base_config()
     c["data_root"] = str(root)
     c["feature_sets"] = {k: {"folder": SETS[k][0]} for k in ("egemaps_func", "fau")}
@@ -532,8 +529,6 @@ WORKFLOW_DEFECTS = ["test_recording_missing_in_one_set", "labels_scaled_x100",
 
 @pytest.mark.parametrize("defect_id", WORKFLOW_DEFECTS)
 def test_workflow_rejects_what_validate_rejects(tmp_path, defect_id):
-    from test_workflow import smk, write_config
-
     _, where, key, defect, expected = next(d for d in DEFECTS if d[0] == defect_id)
     root = defect_root(tmp_path, defect)
     work = tmp_path / "work"
@@ -577,8 +572,6 @@ elif kind == "full-disk":
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the full-disk fault names files through /proc")
 @pytest.mark.parametrize("fault", ["deny-read", "full-disk"])
 def test_workflow_cache_job_file_system_faults_are_one_line(tmp_path, fault):
-    from test_workflow import SNAKEMAKE, write_config
-
     root = make_root(tmp_path / "root")
     work = tmp_path / "work"
     write_config(work, tiny_data_root_config(root))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from emofusion.cli import main
 from emofusion.config import check_config
 from emofusion.data.alignment import PAD_TOLERANCE
@@ -17,8 +16,8 @@ from emofusion.data.build_cache import build_feature_cache
 from emofusion.data.layout import format_avec_csv
 from emofusion.data.openface import FAU_COLUMNS, read_openface
 from emofusion.errors import ConfigError, DataError
+from helpers import base_config, smk, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 AUS = [c[:4] for c in FAU_COLUMNS[1:]]  # AU01 ... AU45
 FPS = 30.0
 OF_DIR = "openface_out"
@@ -267,10 +266,10 @@ def test_format_goes_only_with_the_fau_set(tmp_path, capsys):
 
 
 @pytest.fixture
-def config(tmp_path):
-    c = yaml.safe_load((REPO / "config.yaml").read_text())
-    c["data_root"] = str(tmp_path)
-    return c
+def config(config, tmp_path):
+    """conftest's config (the shipped config.yaml) with a data_root: openface reads your own files."""
+    config["data_root"] = str(tmp_path)
+    return config
 
 
 def test_config_format_key(config):
@@ -301,7 +300,6 @@ def test_workflow_caches_openface_output_as_the_fau_set(tmp_path):
     results/features/fau.npz from the OpenFace folder (beside an AVEC-layout set)."""
     from emofusion.data.audio import format_feature_csv
     from emofusion.data.cache import load_feature_cache
-    from test_workflow import base_config, smk, write_config
 
     root = make_root(tmp_path / "root")
     (root / "audio_features_egemaps_functionals").mkdir()

@@ -60,11 +60,6 @@ def test_aggregate_seeds_mean_sd_and_prediction_mean(tmp_path):
     assert json.loads((tmp_path / "run" / "scores.json").read_text())["seeds"] == ["seed0", "seed1"]
 
 
-@pytest.fixture
-def config():
-    return yaml.safe_load((REPO / "config.yaml").read_text())
-
-
 def test_default_and_paper_configs_are_valid(config, tmp_path):
     check_config(config)
     paper = yaml.safe_load((REPO / "workflow" / "configs" / "paper.yaml").read_text())

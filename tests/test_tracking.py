@@ -19,7 +19,7 @@ from emofusion.tracking import (
     run_artifacts,
 )
 from emofusion.training.trainer import train_run
-from test_train import TINY, write_planted_caches
+from helpers import SMALL, TINY, corpus, free_port, stop_server, wait_http
 
 
 def test_tracking_spec_defaults_and_null_resolution(tmp_path, monkeypatch):
@@ -49,11 +49,6 @@ def test_tracking_spec_bad_value_is_one_config_error_naming_the_key(settings, ke
 
     with pytest.raises(ConfigError, match=key):
         TrackingSpec.from_settings(settings)
-
-
-@pytest.fixture(scope="module")
-def caches(tmp_path_factory) -> dict[str, Path]:
-    return write_planted_caches(tmp_path_factory.mktemp("caches"), n=(3, 2, 1), frames=(20, 30))
 
 
 @pytest.fixture()
@@ -191,19 +186,11 @@ def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path
     assert c.search_runs(["0"]) == []  # nothing in "Default"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_init_against_an_absent_server_fails_naming_the_key():
     from emofusion.errors import ConfigError
     from emofusion.tracking import wait_for_server
 
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError, match=r"tracking\.uri: no MLflow server answers at " + uri):
         wait_for_server(uri, timeout_s=1.0, poll_s=0.2)
 
@@ -217,7 +204,7 @@ def test_refused_connection_fails_at_once_naming_tracking_uri(monkeypatch):
     clock = {"t": 0.0}
     monkeypatch.setattr(tracking.time, "monotonic", lambda: clock["t"])
     monkeypatch.setattr(tracking.time, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError, match=r"tracking\.uri: nothing listens at " + uri + r" \(connection refused\)"):
         wait_for_server(uri, timeout_s=3600, poll_s=1.0)
     assert REFUSED_GRACE_S <= clock["t"] <= REFUSED_GRACE_S + 1.0  # simulated seconds, not the hour
@@ -273,9 +260,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
     """`tracking.uri: http://...`: a real `mlflow server` (sqlite backend here; PostgreSQL in the
     cluster test), started just before init, which must wait for it; the run and its artifacts
     land on the server (artifacts proxied to the server's --artifacts-destination)."""
-    from test_ui import _stop as stop_server  # by PID, its process group (mlflow forks workers)
-
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
@@ -310,9 +295,6 @@ def test_artifacts_survive_moving_results(caches, store, tmp_path):
     import sqlite3
     import urllib.request
 
-    from test_ui import _free_port, _wait_http
-    from test_ui import _stop as stop_server
-
     uri, exp_id = store
     res = train_run([caches["fau_func"]], caches["labels"], tmp_path / "run", run_name="fau_func",
                     kind="unimodal", params={**TINY, "epochs": 1}, seed=1, tracking_uri=uri,
@@ -339,7 +321,7 @@ def test_artifacts_survive_moving_results(caches, store, tmp_path):
     assert {"scores.json", "history.json", "predictions"} <= {a.path for a in repo.list_artifacts()}
     assert Path(repo.download_artifacts("scores.json", dst_path=str(tmp_path / "dl"))).read_bytes() == scores
     # 2. the UI: `mlflow ui` over the moved copy, from another working directory
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ui.log"
     with open(log, "w") as fh:
         server = subprocess.Popen(
@@ -348,7 +330,7 @@ def test_artifacts_survive_moving_results(caches, store, tmp_path):
              "--workers", "1"], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path / "run")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base}/health", server, log)
+        wait_http(f"{base}/health", server, log)
         with urllib.request.urlopen(f"{base}/ajax-api/2.0/mlflow/artifacts/list?run_id={rid}", timeout=30) as r:
             listed = {f["path"] for f in json.loads(r.read())["files"]}
         assert {"scores.json", "history.json", "predictions"} <= listed
@@ -424,9 +406,8 @@ def test_rerun_replaces_the_finished_run_of_the_same_result_and_keeps_the_rest(c
 
 def _stage(tmp_path):
     from emofusion.fusion.scheduler import run_chain
-    from test_fusion import SMALL, _corpus
 
-    labels, runs = _corpus(tmp_path)
+    labels, runs = corpus(tmp_path)
     (doc,) = run_chain(labels, runs, tmp_path / "f", protocol="in-sample", stages=1, spec=SMALL)
     return doc, tmp_path / "f" / "stage1" / "scores.json"
 

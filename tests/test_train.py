@@ -10,74 +10,13 @@ import pytest
 import torch
 import yaml
 from emofusion.cli import main
-from emofusion.data.cache import (
-    FeatureCache,
-    LabelCache,
-    load_feature_cache,
-    save_feature_cache,
-    save_label_cache,
-)
+from emofusion.data.cache import load_feature_cache
 from emofusion.data.layout import read_label_file, read_prediction_dir
 from emofusion.errors import ConfigError
 from emofusion.results.metrics import score_recordings
 from emofusion.spec import PAPER_SPEC, TrainSpec
 from emofusion.training.trainer import train_run
-
-TINY = {"hidden": [16, 8], "dropout": 0.1, "epochs": 2, "batch_size": 4}
-
-
-def _offsets(lengths):
-    off = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=off[1:])
-    return off
-
-
-def write_planted_caches(folder: Path, *, seed: int = 0, n: tuple[int, int, int] = (6, 3, 2),
-                         frames: tuple[int, int] = (40, 70), dims: dict[str, int] | None = None,
-                         signal: tuple[str, ...] = ("fau_func",), delay: int = 1) -> dict[str, Path]:
-    """Caches in the features contract: per recording a smooth latent (T, 3) is the label; a set in
-    ``signal`` carries it linearly (features at frame k carry labels of frame k + delay), the other
-    sets are noise only. ``n`` = recordings per culture in Train, Devel, Test (test labels kept
-    apart, as on the generated corpus). Returns ``{key or "labels": path}``."""
-    dims = dims or {"fau_func": 6, "mfcc": 5}
-    rng = np.random.default_rng(seed)
-    names = sorted(f"{p}_{c}_{i:02d}" for p, k in zip(("Train", "Devel", "Test"), n, strict=True)
-                   for c in ("DE", "HU") for i in range(1, k + 1))
-    lengths = np.array([rng.integers(*frames) for _ in names], dtype=np.int64)
-    latent = {}
-    for name, t in zip(names, lengths, strict=True):
-        z = np.cumsum(rng.normal(size=(t + delay, 3)), axis=0)
-        z = np.convolve(np.ones(5) / 5, z[:, 0], "same")[:, None] * [1, 0, 0] + z * [0, 1, 1]
-        latent[name] = (0.5 * np.tanh(0.3 * (z - z.mean(0)))).astype(np.float32)
-    paths = {}
-    for key, d in dims.items():
-        X = []
-        for name, t in zip(names, lengths, strict=True):
-            x = rng.normal(size=(t, d))
-            if key in signal:
-                mix = np.random.default_rng(99).normal(size=(3, d))
-                x += 4.0 * latent[name][delay:] @ mix
-            X.append(x)
-        X = np.concatenate(X).astype(np.float32)
-        X = (X - X.mean(0)) / X.std(0)
-        paths[key] = folder / f"{key}.npz"
-        save_feature_cache(paths[key], FeatureCache(key, key, names, lengths, _offsets(lengths), X,
-                                                    np.zeros(d), np.ones(d), 10.0))
-
-    def block(sel):
-        ll = np.array([lengths[names.index(s)] for s in sel], dtype=np.int64)
-        return LabelCache(sel, ll, _offsets(ll), np.concatenate([latent[s][: len(latent[s]) - delay] for s in sel]))
-
-    lab = block([s for s in names if not s.startswith("Test")])
-    lab.test = block([s for s in names if s.startswith("Test")])
-    paths["labels"] = folder / "labels.npz"
-    save_label_cache(paths["labels"], lab)
-    return paths
-
-
-@pytest.fixture(scope="module")
-def caches(tmp_path_factory) -> dict[str, Path]:
-    return write_planted_caches(tmp_path_factory.mktemp("caches"))
+from helpers import TINY, write_planted_caches
 
 
 def run(caches, out, keys=("fau_func",), seed=0, **params):

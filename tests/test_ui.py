@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port, stop_server, wait_http
 
 pytestmark = pytest.mark.ui
 
@@ -56,12 +54,6 @@ def _require_browser():
     except ImportError:
         pytest.skip("the UI check needs selenium (pip install selenium==4.51.0)")
     return chromium, driver
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make_store(tmp_path: Path) -> tuple[str, str]:
@@ -109,31 +101,6 @@ def _copy_store(results: Path, tmp_path: Path) -> tuple[str, str]:
     return uri, init_tracking(uri, EXPERIMENT, None, tmp_path / "results" / "tracking.json")
 
 
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mlflow ui exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow ui did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server we started: its own process group, by its PID (it forks workers)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 def _shrink_png(src: Path, dst: Path) -> None:
     """A small copy of a screenshot for docs/: half size, 64-colour palette."""
     from PIL import Image
@@ -174,7 +141,7 @@ def test_a_new_user_opens_the_runs_view_from_the_experiments_list(tmp_path):
         assert order == sorted(RUNS, key=lambda n: -RUNS[n]["mean"])
     train = client.search_runs([exp_id], filter_string="tags.kind = 'unimodal'",
                                order_by=["metrics.`devel_DE_HU_mean` DESC"], max_results=1)[0]
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "mlflow_ui.log"
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     # the command the end-of-run summary prints, on this store and port
@@ -187,7 +154,7 @@ def test_a_new_user_opens_the_runs_view_from_the_experiments_list(tmp_path):
     shots = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/health", proc, log)
+        wait_http(f"{base}/health", proc, log)
         opts = webdriver.ChromeOptions()
         opts.binary_location = chromium
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -297,5 +264,5 @@ def test_a_new_user_opens_the_runs_view_from_the_experiments_list(tmp_path):
     finally:
         if driver is not None:
             driver.quit()
-        _stop(proc)
+        stop_server(proc)
     assert proc.poll() is not None, "the mlflow ui server is still running"

@@ -12,62 +12,10 @@ from emofusion.data.layout import format_avec_csv, read_label_dir
 from emofusion.data.recordings import LABEL_RANGE
 from emofusion.data.validate import format_report, parse_folder_overrides, validate_root
 from emofusion.errors import DataError
+from helpers import SETS, edit_line, feature_text, make_root
 
 # ---------------------------------------------------------------------------------------------
-# helpers: tiny AVEC-format files
-
-RECS = {"Train_DE_01": 30, "Train_HU_01": 25, "Devel_DE_01": 20, "Devel_HU_01": 22}
-TEST_RECS = {"Test_DE_01": 18}
-# set key -> (folder, dim, native step s, separator, header, quoted names)
-SETS = {
-    "egemaps_func": ("audio_features_egemaps_functionals", 4, 0.1, ";", True, True),
-    "boaw_egemaps": ("audio_features_egemaps_xbow", 5, 0.1, ",", False, False),
-    "egemaps": ("audio_features_egemaps", 3, 0.01, ";", True, True),
-    "fau": ("visual_features", 2, 1 / 30, ",", True, False),
-}
-
-
-def feature_text(name: str, times: np.ndarray, X: np.ndarray, sep: str = ";", header: bool = True,
-                 quoted: bool = True) -> str:
-    q = f"'{name}'" if quoted else name
-    lines = []
-    if header:
-        lines.append(sep.join(["name", "frameTime"] + [f"f{j}" for j in range(X.shape[1])]))
-    for t, row in zip(times, X, strict=True):
-        lines.append(sep.join([q, f"{t:.6f}"] + [f"{v:.6f}" for v in row]))
-    return "\n".join(lines) + "\n"
-
-
-def write_set(root: Path, key: str, recs: dict[str, int], rng: np.random.Generator) -> None:
-    folder, dim, step, sep, header, quoted = SETS[key]
-    for name, n_labels in recs.items():
-        n_native = int(round(n_labels * 0.1 / step))
-        times = np.arange(n_native) * step
-        X = rng.normal(size=(n_native, dim))
-        path = root / folder / f"{name}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(feature_text(name, times, X, sep, header, quoted))
-
-
-def make_root(root: Path, sets=tuple(SETS), recs=None, test=True, seed=0) -> Path:
-    rng = np.random.default_rng(seed)
-    recs = dict(RECS if recs is None else recs)
-    for name, n in recs.items():
-        path = root / "labels" / f"{name}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(format_avec_csv(name, rng.uniform(-0.9, 0.9, size=(n, 3))))
-    if test:
-        recs.update(TEST_RECS)
-    for key in sets:
-        write_set(root, key, recs, rng)
-    return root
-
-
-def edit_line(path: Path, lineno: int, fn) -> None:
-    """Replace 1-based line ``lineno`` of ``path`` by ``fn(line)``."""
-    lines = path.read_text().split("\n")
-    lines[lineno - 1] = fn(lines[lineno - 1])
-    path.write_text("\n".join(lines))
+# helpers (the tiny AVEC-format roots are helpers.make_root's)
 
 
 def cli_error(root: Path, capsys, *extra: str) -> str:

@@ -19,43 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-ALL_SETS = yaml.safe_load((REPO / "config.yaml").read_text())["feature_sets"]
-NOISE_SET = "mfcc"  # the generated corpus' noise-only set (informativeness 0; truth.json says so)
-
-
-def base_config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
-
-
-def tiny_config() -> dict:
-    """4 sets (one noise-only), top 3 -> 3 pairs, 2 small fusion stages: minutes on 2 cores."""
-    c = base_config()
-    c["corpus"]["size"] = "demo"  # tiny is for wiring only: its CCCs are mostly chance
-    c["feature_sets"] = {k: dict(ALL_SETS[k]) for k in ("fau_func", "egemaps_func", "boaw_egemaps", NOISE_SET)}
-    c["train"].update(hidden=[32, 16], epochs=12, batch_size=8)
-    c["selection"].update(top_unimodal=3, top_fusion=4)
-    c["fusion"].update(stages=2, ks=[1, 3], Cs=[0.01, 1.0], outer_folds=2, inner_folds=2)
-    c["tracking"]["experiment"] = "emofusion-test"
-    return c
-
-
-def smk(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                             f"{proc.stderr[-6000:]}")
-    return proc
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+from helpers import NOISE_SET, REPO, SNAKEMAKE, base_config, smk, tiny_config, write_config
 
 
 def job_counts(output: str) -> dict[str, int]:

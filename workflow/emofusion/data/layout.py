@@ -68,7 +68,7 @@ def _strip_quotes(s: str) -> str:
 
 #: a number as the fast parser reads one: ASCII digits, optional sign, point and exponent; nan/inf
 #: (rejected later as non-finite)
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I | re.A)
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I | re.A)
 
 
 def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, min_cols: int) -> DataError:
@@ -95,7 +95,7 @@ def _scan_for_error(path: Path, lines: list[str], sep: str, has_header: bool, mi
             return DataError(path, f"{len(cells)} fields, expected at least {min_cols} (name, time, values)", line=i + 1)
         for j, cell in enumerate(cells[1:], start=1):
             c = cell.strip()
-            if _NUMBER.fullmatch(c) is None:  # float() would also take '1_5' and non-ASCII digits
+            if NUMBER.fullmatch(c) is None:  # float() would also take '1_5' and non-ASCII digits
                 if other in c:
                     return DataError(path, f"cell {excerpt(c)} mixes separators: file uses {sep!r}", line=i + 1,
                                      column=j + 1)

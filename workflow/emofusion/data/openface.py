@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, excerpt, path_problem
-from .layout import _NUMBER, FLOAT32_MAX, read_text
+from .layout import FLOAT32_MAX, NUMBER, read_text
 
 #: the per-set ``format`` values: ``avec`` (the AVEC layout, the default) and ``openface``
 FORMATS = ("avec", "openface")
@@ -127,7 +127,7 @@ def read_openface(path: str | Path) -> OpenFaceTable:
     arr = {}
     for c in cols:
         s = df[c].str.strip()
-        ok = s.str.fullmatch(_NUMBER.pattern, flags=_NUMBER.flags).to_numpy(dtype=bool)
+        ok = s.str.fullmatch(NUMBER.pattern, flags=NUMBER.flags).to_numpy(dtype=bool)
         if not ok.all():
             r = int(np.flatnonzero(~ok)[0])
             cell = s.iloc[r]

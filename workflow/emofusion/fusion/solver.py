@@ -9,10 +9,11 @@ column 0 of ``X``)::
 
 The fusion grid is (context k) x (C) x (target), and the design of a smaller k is the leading ``p_k``
 columns of the design of the largest k (columns are lag-major), so all problems share one ``X``.
-Every problem but the first of each target starts from a solved neighbour (:func:`_sources`): the
-next smaller C at its width (the C path), else, for the smallest C, the same C at the next narrower
-width (the column path: weights padded with 0). The grid is solved in rounds, each problem one
-round after its source, a round's problems batched (a wavefront over widths and Cs).
+Every problem but the first of each target starts from a solved neighbour
+(:func:`warm_start_sources`): the next smaller C at its width (the C path), else, for the smallest C,
+the same C at the next narrower width (the column path: weights padded with 0). The grid is solved
+in rounds, each problem one round after its source, a round's problems batched (a wavefront over
+widths and Cs).
 
 Method: an augmented Lagrangian on the split ``z = y - X w`` whose subproblems are solved by a
 semismooth Newton method (SSNAL; X. Li, D. Sun, K.-C. Toh, "A highly efficient semismooth Newton
@@ -137,9 +138,9 @@ def _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton) -> Solution:
     Yc = np.ascontiguousarray(Y[:, [q.target for q in problems]])  # (N, n)
     out = Solution(np.zeros((P, n)), np.zeros((N, n)), np.full(n, np.inf), np.full(n, np.nan),
                    np.zeros(n, dtype=int), np.zeros(n, dtype=bool), np.zeros(n))
-    # warm starts (_sources): from the next smaller C at the same width and target (the C path), else
-    # from the same (C, target) at the next narrower width (the column path), else cold
-    src = _sources(ps, Cs, [q.target for q in problems]) if sigma0 is None else np.full(n, -1)
+    # warm starts (warm_start_sources): from the next smaller C at the same width and target (the C
+    # path), else from the same (C, target) at the next narrower width (the column path), else cold
+    src = warm_start_sources(ps, Cs, [q.target for q in problems]) if sigma0 is None else np.full(n, -1)
     # rounds: a problem is solved one round after its source, and a round's problems form one batch
     # (a wavefront over the grid: their widths may differ). A source's exact final residuals (the
     # same for the zero-padded weights) and, at the same width, its kept Newton matrix start it.
@@ -194,7 +195,7 @@ def _solve(X, Y, problems, tol, G, W0, lam0, sigma0, max_newton) -> Solution:
     return out
 
 
-def _sources(ps: np.ndarray, Cs: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+def warm_start_sources(ps: np.ndarray, Cs: np.ndarray, targets: Sequence[int]) -> np.ndarray:
     """The warm-start source of each problem (-1: a cold start): the next smaller C at the same width
     and target (along C the solution moves least: on four of the official runs' grids this took 874
     Newton steps, against 1172 along the widths alone), else the same (C, target) at the next
@@ -266,8 +267,8 @@ def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, tol, max_newton)
         U[outside[:, a]] = 0.0
         Gr = Wa - U
         pobj = 0.5 * np.einsum("pc,pc->c", Wa, Wa) + Ca * np.abs(R[:, a]).sum(axis=0)
-        dobj = _best_scaled_dual(np.einsum("nc,nc->c", Hp, Yc[:, a]), np.einsum("pc,pc->c", U, U),
-                                 Ca / np.maximum(np.abs(Hp).max(axis=0), 1e-300))
+        dobj = best_scaled_dual(np.einsum("nc,nc->c", Hp, Yc[:, a]), np.einsum("pc,pc->c", U, U),
+                                Ca / np.maximum(np.abs(Hp).max(axis=0), 1e-300))
         better = pobj < pbest[a]
         pbest[a[better]] = pobj[better]
         Wbest[:, a[better]] = Wa[:, better]
@@ -311,7 +312,7 @@ def _solve_batch(X, Xg, G, Yc, Cs, ps, W, lam, sigma, R, grams, tol, max_newton)
     return Solution(Wbest, np.clip(lam, -Cs, Cs), gap, pobj, steps, gap <= tol, sigma), R
 
 
-def _best_scaled_dual(ly: np.ndarray, uu: np.ndarray, s_max: np.ndarray) -> np.ndarray:
+def best_scaled_dual(ly: np.ndarray, uu: np.ndarray, s_max: np.ndarray) -> np.ndarray:
     """``max D(s lam)`` over ``0 <= s <= s_max`` (``|s lam| <= C`` stays dual feasible), per column, with
     ``ly = lam . y`` and ``uu = ||X^T lam||^2``: ``D(s lam) = s ly - s^2 uu / 2``. A free tightening of
     the certificate (``s = 1`` is the plain ``D(lam)``, always allowed since ``s_max >= 1``)."""
