@@ -62,9 +62,6 @@ NOT_RUN = {
         "a synopsis of every subcommand (placeholders A.npz, B ...); each is tested in its own test module",
     "snakemake --report results/report.html                       # default target's tables and figures":
         "needs a finished run; the report is built in tests/test_report.py",
-    "python -c \"from emofusion.results.ranking import planted_agreement as p; "
-    "print(p('results/ranking/unimodal.tsv', 'results/corpus/truth.json'))\"":
-        "needs a finished default run; planted_agreement is tested in tests/test_report.py",
     "mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlartifacts "
     "--host 127.0.0.1 --port 5000":
         "starts a server; the UI is the `ui` marker's test (tests/test_ui.py)",

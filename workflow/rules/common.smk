@@ -136,7 +136,7 @@ def get_feature_folders():
 
 # The data settings as the data rules read them: the spec's values (emofusion.data_spec.DataSpec, a
 # null resolved to the library's default there), so stating a default changes no param. Which of them
-# each data rule uses: a rule gets only these (its `data` param), so changing one re-runs only the
+# each data rule uses (a rule gets only these, as its `data` param), so changing one re-runs only the
 # rules that read it (e.g. label_range: not the input check). Tied to the fields of DataSpec by
 # tests/test_code_version.py.
 DATA = DataSpec.from_settings(config["data"], where="config key data")
@@ -147,9 +147,9 @@ DATA_SETTINGS = {
 }
 
 
-def get_data_settings(rule):
+def get_data_settings(rule_name):
     settings = DATA.settings()
-    return {k: settings[k] for k in DATA_SETTINGS[rule]}
+    return {k: settings[k] for k in DATA_SETTINGS[rule_name]}
 
 
 def get_feature_entry(wildcards):
