@@ -29,7 +29,6 @@ file, a WAV much shorter than its labels, or a label/WAV without its partner is 
 from __future__ import annotations
 
 import io as _io
-import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
-from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
+from .layout import FRAME_S, PARTITIONS, read_feature_file
+from .media_root import MediaKind, check_media_root, summary_table
 
 AUDIO_FOLDER = "audio"
 SAMPLE_RATE = 16000  # what the extractors run at
@@ -115,11 +115,8 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
-def label_frames(path: Path) -> int:
-    """Data rows of a label file (its line count; the label file itself is checked by its reader)."""
-    with open(path, "rb") as fh:
-        lines = [ln for ln in fh.read().splitlines() if ln.strip()]
-    return max(len(lines) - 1, 0)
+AUDIO_ROOT = MediaKind("audio", "an audio data root", (".wav",), "WAV files",
+                       lambda n: f"{AUDIO_FOLDER}/{n}.wav not found", read_audio_info)
 
 
 def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
@@ -131,45 +128,16 @@ def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS
     without); every WAV must be readable, non-empty, at least ``MIN_SAMPLE_RATE`` Hz and not more
     than ``tolerance_frames`` label frames (0.1 s) shorter than its labels. ``labels_folder=None``:
     recordings without labels (``emofusion predict``), every WAV of any partition taken as it is.
+    The rules are :mod:`emofusion.data.media_root`'s, shared with the video root.
     """
-    root = Path(root)
-    adir, ldir = root / AUDIO_FOLDER, root / (labels_folder or "labels")
-    if not adir.is_dir():
-        raise DataError(adir, "audio folder not found: an audio data root holds audio/<Partition>_<Culture>_<NN>.wav")
-    if labels_folder is not None and not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
-    parts, cults = set(partitions), set(cultures)
-    wavs = {}
-    for f in sorted(adir.iterdir()):
-        if f.name.startswith("."):
-            continue
-        if f.suffix.lower() != ".wav" or not NAME_RE.match(f.stem):
-            raise DataError(f, "unexpected file in the audio folder: expected <Train|Devel|Test>_<DE|HU|CN>_<NN>.wav")
-        p, c, _ = parse_name(f.stem, f)
-        if p in parts and c in cults:
-            wavs[f.stem] = f
-    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)} if labels_folder is not None else {}
-    for n in sorted(labels):
-        if n not in wavs:
-            raise DataError(labels[n], f"label file without its audio: {AUDIO_FOLDER}/{n}.wav not found")
-    for n in sorted(wavs):
-        if n not in labels and parse_name(n)[0] != "Test" and labels_folder is not None:
-            raise DataError(wavs[n], f"audio without its label file: {labels_folder}/{n}.csv not found")
-    if not wavs:
-        raise DataError(adir, f"no WAV files for partitions {'/'.join(sorted(parts))} and cultures "
-                              f"{'/'.join(sorted(cults))}")
-    out = {}
-    for n, f in sorted(wavs.items()):
-        info = read_audio_info(f)
-        if n in labels:
-            need = label_frames(labels[n])
-            have = int(math.floor(info.duration_s / FRAME_S + 1e-9))
-            if need - have > tolerance_frames:
-                raise DataError(f, f"audio much shorter than its labels: {info.duration_s:.2f} s of audio, "
-                                   f"{need} label frames ({need * FRAME_S:.1f} s) in {labels[n]} "
-                                   f"(tolerance {tolerance_frames} frames)")
-        out[n] = info
-    return out
+    return check_media_root(AUDIO_ROOT, root, partitions=partitions, cultures=cultures,
+                            labels_folder=labels_folder, tolerance_frames=tolerance_frames)
+
+
+def _rates_and_channels(infos: Sequence[AudioInfo]) -> str:
+    rates = ", ".join(f"{r} Hz" for r in sorted({i.sample_rate for i in infos}))
+    chans = ", ".join(str(c) for c in sorted({i.channels for i in infos}))
+    return f"{rates} / {chans}"
 
 
 def validate_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
@@ -181,17 +149,9 @@ def validate_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITI
         return None
     infos = check_audio_root(root, partitions=partitions, cultures=cultures, labels_folder=labels_folder,
                              tolerance_frames=tolerance_frames)
-    lines = [f"audio ({AUDIO_FOLDER}/): {len(infos)} WAV files, checked against {labels_folder}/ "
-             f"(resampled to {SAMPLE_RATE} Hz mono for extraction)",
-             f"{'partition':<10} {'files':>5} {'minutes':>8}  sample rates / channels"]
-    for p in PARTITIONS:
-        sel = [i for n, i in infos.items() if n.startswith(p + "_")]
-        if not sel:
-            continue
-        rates = ", ".join(f"{r} Hz" for r in sorted({i.sample_rate for i in sel}))
-        chans = ", ".join(str(c) for c in sorted({i.channels for i in sel}))
-        lines.append(f"{p:<10} {len(sel):>5} {sum(i.duration_s for i in sel) / 60:>8.2f}  {rates} / {chans}")
-    return "\n".join(lines)
+    return summary_table(infos, f"audio ({AUDIO_FOLDER}/): {len(infos)} WAV files, checked against {labels_folder}/ "
+                                f"(resampled to {SAMPLE_RATE} Hz mono for extraction)",
+                         "sample rates / channels", _rates_and_channels)
 
 
 def load_audio(path: str | Path) -> np.ndarray:
