@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
+from .extract_config import check_extract_block
 from .layout import FRAME_S, PARTITIONS, read_feature_file
 from .media_root import MediaKind, check_media_root, summary_table
 
@@ -393,18 +394,5 @@ def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir
 def check_audio_config(config: Mapping) -> None:
     """The ``audio`` block against ``feature_sets``: every extracted set configured, with its AVEC
     folder (the cache reads it from the extracted root). ConfigError naming the key."""
-    audio = config.get("audio") or {}
-    extract = list(audio.get("extract") or [])
-    if not extract:
-        return
-    if config.get("data_root") is None:
-        raise ConfigError("config key audio.extract: extraction needs an audio data root (data_root is null; "
-                          "`emofusion synth --audio --out DIR` writes one)")
-    sets = config["feature_sets"]
-    for key in extract:
-        lld_of(key)
-        if key not in sets:
-            raise ConfigError(f"config key audio.extract: {key!r} is not one of feature_sets ({', '.join(sets)})")
-        if sets[key]["folder"] != folder_of(key):
-            raise ConfigError(f"config key feature_sets.{key}.folder: an extracted set is written to its AVEC folder "
-                              f"{folder_of(key)!r}, got {sets[key]['folder']!r}")
+    check_extract_block(config, "audio", a_root="an audio data root", synth="emofusion synth --audio --out DIR",
+                        known=lld_of, folder_of=folder_of, its_folder="its AVEC folder")
