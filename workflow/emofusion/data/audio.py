@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import io as _io
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,7 +350,8 @@ def load_codebook(path: str | Path) -> Codebook:
         raise DataError(path, f"not a codebook file: {exc}") from None
 
 
-def _frame_times(n: int) -> np.ndarray:
+def frame_times(n: int) -> np.ndarray:
+    """The times of ``n`` 0.1 s frames from 0 (6 decimals)."""
     return np.round(np.arange(n) * FRAME_S, 6)
 
 
@@ -363,28 +364,40 @@ def write_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *,
     for f in map(Path, lld_csvs):
         tab = read_table(f)
         F = functionals(tab.values, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(F.shape[0]), F,
+        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, frame_times(F.shape[0]), F,
                                                                functional_names(tab.header[2:])))
 
 
-def write_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int = BOAW_SIZE,
-                   seed: int = BOAW_SEED) -> Codebook:
-    """Learn the codebook of one LLD set from its Train files (others passed in are ignored)."""
-    train = {Path(f).stem: read_feature_file(f)[1] for f in lld_csvs if Path(f).stem.startswith("Train_")}
+def write_train_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, read: Callable[[Path], np.ndarray], *,
+                         lld: str, size: int = BOAW_SIZE, seed: int = BOAW_SEED) -> Codebook:
+    """Learn and save a codebook from the Train files' rows ``read(file)`` (other files ignored)."""
+    train = {f.stem: read(f) for f in map(Path, lld_csvs) if f.stem.startswith("Train_")}
     cb = learn_codebook(train, lld, size=size, seed=seed)
     save_codebook(out_npz, cb)
     return cb
 
 
-def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
-               window_s: float = FUNC_WINDOW_S) -> None:
-    """The BoAW files of one LLD set, AVEC layout (no header, ``,``)."""
+def write_bag_files(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path,
+                    bags: Callable[[Path, Codebook], np.ndarray]) -> None:
+    """One bag file per LLD file, ``bags(file, codebook)`` at 0.1 s, AVEC layout (no header, ``,``)."""
     cb = load_codebook(codebook_npz)
     out_dir = Path(out_dir)
     for f in map(Path, lld_csvs):
-        _, X = read_feature_file(f)
-        B = bag_of_words(X, cb, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(B.shape[0]), B, None, sep=","))
+        B = bags(f, cb)
+        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, frame_times(B.shape[0]), B, None, sep=","))
+
+
+def write_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int = BOAW_SIZE,
+                   seed: int = BOAW_SEED) -> Codebook:
+    """Learn the codebook of one LLD set from its Train files (others passed in are ignored)."""
+    return write_train_codebook(lld_csvs, out_npz, lambda f: read_feature_file(f)[1], lld=lld, size=size, seed=seed)
+
+
+def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
+               window_s: float = FUNC_WINDOW_S) -> None:
+    """The BoAW files of one LLD set, AVEC layout (no header, ``,``)."""
+    write_bag_files(lld_csvs, codebook_npz, out_dir,
+                    lambda f, cb: bag_of_words(read_feature_file(f)[1], cb, window_s=window_s))
 
 
 # --------------------------------------------------------------------------------------------------
