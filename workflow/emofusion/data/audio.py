@@ -40,7 +40,7 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
 from .extract_config import check_extract_block
 from .layout import FRAME_S, PARTITIONS, read_feature_file
-from .media_root import MediaKind, check_media_root, summary_table
+from .media_root import MediaKind, check_media_file, check_media_root, summary_table
 
 AUDIO_FOLDER = "audio"
 SAMPLE_RATE = 16000  # what the extractors run at
@@ -100,10 +100,7 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "audio file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty file (0 bytes): not a WAV")
+    check_media_file(path, "audio", "a WAV")
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile's message says what is wrong with the header

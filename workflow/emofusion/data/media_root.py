@@ -39,6 +39,14 @@ class MediaKind:
         return "|".join(s[1:] for s in self.suffixes)
 
 
+def check_media_file(path: Path, word: str, a_file: str) -> None:
+    """DataError where the media file ``path`` is missing or empty (``a_file``: "a WAV")."""
+    if not path.is_file():
+        raise DataError(path, f"{word} file not found")
+    if path.stat().st_size == 0:
+        raise DataError(path, f"empty file (0 bytes): not {a_file}")
+
+
 def label_frames(path: Path) -> int:
     """Data rows of a label file (its line count; the label file itself is checked by its reader)."""
     with open(path, "rb") as fh:

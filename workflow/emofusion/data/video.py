@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError
 from .layout import FRAME_S, PARTITIONS
-from .media_root import MediaKind, check_media_root, summary_table
+from .media_root import MediaKind, check_media_file, check_media_root, summary_table
 
 VIDEO_FOLDER = "video"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
@@ -58,10 +58,7 @@ def open_video(path: Path):
     video stream."""
     import av
 
-    if not path.is_file():
-        raise DataError(path, "video file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty file (0 bytes): not a video")
+    check_media_file(path, "video", "a video")
     try:
         container = av.open(str(path))
     except Exception as exc:  # FFmpeg's reason: invalid data, unknown format ...
