@@ -29,9 +29,8 @@ file, a WAV much shorter than its labels, or a label/WAV without its partner is 
 from __future__ import annotations
 
 import io as _io
-import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,9 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
-from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name, read_feature_file
+from .extract_config import check_extract_block
+from .layout import FRAME_S, PARTITIONS, read_feature_file
+from .media_root import MediaKind, check_media_file, check_media_root, summary_table
 
 AUDIO_FOLDER = "audio"
 SAMPLE_RATE = 16000  # what the extractors run at
@@ -99,10 +100,7 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "audio file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty file (0 bytes): not a WAV")
+    check_media_file(path, "audio", "a WAV")
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile's message says what is wrong with the header
@@ -115,11 +113,8 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
-def label_frames(path: Path) -> int:
-    """Data rows of a label file (its line count; the label file itself is checked by its reader)."""
-    with open(path, "rb") as fh:
-        lines = [ln for ln in fh.read().splitlines() if ln.strip()]
-    return max(len(lines) - 1, 0)
+AUDIO_ROOT = MediaKind("audio", "an audio data root", (".wav",), "WAV files",
+                       lambda n: f"{AUDIO_FOLDER}/{n}.wav not found", read_audio_info)
 
 
 def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
@@ -131,45 +126,16 @@ def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS
     without); every WAV must be readable, non-empty, at least ``MIN_SAMPLE_RATE`` Hz and not more
     than ``tolerance_frames`` label frames (0.1 s) shorter than its labels. ``labels_folder=None``:
     recordings without labels (``emofusion predict``), every WAV of any partition taken as it is.
+    The rules are :mod:`emofusion.data.media_root`'s, shared with the video root.
     """
-    root = Path(root)
-    adir, ldir = root / AUDIO_FOLDER, root / (labels_folder or "labels")
-    if not adir.is_dir():
-        raise DataError(adir, "audio folder not found: an audio data root holds audio/<Partition>_<Culture>_<NN>.wav")
-    if labels_folder is not None and not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
-    parts, cults = set(partitions), set(cultures)
-    wavs = {}
-    for f in sorted(adir.iterdir()):
-        if f.name.startswith("."):
-            continue
-        if f.suffix.lower() != ".wav" or not NAME_RE.match(f.stem):
-            raise DataError(f, "unexpected file in the audio folder: expected <Train|Devel|Test>_<DE|HU|CN>_<NN>.wav")
-        p, c, _ = parse_name(f.stem, f)
-        if p in parts and c in cults:
-            wavs[f.stem] = f
-    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)} if labels_folder is not None else {}
-    for n in sorted(labels):
-        if n not in wavs:
-            raise DataError(labels[n], f"label file without its audio: {AUDIO_FOLDER}/{n}.wav not found")
-    for n in sorted(wavs):
-        if n not in labels and parse_name(n)[0] != "Test" and labels_folder is not None:
-            raise DataError(wavs[n], f"audio without its label file: {labels_folder}/{n}.csv not found")
-    if not wavs:
-        raise DataError(adir, f"no WAV files for partitions {'/'.join(sorted(parts))} and cultures "
-                              f"{'/'.join(sorted(cults))}")
-    out = {}
-    for n, f in sorted(wavs.items()):
-        info = read_audio_info(f)
-        if n in labels:
-            need = label_frames(labels[n])
-            have = int(math.floor(info.duration_s / FRAME_S + 1e-9))
-            if need - have > tolerance_frames:
-                raise DataError(f, f"audio much shorter than its labels: {info.duration_s:.2f} s of audio, "
-                                   f"{need} label frames ({need * FRAME_S:.1f} s) in {labels[n]} "
-                                   f"(tolerance {tolerance_frames} frames)")
-        out[n] = info
-    return out
+    return check_media_root(AUDIO_ROOT, root, partitions=partitions, cultures=cultures,
+                            labels_folder=labels_folder, tolerance_frames=tolerance_frames)
+
+
+def _rates_and_channels(infos: Sequence[AudioInfo]) -> str:
+    rates = ", ".join(f"{r} Hz" for r in sorted({i.sample_rate for i in infos}))
+    chans = ", ".join(str(c) for c in sorted({i.channels for i in infos}))
+    return f"{rates} / {chans}"
 
 
 def validate_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
@@ -181,17 +147,9 @@ def validate_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITI
         return None
     infos = check_audio_root(root, partitions=partitions, cultures=cultures, labels_folder=labels_folder,
                              tolerance_frames=tolerance_frames)
-    lines = [f"audio ({AUDIO_FOLDER}/): {len(infos)} WAV files, checked against {labels_folder}/ "
-             f"(resampled to {SAMPLE_RATE} Hz mono for extraction)",
-             f"{'partition':<10} {'files':>5} {'minutes':>8}  sample rates / channels"]
-    for p in PARTITIONS:
-        sel = [i for n, i in infos.items() if n.startswith(p + "_")]
-        if not sel:
-            continue
-        rates = ", ".join(f"{r} Hz" for r in sorted({i.sample_rate for i in sel}))
-        chans = ", ".join(str(c) for c in sorted({i.channels for i in sel}))
-        lines.append(f"{p:<10} {len(sel):>5} {sum(i.duration_s for i in sel) / 60:>8.2f}  {rates} / {chans}")
-    return "\n".join(lines)
+    return summary_table(infos, f"audio ({AUDIO_FOLDER}/): {len(infos)} WAV files, checked against {labels_folder}/ "
+                                f"(resampled to {SAMPLE_RATE} Hz mono for extraction)",
+                         "sample rates / channels", _rates_and_channels)
 
 
 def load_audio(path: str | Path) -> np.ndarray:
@@ -389,7 +347,8 @@ def load_codebook(path: str | Path) -> Codebook:
         raise DataError(path, f"not a codebook file: {exc}") from None
 
 
-def _frame_times(n: int) -> np.ndarray:
+def frame_times(n: int) -> np.ndarray:
+    """The times of ``n`` 0.1 s frames from 0 (6 decimals)."""
     return np.round(np.arange(n) * FRAME_S, 6)
 
 
@@ -402,28 +361,40 @@ def write_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *,
     for f in map(Path, lld_csvs):
         tab = read_table(f)
         F = functionals(tab.values, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(F.shape[0]), F,
+        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, frame_times(F.shape[0]), F,
                                                                functional_names(tab.header[2:])))
 
 
-def write_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int = BOAW_SIZE,
-                   seed: int = BOAW_SEED) -> Codebook:
-    """Learn the codebook of one LLD set from its Train files (others passed in are ignored)."""
-    train = {Path(f).stem: read_feature_file(f)[1] for f in lld_csvs if Path(f).stem.startswith("Train_")}
+def write_train_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, read: Callable[[Path], np.ndarray], *,
+                         lld: str, size: int = BOAW_SIZE, seed: int = BOAW_SEED) -> Codebook:
+    """Learn and save a codebook from the Train files' rows ``read(file)`` (other files ignored)."""
+    train = {f.stem: read(f) for f in map(Path, lld_csvs) if f.stem.startswith("Train_")}
     cb = learn_codebook(train, lld, size=size, seed=seed)
     save_codebook(out_npz, cb)
     return cb
 
 
-def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
-               window_s: float = FUNC_WINDOW_S) -> None:
-    """The BoAW files of one LLD set, AVEC layout (no header, ``,``)."""
+def write_bag_files(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path,
+                    bags: Callable[[Path, Codebook], np.ndarray]) -> None:
+    """One bag file per LLD file, ``bags(file, codebook)`` at 0.1 s, AVEC layout (no header, ``,``)."""
     cb = load_codebook(codebook_npz)
     out_dir = Path(out_dir)
     for f in map(Path, lld_csvs):
-        _, X = read_feature_file(f)
-        B = bag_of_words(X, cb, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(B.shape[0]), B, None, sep=","))
+        B = bags(f, cb)
+        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, frame_times(B.shape[0]), B, None, sep=","))
+
+
+def write_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, lld: str, size: int = BOAW_SIZE,
+                   seed: int = BOAW_SEED) -> Codebook:
+    """Learn the codebook of one LLD set from its Train files (others passed in are ignored)."""
+    return write_train_codebook(lld_csvs, out_npz, lambda f: read_feature_file(f)[1], lld=lld, size=size, seed=seed)
+
+
+def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
+               window_s: float = FUNC_WINDOW_S) -> None:
+    """The BoAW files of one LLD set, AVEC layout (no header, ``,``)."""
+    write_bag_files(lld_csvs, codebook_npz, out_dir,
+                    lambda f, cb: bag_of_words(read_feature_file(f)[1], cb, window_s=window_s))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,18 +404,5 @@ def write_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir
 def check_audio_config(config: Mapping) -> None:
     """The ``audio`` block against ``feature_sets``: every extracted set configured, with its AVEC
     folder (the cache reads it from the extracted root). ConfigError naming the key."""
-    audio = config.get("audio") or {}
-    extract = list(audio.get("extract") or [])
-    if not extract:
-        return
-    if config.get("data_root") is None:
-        raise ConfigError("config key audio.extract: extraction needs an audio data root (data_root is null; "
-                          "`emofusion synth --audio --out DIR` writes one)")
-    sets = config["feature_sets"]
-    for key in extract:
-        lld_of(key)
-        if key not in sets:
-            raise ConfigError(f"config key audio.extract: {key!r} is not one of feature_sets ({', '.join(sets)})")
-        if sets[key]["folder"] != folder_of(key):
-            raise ConfigError(f"config key feature_sets.{key}.folder: an extracted set is written to its AVEC folder "
-                              f"{folder_of(key)!r}, got {sets[key]['folder']!r}")
+    check_extract_block(config, "audio", a_root="an audio data root", synth="emofusion synth --audio --out DIR",
+                        known=lld_of, folder_of=folder_of, its_folder="its AVEC folder")

@@ -28,7 +28,6 @@ faceless gets a warning naming it and the share.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..io import atomic_write_text
 from .audio import format_feature_csv
 from .face import LLD_HEADER, face_llds
+from .package_data import package_file
 from .video import check_frame_times, open_video, stream_start
 
 #: full-frame detection at least every this many frames (else: in the last face's region)
@@ -61,15 +61,11 @@ FACELESS_WARN = 0.2
 def predictor_path() -> Path:
     """dlib's 68-point shape predictor inside the ``face_recognition_models`` package, found
     without importing it (its ``__init__`` needs ``pkg_resources``)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("video extraction needs the face-recognition-models package (dlib's 68-point "
-                          "shape predictor): pip install face-recognition-models")
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "models" / "shape_predictor_68_face_landmarks.dat"
-        if p.is_file():
-            return p
-    raise ConfigError("face-recognition-models is installed without models/shape_predictor_68_face_landmarks.dat")
+    return package_file("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat",
+                        not_installed="video extraction needs the face-recognition-models package (dlib's "
+                                      "68-point shape predictor): pip install face-recognition-models",
+                        not_shipped="face-recognition-models is installed without "
+                                    "models/shape_predictor_68_face_landmarks.dat")
 
 
 class FaceTracker:

@@ -29,9 +29,9 @@ from .audio import (
     FUNC_WINDOW_S,
     Codebook,
     format_feature_csv,
-    learn_codebook,
-    load_codebook,
-    save_codebook,
+    frame_times,
+    write_bag_files,
+    write_train_codebook,
 )
 from .face import FACE_COLUMNS, read_face_file
 from .layout import FRAME_S
@@ -103,10 +103,6 @@ def face_bags(times: np.ndarray, X: np.ndarray, valid: np.ndarray, codebook: Cod
     return np.log10(1.0 + (cs[hi] - cs[lo]))
 
 
-def _frame_times(n: int) -> np.ndarray:
-    return np.round(np.arange(n) * FRAME_S, 6)
-
-
 def write_face_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, *,
                            window_s: float = FUNC_WINDOW_S) -> None:
     out_dir = Path(out_dir)
@@ -114,27 +110,21 @@ def write_face_functionals(lld_csvs: Sequence[str | Path], out_dir: str | Path, 
     for f in map(Path, lld_csvs):
         t, X, v = read_face_file(f)
         F = face_functionals(t, X, v, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(F.shape[0]), F, names))
+        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, frame_times(F.shape[0]), F, names))
+
+
+def _face_rows(path: Path) -> np.ndarray:
+    """The LLD rows of the frames with a face of one face LLD file."""
+    _, X, v = read_face_file(path)
+    return X[v]
 
 
 def write_face_codebook(lld_csvs: Sequence[str | Path], out_npz: str | Path, *, size: int = BOAW_SIZE,
                         seed: int = BOAW_SEED) -> Codebook:
     """The codebook of the face LLDs from the Train files' frames with a face (others ignored)."""
-    train = {}
-    for f in map(Path, lld_csvs):
-        if f.stem.startswith("Train_"):
-            _, X, v = read_face_file(f)
-            train[f.stem] = X[v]
-    cb = learn_codebook(train, "face", size=size, seed=seed)
-    save_codebook(out_npz, cb)
-    return cb
+    return write_train_codebook(lld_csvs, out_npz, _face_rows, lld="face", size=size, seed=seed)
 
 
 def write_face_bags(lld_csvs: Sequence[str | Path], codebook_npz: str | Path, out_dir: str | Path, *,
                     window_s: float = FUNC_WINDOW_S) -> None:
-    cb = load_codebook(codebook_npz)
-    out_dir = Path(out_dir)
-    for f in map(Path, lld_csvs):
-        t, X, v = read_face_file(f)
-        B = face_bags(t, X, v, cb, window_s=window_s)
-        atomic_write_text(out_dir / f.name, format_feature_csv(f.stem, _frame_times(B.shape[0]), B, None, sep=","))
+    write_bag_files(lld_csvs, codebook_npz, out_dir, lambda f, cb: face_bags(*read_face_file(f), cb, window_s=window_s))

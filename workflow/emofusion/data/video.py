@@ -23,16 +23,15 @@ tracker's error).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from .audio import label_frames
-from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name
+from .layout import FRAME_S, PARTITIONS
+from .media_root import MediaKind, check_media_file, check_media_root, summary_table
 
 VIDEO_FOLDER = "video"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
@@ -59,10 +58,7 @@ def open_video(path: Path):
     video stream."""
     import av
 
-    if not path.is_file():
-        raise DataError(path, "video file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty file (0 bytes): not a video")
+    check_media_file(path, "video", "a video")
     try:
         container = av.open(str(path))
     except Exception as exc:  # FFmpeg's reason: invalid data, unknown format ...
@@ -126,55 +122,26 @@ def read_video_info(path: str | Path) -> VideoInfo:
 # the video root
 
 
+VIDEO_ROOT = MediaKind(VIDEO_FOLDER, "a video data root", VIDEO_SUFFIXES, "videos",
+                       lambda n: f"no {VIDEO_FOLDER}/{n}.<{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}>",
+                       read_video_info, one_file_each=True)
+
+
 def check_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
                      cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, VideoInfo]:
     """Check a video data root; returns ``{recording: VideoInfo}`` for ``partitions`` x ``cultures``
-    (the pairing and length rules of the module docstring; faces are found at extraction).
-    ``labels_folder=None``: recordings without labels (``emofusion predict``), no pairing checked."""
-    root = Path(root)
-    vdir, ldir = root / VIDEO_FOLDER, root / (labels_folder or "labels")
-    if not vdir.is_dir():
-        raise DataError(vdir, "video folder not found: a video data root holds video/<Partition>_<Culture>_<NN>."
-                              f"{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}")
-    if labels_folder is not None and not ldir.is_dir():
-        raise DataError(ldir, "labels folder not found")
-    parts, cults = set(partitions), set(cultures)
-    vids: dict[str, Path] = {}
-    for f in sorted(vdir.iterdir()):
-        if f.name.startswith("."):
-            continue
-        if f.suffix.lower() not in VIDEO_SUFFIXES or not NAME_RE.match(f.stem):
-            raise DataError(f, "unexpected file in the video folder: expected <Train|Devel|Test>_<DE|HU|CN>_<NN>."
-                               f"{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}")
-        if f.stem in vids:
-            raise DataError(f, f"two videos of one recording: {vids[f.stem].name} and {f.name}")
-        p, c, _ = parse_name(f.stem, f)
-        if p in parts and c in cults:
-            vids[f.stem] = f
-    labels = {n: ldir / f"{n}.csv" for n in list_recordings(ldir, parts, cults)} if labels_folder is not None else {}
-    for n in sorted(labels):
-        if n not in vids:
-            raise DataError(labels[n], f"label file without its video: no {VIDEO_FOLDER}/{n}.<"
-                                       f"{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}>")
-    for n in sorted(vids):
-        if n not in labels and parse_name(n)[0] != "Test" and labels_folder is not None:
-            raise DataError(vids[n], f"video without its label file: {labels_folder}/{n}.csv not found")
-    if not vids:
-        raise DataError(vdir, f"no videos for partitions {'/'.join(sorted(parts))} and cultures "
-                              f"{'/'.join(sorted(cults))}")
-    out = {}
-    for n, f in sorted(vids.items()):
-        info = read_video_info(f)
-        if n in labels:
-            need = label_frames(labels[n])
-            have = int(math.floor(info.duration_s / FRAME_S + 1e-9))
-            if need - have > tolerance_frames:
-                raise DataError(f, f"video much shorter than its labels: {info.duration_s:.2f} s of video, "
-                                   f"{need} label frames ({need * FRAME_S:.1f} s) in {labels[n]} "
-                                   f"(tolerance {tolerance_frames} frames)")
-        out[n] = info
-    return out
+    (the pairing and length rules of the module docstring, :mod:`emofusion.data.media_root`'s;
+    faces are found at extraction). ``labels_folder=None``: recordings without labels
+    (``emofusion predict``), no pairing checked."""
+    return check_media_root(VIDEO_ROOT, root, partitions=partitions, cultures=cultures,
+                            labels_folder=labels_folder, tolerance_frames=tolerance_frames)
+
+
+def _rates_and_sizes(infos: Sequence[VideoInfo]) -> str:
+    rates = ", ".join(f"{r:.3g} fps" for r in sorted({round(i.fps, 2) for i in infos}))
+    sizes = ", ".join(sorted({f"{i.width}x{i.height}" for i in infos}))
+    return f"{rates} / {sizes}"
 
 
 def validate_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
@@ -186,16 +153,8 @@ def validate_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITI
         return None
     infos = check_video_root(root, partitions=partitions, cultures=cultures, labels_folder=labels_folder,
                              tolerance_frames=tolerance_frames)
-    lines = [f"video ({VIDEO_FOLDER}/): {len(infos)} files, checked against {labels_folder}/",
-             f"{'partition':<10} {'files':>5} {'minutes':>8}  frame rates / sizes"]
-    for p in PARTITIONS:
-        sel = [i for n, i in infos.items() if n.startswith(p + "_")]
-        if not sel:
-            continue
-        rates = ", ".join(f"{r:.3g} fps" for r in sorted({round(i.fps, 2) for i in sel}))
-        sizes = ", ".join(sorted({f"{i.width}x{i.height}" for i in sel}))
-        lines.append(f"{p:<10} {len(sel):>5} {sum(i.duration_s for i in sel) / 60:>8.2f}  {rates} / {sizes}")
-    return "\n".join(lines)
+    return summary_table(infos, f"video ({VIDEO_FOLDER}/): {len(infos)} files, checked against {labels_folder}/",
+                         "frame rates / sizes", _rates_and_sizes)
 
 
 def video_path(root: str | Path, rec: str) -> Path:

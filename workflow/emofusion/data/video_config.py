@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import ConfigError
+from .extract_config import check_extract_block
 
 #: sets extracted from video: key -> kind
 EXTRACTABLE: dict[str, str] = {"face": "lld", "face_func": "func", "bovw_face": "boaw"}
@@ -27,18 +28,5 @@ def folder_of(key: str) -> str:
 
 def check_video_config(config: Mapping) -> None:
     """The ``video`` block against ``feature_sets`` (as :func:`emofusion.data.audio.check_audio_config`)."""
-    video = config.get("video") or {}
-    extract = list(video.get("extract") or [])
-    if not extract:
-        return
-    if config.get("data_root") is None:
-        raise ConfigError("config key video.extract: extraction needs a video data root (data_root is null; "
-                          "`emofusion synth --video --out DIR` writes one)")
-    sets = config["feature_sets"]
-    for key in extract:
-        folder_of(key)
-        if key not in sets:
-            raise ConfigError(f"config key video.extract: {key!r} is not one of feature_sets ({', '.join(sets)})")
-        if sets[key]["folder"] != folder_of(key):
-            raise ConfigError(f"config key feature_sets.{key}.folder: an extracted set is written to its folder "
-                              f"{folder_of(key)!r}, got {sets[key]['folder']!r}")
+    check_extract_block(config, "video", a_root="a video data root", synth="emofusion synth --video --out DIR",
+                        known=folder_of, folder_of=folder_of, its_folder="its folder")

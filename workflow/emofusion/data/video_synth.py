@@ -30,7 +30,6 @@ by (seed, purpose, recording).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import atomic_dir
 from .layout import FRAME_S
+from .package_data import package_file
 
 FPS = {"tiny": 15, "demo": 25}
 VIDEO_SIZES = tuple(FPS)
@@ -63,15 +63,10 @@ _BROW_POINTS = tuple(range(17, 27))
 
 def astronaut_path() -> Path:
     """``skimage/data/astronaut.png`` inside the installed scikit-image (not imported)."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("`emofusion synth --video` needs scikit-image (its wheel ships the face image "
-                          "astronaut.png): pip install scikit-image")
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "data" / "astronaut.png"
-        if p.is_file():
-            return p
-    raise ConfigError("scikit-image is installed without skimage/data/astronaut.png")
+    return package_file("skimage", "data/astronaut.png",
+                        not_installed="`emofusion synth --video` needs scikit-image (its wheel ships the face "
+                                      "image astronaut.png): pip install scikit-image",
+                        not_shipped="scikit-image is installed without skimage/data/astronaut.png")
 
 
 def base_face() -> tuple[np.ndarray, np.ndarray]:
