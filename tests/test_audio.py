@@ -360,6 +360,7 @@ E2E_OVERRIDES = {
 AUDIO_SETS = ["egemaps", "egemaps_func", "boaw_egemaps", "mfcc", "mfcc_func", "boaw_mfcc"]
 
 
+@pytest.mark.e2e
 def test_workflow_audio_corpus_end_to_end(tmp_path, repo_copy, capsys):
     """tiny audio corpus -> the six audio sets extracted -> 7 unimodal + 1 bimodal runs -> fusion and the
     system bundle, with the shipped audio.yaml from a fresh copy of the checkout, real scheduler; then

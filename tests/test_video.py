@@ -323,6 +323,7 @@ MIN_AROUSAL = 0.6
 MIN_MARGIN = 0.2
 
 
+@pytest.mark.e2e
 def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy, capsys):
     """tiny audiovisual corpus -> eGeMAPS functionals and the face sets extracted -> unimodal runs and
     an audio + face pair -> fusion stage 1 and the system bundle, with the shipped audiovisual.yaml cut

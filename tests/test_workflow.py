@@ -683,6 +683,7 @@ def _without_timings(doc: dict) -> dict:
     return doc
 
 
+@pytest.mark.e2e
 def test_sigkill_then_rerun_gives_identical_results(tiny_run, tmp_path):
     """Kill snakemake's process group hard while a training job is mid-fit, run the same command
     again and kill it while a fuse_part job runs, then run it to the end: byte-identical summary,
