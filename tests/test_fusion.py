@@ -642,6 +642,7 @@ def _author_context(P: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(cols, axis=2).reshape(P.shape[0], -1)
 
 
+@pytest.mark.e2e
 def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
     """Why the official .614/.615/.222 is out of reach of an exact solver of the stated objective.
 

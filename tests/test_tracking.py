@@ -161,7 +161,7 @@ def test_failed_tracked_run_is_marked_failed(caches, store, tmp_path, monkeypatc
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
-@pytest.mark.parametrize("n", [2, pytest.param(8, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [pytest.param(2, marks=pytest.mark.e2e), pytest.param(8, marks=pytest.mark.slow)])
 def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path, n):
     """n training processes started at once against one freshly initialised sqlite store (the
     DAG's fan-out). 8 processes take ~2 min on 2 busy cores (start-up: imports), hence `slow`."""
@@ -256,6 +256,7 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 120) -> 
     raise AssertionError(f"mlflow server did not listen on port {port} within {timeout} s")
 
 
+@pytest.mark.e2e
 def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
     """`tracking.uri: http://...`: a real `mlflow server` (sqlite backend here; PostgreSQL in the
     cluster test), started just before init, which must wait for it; the run and its artifacts
@@ -286,6 +287,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         stop_server(server)
 
 
+@pytest.mark.e2e
 def test_artifacts_survive_moving_results(caches, store, tmp_path):
     """A results/ tree moved elsewhere (another folder, machine or user) still opens its runs'
     artifacts: the store names none by an absolute path (``mlflow-artifacts:/<run>/artifacts``);

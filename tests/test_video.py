@@ -405,6 +405,7 @@ def test_workflow_audiovisual_corpus_end_to_end(tmp_path, repo_copy, capsys):
         assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes(), f.name
 
 
+@pytest.mark.e2e
 def test_predict_extracts_the_face_sets_as_the_workflow_does(tmp_path):
     """`emofusion predict`'s extraction (system_extract) on a root of videos only, from a bundle's
     settings and its copy of the Train codebook: face, face_func and bovw_face files are the

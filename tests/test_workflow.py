@@ -570,6 +570,7 @@ def _same_as_files(frame, out: Path) -> int:
     return same
 
 
+@pytest.mark.e2e
 def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run, tmp_path, capsys):
     """The DAG registered the bundle as an MLflow pyfunc model (run `system`); loaded by its models:/ URI,
     and through `mlflow models predict`, it gives `emofusion predict`'s numbers (same text at 6 decimals)."""
@@ -621,6 +622,7 @@ def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run
     assert _same_as_files(served, out) == 8
 
 
+@pytest.mark.e2e
 def test_data_root_run_matches_the_generated_corpus_run(tiny_run, tmp_path):
     """The path real users take: the tiny run's corpus copied to a folder and read with
     `--config data_root=...`. A clean log (no InputFunctionException, no traceback) and the same
