@@ -681,6 +681,7 @@ def test_official_fusion_is_above_the_optimum_at_every_C(avec_devel):
             assert sol.primal[j] < obj_off, (target, C, sol.primal[j], obj_off)
 
 
+@pytest.mark.e2e
 def test_official_svr_predictions_follow_the_script_window_per_recording(avec_devel):
     """The official predictions_svr were written per recording, on the padded file: with its weights
     recovered (exactly linear in the window over each 1768-row file, as above), faithful mode's
