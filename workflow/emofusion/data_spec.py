@@ -20,7 +20,7 @@ from typing import Any
 
 from .data.layout import FRAME_S
 from .errors import ConfigError
-from .schema import check_block
+from .schema import check_block, check_known
 
 #: ``data.cultures``: the paper uses DE and HU only (the corpus also holds CN)
 CULTURES: tuple[str, ...] = ("DE", "HU")
@@ -60,9 +60,7 @@ class DataSpec:
         the library default (the one place a null is resolved). An unknown key or a bad value is one
         ConfigError naming ``<where>.<key>``."""
         given = dict(settings or {})
-        unknown = [k for k in given if k not in DATA_KEYS]
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(DATA_KEYS)}")
+        check_known(given, DATA_KEYS, where)
         v = {k: x for k, x in given.items() if x is not None}
         _check({k: _listed(x) for k, x in v.items()}, where)
         return cls(**v)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +43,11 @@ def check_block(block: str, v: Mapping[str, Any], where: str) -> None:
         for y in (x if isinstance(x, (list, tuple)) else [x]):
             if isinstance(y, float) and not math.isfinite(y):
                 raise ConfigError(f"{where}.{key}: expected a finite number, got {y!r}")
+
+
+def check_known(v: Mapping[str, Any], names: Sequence[str], where: str) -> None:
+    """Every key of ``v`` is one of ``names`` (a spec's fields), else one ConfigError naming the first
+    unknown one as ``<where>.<key>``."""
+    unknown = [k for k in v if k not in names]
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
-from .schema import check_block
+from .schema import check_block, check_known
 
 #: Loss modes (paper section 3.2, Table 2). Values: fixed weights, or None when taken from config.
 LOSS_MODES: dict[str, tuple[float, float, float] | None] = {
@@ -156,8 +156,5 @@ TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainSpec))
 
 
 def _check(v: Mapping[str, Any], where: str) -> None:
-    names = [f.name for f in fields(TrainSpec)]
-    unknown = [k for k in v if k not in names]
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
+    check_known(v, [f.name for f in fields(TrainSpec)], where)
     check_block("train", v, where)

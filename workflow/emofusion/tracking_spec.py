@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import ConfigError
-from .schema import check_block
+from .schema import check_block, check_known
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,7 @@ class TrackingSpec:
         means the default the store gives, above). An unknown key or a bad value is one ConfigError
         naming ``<where>.<key>``."""
         given = dict(settings or {})
-        unknown = [k for k in given if k not in TRACKING_KEYS]
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(TRACKING_KEYS)}")
+        check_known(given, TRACKING_KEYS, where)
         v = {k: x for k, x in given.items() if x is not None}
         check_block("tracking", v, where)
         return cls(**v)
