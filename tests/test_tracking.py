@@ -93,9 +93,13 @@ def test_init_is_idempotent_and_writes_the_id(tmp_path, capsys):
     view = json.loads(exp.tags["mlflow.sharedViewState.ccc"])
     assert view["name"] == "dev CCC, best first" and isinstance(view["createdAt"], int)
     state = json.loads(view["state"])
-    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`devel_DE_HU_mean`", False)
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`dev/CCC`", False)
     assert state["selectedColumns"][:2] == ["tags.`kind`", "tags.`protocol`"]
-    assert "metrics.`devel_DE_HU_valence`" in state["selectedColumns"]
+    # the metric columns in the order MLflow 3.17's runs table shows them (code-point order of the
+    # names, whatever the view's order): the mean first, then the targets, then the test mean
+    metrics = [c[len("metrics.`"):-1] for c in state["selectedColumns"] if c.startswith("metrics.")]
+    assert metrics == ["dev/CCC", "dev/arousal", "dev/liking", "dev/valence", "test/CCC"] == sorted(metrics)
+    assert max(map(len, metrics)) <= 12  # a 100-pixel header shows them whole
 
 
 def test_tracked_run(caches, store, tmp_path):
@@ -113,12 +117,13 @@ def test_tracked_run(caches, store, tmp_path):
     p = run.data.params
     assert (p["hidden"], p["epochs"], p["lr"], p["alpha"], p["gamma"], p["input_dim"]) == \
         ("[16, 8]", "3", "0.0005", "0.7", "1.0", "11")
-    for key in ("train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"):
+    for key in ("curves/train_loss", "curves/dev_ccc_arousal", "curves/dev_ccc_valence", "curves/dev_ccc_liking",
+                "curves/dev_ccc_mean"):
         assert [m.step for m in c.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
     # rounded to 4 decimals for the UI (the scores file keeps 6)
-    assert run.data.metrics["devel_DE_HU_valence"] == round(scores["devel"]["DE+HU"]["valence"], 4)
-    assert run.data.metrics["test_DE_HU_mean"] == round(scores["test"]["DE+HU"]["mean"], 4)
+    assert run.data.metrics["dev/valence"] == round(scores["devel"]["DE+HU"]["valence"], 4)
+    assert run.data.metrics["test/CCC"] == round(scores["test"]["DE+HU"]["mean"], 4)
     # the source is the library's entry point and the code version, not the job's temp script
     assert tags["mlflow.source.name"] == "emofusion.training.trainer.train_run"
     assert tags["emofusion.version"] and "tmp" not in tags["mlflow.source.name"]
@@ -128,10 +133,13 @@ def test_tracked_run(caches, store, tmp_path):
         assert tags["emofusion.git_dirty"] in ("true", "false")
     else:
         assert "mlflow.source.git.commit" not in tags
-    # the fusion runs' names (one column ranks both); the curves are not buried under single points
-    curves = {"train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking", "dev_ccc_mean"}
-    assert set(run.data.metrics) == curves | {f"{s}_DE_HU_{t}" for s in ("devel", "test")
-                                              for t in ("arousal", "valence", "liking", "mean")}
+    # the fusion runs' names (one column ranks both); the curves in a section of their own, which
+    # the run page shows first (sections in name order), not buried under single points
+    curves = {f"curves/{k}" for k in ("train_loss", "dev_ccc_arousal", "dev_ccc_valence", "dev_ccc_liking",
+                                      "dev_ccc_mean")}
+    assert set(run.data.metrics) == curves | {f"{s}/{t}" for s in ("dev", "test")
+                                              for t in ("arousal", "valence", "liking", "CCC")}
+    assert min(run.data.metrics) in curves
     repo = run_artifacts(uri, run.info.run_id)
     arts = {a.path for a in repo.list_artifacts()}
     assert {"scores.json", "history.json", "predictions"} <= arts
@@ -182,7 +190,7 @@ def test_concurrent_runs_land_complete_in_the_experiment(caches, store, tmp_path
     runs = c.search_runs([exp_id], max_results=100)
     assert sorted(r.info.run_name for r in runs) == [f"search/{i}" for i in range(n)]
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert all("devel_DE_HU_mean" in r.data.metrics for r in runs)
+    assert all("dev/CCC" in r.data.metrics for r in runs)
     assert c.search_runs(["0"]) == []  # nothing in "Default"
 
 
@@ -277,7 +285,7 @@ def test_tracked_run_on_a_real_mlflow_server(caches, tmp_path):
         c = client(uri)
         run = c.get_run(res["run_id"])
         assert run.info.status == "FINISHED" and run.info.experiment_id == exp_id
-        assert [m.step for m in c.get_metric_history(run.info.run_id, "dev_ccc_mean")] == [1, 2]
+        assert [m.step for m in c.get_metric_history(run.info.run_id, "curves/dev_ccc_mean")] == [1, 2]
         assert {"scores.json", "history.json", "predictions"} <= {a.path for a in c.list_artifacts(run.info.run_id)}
         # the artifacts went through the server to its destination, not to a client-side path
         assert list((tmp_path / "server-artifacts").rglob("scores.json"))
@@ -475,3 +483,30 @@ def test_every_mlflow_client_resolves_the_proxied_uri_of_a_sqlite_store_in_place
         get_artifact_repository("mlflow-artifacts:/../x", tracking_uri=f"sqlite:///{db}")
     server = get_artifact_repository("mlflow-artifacts:/abc/artifacts", tracking_uri="http://127.0.0.1:5999")
     assert isinstance(server, MlflowArtifactsRepository)
+
+
+def test_score_names_keep_the_mean_first_and_every_culture_apart(tmp_path):
+    """A scores.json's scores under their MLflow names: the all-cultures group unprefixed, one
+    culture under its name, non-finite scores left out; a fusion stage logs them all and says what
+    it was fitted on in the first word the runs table's narrow tag column shows."""
+    from emofusion.fusion.mlflow_run import FITTED_ON, log_stage_run
+    from emofusion.tracking import score_metrics
+    from mlflow.tracking import MlflowClient
+
+    row = {"arousal": 0.5, "valence": 0.25, "liking": float("nan"), "mean": 0.375}
+    names = score_metrics({"devel": {"DE+HU": row, "DE": row}, "test": {"DE+HU": row}, "seconds": 3.0})
+    assert names == {"dev/arousal": 0.5, "dev/valence": 0.25, "dev/CCC": 0.375, "dev/DE/arousal": 0.5,
+                     "dev/DE/valence": 0.25, "dev/DE/CCC": 0.375, "test/arousal": 0.5, "test/valence": 0.25,
+                     "test/CCC": 0.375}
+    assert set(score_metrics({"devel": {"DE+HU": row, "HU": row}}, cultures=False)) == \
+        {"dev/arousal", "dev/valence", "dev/CCC"}
+    doc, scores = _stage(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("fx")
+    log_stage_run(uri, "fx", "fusion/in-sample/stage1", doc, scores)
+    run = _active(client, exp)[0]
+    assert run.data.tags["fitted_on"] == FITTED_ON["in-sample"] and FITTED_ON["in-sample"].startswith("optimistic")
+    assert FITTED_ON["grouped-cv"].startswith("held out")
+    want = {k: round(v, 4) for k, v in score_metrics({s: doc[s] for s in ("devel", "test") if doc.get(s)}).items()}
+    assert "dev/CCC" in want and {k: run.data.metrics[k] for k in want} == want

@@ -78,7 +78,7 @@ def log_system_model(bundle: str | Path, *, tracking_uri: str, experiment: str, 
     import mlflow
 
     from .errors import DataError
-    from .tracking import source_tags
+    from .tracking import score_metrics, source_tags
 
     bundle = Path(bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -94,11 +94,9 @@ def log_system_model(bundle: str | Path, *, tracking_uri: str, experiment: str, 
         mlflow.log_params({"runs": ",".join(manifest["runs"])[:6000], "seeds": ",".join(map(str, manifest["seeds"])),
                            "stages": manifest["fusion"]["stages"], "default_stage": manifest["default_stage"]})
         gcv = manifest.get("scores", {}).get("grouped-cv", {})
-        for st, block in gcv.items():
-            for cult, row in block.get("devel", {}).items():
-                for t in ("arousal", "valence", "liking", "mean"):
-                    if row.get(t) is not None and np.isfinite(row[t]):
-                        mlflow.log_metric(f"grouped_cv_{st}_devel_{cult.replace('+', '_')}_{t}", float(row[t]))
+        # the accuracy to expect on new recordings, per stage: grouped-cv/stage1/dev/CCC, ...
+        mlflow.log_metrics({f"grouped-cv/{st}/{k}": v for st, block in gcv.items()
+                            for k, v in score_metrics({"devel": block.get("devel", {})}).items()})
         info = mlflow.pyfunc.log_model(
             name="system", python_model=SystemModel(), artifacts={"system": str(bundle)},
             code_paths=[str(Path(__file__).resolve().parent)], signature=signature(manifest["default_stage"]),

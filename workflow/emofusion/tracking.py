@@ -12,11 +12,12 @@ The special tracking URI ``"off"`` disables tracking (tests, benchmarks).
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .formats import write_tracking
+from .formats import pooled_group, write_tracking
 
 OFF = "off"
 
@@ -24,12 +25,52 @@ OFF = "off"
 #: experiment in its GenAI view (traces, latency, tokens) and hides the runs table behind a toggle.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
+#: The names of the single-value scores in MLflow (a score's name says which partition, culture
+#: group and target; the files keep theirs): ``dev/CCC`` is the mean dev CCC of the all-cultures
+#: group (DE+HU), ``dev/arousal``, ``dev/valence`` and ``dev/liking`` its targets, ``test/...`` the
+#: same on test; one culture's are ``dev/DE/CCC``, ``dev/DE/arousal``, ... MLflow 3.17's runs table
+#: orders metric columns by the names' code points (capitals first) whatever order a view asks for,
+#: and cuts a header at about 12 characters: these names keep the mean first and every header whole.
+#: Its run pages put the charts of a name with a ``/`` in one section per prefix, sections in name
+#: order before the other charts: the per-epoch curves carry :data:`CURVE_PREFIX` so that theirs
+#: comes first.
+SPLIT_NAMES = {"devel": "dev", "test": "test"}
+MEAN_NAME = "CCC"
+CURVE_PREFIX = "curves/"
+
+
+def score_metric(split: str, target: str, culture: str | None = None) -> str:
+    """MLflow name of a score: ``score_metric("devel", "mean")`` is ``dev/CCC``,
+    ``score_metric("devel", "arousal", "DE")`` is ``dev/DE/arousal`` (None: the all-cultures group)."""
+    name = MEAN_NAME if target == "mean" else target
+    group = "" if culture is None else culture.replace("+", "_") + "/"
+    return f"{SPLIT_NAMES.get(split, split)}/{group}{name}"
+
+
+def score_metrics(scores: dict, cultures: bool = True) -> dict[str, float]:
+    """A scores.json's finite scores (``{split: {group: {target: CCC}}}``) under their MLflow names
+    (:func:`score_metric`); ``cultures=False`` keeps the all-cultures group only."""
+    out = {}
+    for split, block in scores.items():
+        if split not in SPLIT_NAMES or not isinstance(block, dict) or not block:
+            continue
+        pooled = pooled_group(block)
+        for group, row in block.items():
+            if group != pooled and not cultures:
+                continue
+            for t, v in (row or {}).items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    out[score_metric(split, t, None if group == pooled else group)] = float(v)
+    return out
+
+
 #: A saved runs-table view (MLflow's shared view state, an experiment tag): sorted by the mean dev
-#: CCC with the four dev CCC columns and the test mean shown. Open it from the runs table's *Views*
-#: menu or as ``#/experiments/<id>/runs?viewStateShareKey=ccc``. Few enough columns that the tags
-#: (which MLflow places after the metrics) stay on screen; the other scores are under *Columns*.
+#: CCC with the dev CCC columns and the test mean shown, in the order the table shows them (see
+#: :data:`SPLIT_NAMES`). Open it from the runs table's *Views* menu or as
+#: ``#/experiments/<id>/runs?viewStateShareKey=ccc``. Few enough columns that the tags (which MLflow
+#: places after the metrics) stay on screen; the other scores are under *Columns*.
 VIEW_KEY = "ccc"
-VIEW_METRICS = [f"devel_DE_HU_{t}" for t in ("mean", "arousal", "valence", "liking")] + ["test_DE_HU_mean"]
+VIEW_METRICS = [score_metric("devel", t) for t in ("mean", "arousal", "liking", "valence")] + [score_metric("test", "mean")]
 
 
 #: MLflow 3.17's UI decides between its GenAI and its model-training pages from the ``workflowType``
@@ -415,10 +456,11 @@ def make_logger(tracking_uri: str, experiment_name: str, run_name: str, tags: di
 
         def log_metrics(self, metrics, step=None):
             # curves by epoch (1-based, as the log lines count), not by optimiser step; the epoch
-            # itself is the x axis, not one more chart
+            # itself is the x axis, not one more chart; named under CURVE_PREFIX (their own section)
+            metrics = dict(metrics)
             if "epoch" in metrics:
-                metrics = dict(metrics)
                 step = int(metrics.pop("epoch")) + 1
+            metrics = {f"{CURVE_PREFIX}{k}": v for k, v in metrics.items()}
             if metrics:
                 super().log_metrics(metrics, step)
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .. import TARGETS
 from ..errors import DataError
+
+#: The ``fitted_on`` tag of a stage run: what its SVRs (and their k and C) were fitted on. The
+#: first word is what the runs table's narrow column shows: in-sample stages are fitted on the
+#: very frames they are scored on, so their scores are optimistic.
+FITTED_ON = {"in-sample": "optimistic: fitted on the scored dev frames",
+             "grouped-cv": "held out: fitted on other dev recordings"}
 
 
 def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: dict, scores_path: Path,
@@ -24,6 +28,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
         replace_runs_of_same_result,
         result_digest,
         run_artifacts,
+        score_metrics,
         source_tags,
     )
 
@@ -41,8 +46,7 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
     tags[RESULT_TAG] = result_digest(scores_path)
     replace_runs_of_same_result(tracking_uri, experiment_name, run_name, tags)
     # what the SVR saw: in-sample stages are fitted (and their k, C chosen) on the very frames scored
-    tags["fitted_on"] = ("the scored dev frames (optimistic)" if doc["protocol"] == "in-sample"
-                         else "other dev recordings (held out)")
+    tags["fitted_on"] = FITTED_ON[doc["protocol"]]
     tags.update(source_tags("emofusion.fusion.mlflow_run.log_stage_run"))
     solver = doc["solver"]
     run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags,
@@ -60,12 +64,8 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
             params.append(Param(f"C_{t}", ",".join(f"{r[t]['C']:g}" for r in rows)))
         now = int(solver["end_time"] * 1000)
         metrics = [] if solver["max_gap"] is None else [Metric("solver_max_gap", float(solver["max_gap"]), now, 0)]
-        for split in ("devel", "test"):
-            for cult, row in (doc.get(split) or {}).items():
-                for t, v in row.items():
-                    if v is not None and np.isfinite(v):
-                        metrics.append(Metric(f"{split}_{cult}_{t}".replace("+", "_"),
-                                              round(float(v), METRIC_DECIMALS), now, 0))
+        scores = {split: doc[split] for split in ("devel", "test") if doc.get(split)}
+        metrics += [Metric(k, round(v, METRIC_DECIMALS), now, 0) for k, v in score_metrics(scores).items()]
         client.log_batch(rid, metrics=metrics, params=params)
         run_artifacts(tracking_uri, rid, run.info.artifact_uri).log_artifact(str(scores_path))
         client.set_terminated(rid, "FINISHED", end_time=max(now, int(time.time() * 1000)))

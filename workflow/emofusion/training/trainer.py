@@ -103,16 +103,6 @@ def _save_checkpoint(trainer, path: Path) -> None:
         trainer.save_checkpoint(tmp, weights_only=True)
 
 
-def _flat_scores(prefix: str, scores: dict) -> dict[str, float]:
-    out = {}
-    for group, row in scores.items():
-        g = group.replace("+", "_")
-        for t, v in row.items():
-            if isinstance(v, float) and math.isfinite(v):
-                out[f"{prefix}_{g}_{t}"] = v
-    return out
-
-
 def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, run_name: str, kind: str,
               params: dict | TrainSpec, seed: int = 0, tracking_uri: str | None = None,
               experiment_name: str = "emofusion", tags: dict | None = None, log=None) -> dict:
@@ -147,6 +137,7 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         log_outputs,
         make_logger,
         result_digest,
+        score_metrics,
         source_tags,
         supersede_runs_of_same_job,
     )
@@ -229,11 +220,9 @@ def train_run(feature_caches: list[Path], labels_cache: Path, out_dir: Path, *, 
         seconds = time.perf_counter() - t_start
         run_id = None
         if logger:
-            # the pooled (DE+HU) scores only, named as the fusion runs name theirs, so one column
-            # ranks both; per-culture scores are in the scores.json artifact
-            pooled = {split: {k: v for k, v in block.items() if k == pooled_group(block)}
-                      for split, block in scores.items()}
-            final = {k: v for split, block in pooled.items() for k, v in _flat_scores(split, block).items()}
+            # the pooled (DE+HU) scores only, named as the fusion runs name theirs (dev/CCC, ...), so
+            # one column ranks both; per-culture scores are in the scores.json artifact
+            final = score_metrics(scores, cultures=False)
             import tempfile
 
             with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
