@@ -5,9 +5,10 @@ server stopped by its PID.
 
 Run with ``pytest -m ui`` (needs ``apt-get install -y chromium chromium-driver`` and selenium). From
 the experiments list it clicks the `emofusion` link (MLflow 3.17 opens its GenAI overview; after the
-sidebar's *Model training* switch, the runs table), picks the saved view from *Views* (kind,
-protocol and dev-CCC columns on screen, best dev CCC first), opens the link the end-of-run summary
-prints, and a training run's charts (curves first).
+sidebar's *Model training* switch, the runs table), closes the Assistant pane MLflow opens on a first
+visit, picks the saved view from *Views* (the dev-CCC columns mean first, kind, protocol and fitted_on
+on screen, best dev CCC first), opens the link the end-of-run summary prints, and a training run's
+charts (the curves' section first).
 
 ``EMOFUSION_UI_RESULTS=<results folder>`` runs it on a copy of that folder's ``mlflow.db`` (e.g. a
 default run's; the copy gets this code's experiment tags, as the run's next ``init_tracking`` would
