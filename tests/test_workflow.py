@@ -590,6 +590,10 @@ def test_registered_system_model_predicts_what_emofusion_predict_writes(tiny_run
     assert run.info.run_name == "system" and run.data.tags["kind"] == "system" and run.info.status == "FINISHED"
     m = json.loads((res / "system" / "manifest.json").read_text())
     assert run.data.tags["emofusion.runs"] == ",".join(m["runs"])
+    # its metrics: the grouped-cv scores of each stage, the accuracy to expect on new recordings
+    gcv = m["scores"]["grouped-cv"]
+    assert {k: v for k, v in run.data.metrics.items() if k.endswith("/dev/CCC")} == \
+        {f"grouped-cv/{st}/dev/CCC": b["devel"][next(iter(b["devel"]))]["mean"] for st, b in gcv.items()}
     # the model version links to its runs: each fused training run per seed and the in-sample stage runs
     ids = v.tags["emofusion.linked_run_ids"].split(",")
     assert ids == run.data.tags["emofusion.linked_run_ids"].split(",")
