@@ -428,8 +428,8 @@ def _active(client, exp):
 
 @pytest.mark.parametrize("window", ["after_close", "before_close"])
 def test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run(tmp_path, window):
-    from emofusion.fusion.mlflow_run import log_stage_run
-    from emofusion.tracking import RESULT_TAG, result_digest
+    from emofusion.fusion.mlflow_run import FITTED_ON, log_stage_run
+    from emofusion.tracking import RESULT_TAG, result_digest, score_metrics
     from mlflow.tracking import MlflowClient
 
     doc, scores = _stage(tmp_path)
@@ -447,6 +447,10 @@ def test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run(tmp_path, window
     runs = _active(client, exp)
     assert [(r.info.run_name, r.info.status) for r in runs] == [(name, "FINISHED")]
     assert runs[0].data.metrics["solver_max_gap"] <= 1e-3
+    # the scores under their MLflow names, per culture too; what the stage was fitted on
+    want = {k: round(v, 4) for k, v in score_metrics({s: doc[s] for s in ("devel", "test") if doc.get(s)}).items()}
+    assert "dev/CCC" in want and "dev/DE/CCC" in want and {k: runs[0].data.metrics[k] for k in want} == want
+    assert runs[0].data.tags["fitted_on"] == FITTED_ON["in-sample"]
 
 
 def test_fusion_stage_runs_of_another_result_or_workdir_are_kept(tmp_path):
@@ -485,13 +489,13 @@ def test_every_mlflow_client_resolves_the_proxied_uri_of_a_sqlite_store_in_place
     assert isinstance(server, MlflowArtifactsRepository)
 
 
-def test_score_names_keep_the_mean_first_and_every_culture_apart(tmp_path):
+def test_score_names_keep_the_mean_first_and_every_culture_apart():
     """A scores.json's scores under their MLflow names: the all-cultures group unprefixed, one
     culture under its name, non-finite scores left out; a fusion stage logs them all and says what
-    it was fitted on in the first word the runs table's narrow tag column shows."""
-    from emofusion.fusion.mlflow_run import FITTED_ON, log_stage_run
+    it was fitted on in the first word the runs table's narrow tag column shows (the stage run's
+    metrics and tag: test_fusion_stage_rerun_after_a_kill_leaves_exactly_one_run)."""
+    from emofusion.fusion.mlflow_run import FITTED_ON
     from emofusion.tracking import score_metrics
-    from mlflow.tracking import MlflowClient
 
     row = {"arousal": 0.5, "valence": 0.25, "liking": float("nan"), "mean": 0.375}
     names = score_metrics({"devel": {"DE+HU": row, "DE": row}, "test": {"DE+HU": row}, "seconds": 3.0})
@@ -500,13 +504,4 @@ def test_score_names_keep_the_mean_first_and_every_culture_apart(tmp_path):
                      "test/CCC": 0.375}
     assert set(score_metrics({"devel": {"DE+HU": row, "HU": row}}, cultures=False)) == \
         {"dev/arousal", "dev/valence", "dev/CCC"}
-    doc, scores = _stage(tmp_path)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("fx")
-    log_stage_run(uri, "fx", "fusion/in-sample/stage1", doc, scores)
-    run = _active(client, exp)[0]
-    assert run.data.tags["fitted_on"] == FITTED_ON["in-sample"] and FITTED_ON["in-sample"].startswith("optimistic")
-    assert FITTED_ON["grouped-cv"].startswith("held out")
-    want = {k: round(v, 4) for k, v in score_metrics({s: doc[s] for s in ("devel", "test") if doc.get(s)}).items()}
-    assert "dev/CCC" in want and {k: run.data.metrics[k] for k in want} == want
+    assert FITTED_ON["in-sample"].startswith("optimistic") and FITTED_ON["grouped-cv"].startswith("held out")
