@@ -21,7 +21,6 @@ scored and fused on).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
