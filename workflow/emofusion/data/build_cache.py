@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_spec import DataSpec
+from ..data_spec import CULTURES, DataSpec
 from ..errors import DataError
 from .alignment import EXPECTED_STEP, MAX_FRAMES, PAD_TOLERANCE, Warn, iter_aligned
 from .cache import FeatureCache, LabelCache, offsets_of, save_feature_cache, save_label_cache
@@ -34,7 +34,7 @@ def _stack_labels(folder: Path, names: list[str], label_range: tuple[float, floa
 
 
 def build_label_cache(data_root: str | Path, out_path: str | Path | None,
-                      partitions: Iterable[str] = ("Train", "Devel"), cultures: Iterable[str] = ("DE", "HU"), *,
+                      partitions: Iterable[str] = ("Train", "Devel"), cultures: Iterable[str] = CULTURES, *,
                       labels_folder: str = "labels", label_range: tuple[float, float] | None = LABEL_RANGE
                       ) -> LabelCache:
     """Label frames of every labelled recording in ``<root>/labels`` for ``partitions`` x ``cultures``.
@@ -61,7 +61,7 @@ def build_label_cache(data_root: str | Path, out_path: str | Path | None,
 
 
 def build_feature_cache(data_root: str | Path, key: str, out_path: str | Path | None, *, folder: str | None = None,
-                        partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = ("DE", "HU"),
+                        partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = CULTURES,
                         window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
                         max_frames: int = MAX_FRAMES, labels_folder: str = "labels",
                         label_range: tuple[float, float] | None = LABEL_RANGE,

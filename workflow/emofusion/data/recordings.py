@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..data_spec import LABEL_RANGE, DataSpec
+from ..data_spec import CULTURES, LABEL_RANGE, DataSpec
 from ..errors import DataError
 from .feature_sets import get_feature_set
 from .layout import PARTITIONS, folder_problem, list_recordings, parse_name, read_label_file
@@ -65,7 +65,7 @@ def expected_recordings(feat_dir: Path, labels: Mapping[str, tuple[int, float]],
 
 
 def check_recording_sets(root: str | Path, folders: Mapping[str, str], *, partitions: Iterable[str] = PARTITIONS,
-                         cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels") -> dict[str, list[str]]:
+                         cultures: Iterable[str] = CULTURES, labels_folder: str = "labels") -> dict[str, list[str]]:
     """The same recordings in every feature folder and in the labels, every partition (Test included).
 
     Train/Devel: each folder holds exactly the label files' recordings. Test (no labels on real data):

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data_spec import CULTURES
 from ..errors import ConfigError, DataError
 from .alignment import MAX_FRAMES, PAD_TOLERANCE, iter_aligned
 from .feature_sets import FEATURE_SETS, get_feature_set
@@ -133,7 +134,7 @@ def _check_set(root: Path, key: str, folder: str, labels: Mapping[str, tuple[int
 
 def validate_root(root: str | Path, *, sets: Iterable[str] | None = None, folders: Mapping[str, str] | None = None,
                   formats: Mapping[str, str] | None = None,
-                  partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = ("DE", "HU"),
+                  partitions: Iterable[str] = PARTITIONS, cultures: Iterable[str] = CULTURES,
                   labels_folder: str = "labels", window_s: float = FRAME_S, pad_tolerance: int = PAD_TOLERANCE,
                   max_frames: int = MAX_FRAMES, label_range: tuple[float, float] = LABEL_RANGE) -> Report:
     """Check a data root (see the module docstring); the first problem is raised as a DataError.

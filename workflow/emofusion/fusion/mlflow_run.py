@@ -64,8 +64,8 @@ def log_stage_run(tracking_uri: str, experiment_name: str, run_name: str, doc: d
             params.append(Param(f"C_{t}", ",".join(f"{r[t]['C']:g}" for r in rows)))
         now = int(solver["end_time"] * 1000)
         metrics = [] if solver["max_gap"] is None else [Metric("solver_max_gap", float(solver["max_gap"]), now, 0)]
-        scores = {split: doc[split] for split in ("devel", "test") if doc.get(split)}
-        metrics += [Metric(k, round(v, METRIC_DECIMALS), now, 0) for k, v in score_metrics(scores).items()]
+        # the doc's devel and test blocks (score_metrics reads those splits only)
+        metrics += [Metric(k, round(v, METRIC_DECIMALS), now, 0) for k, v in score_metrics(doc).items()]
         client.log_batch(rid, metrics=metrics, params=params)
         run_artifacts(tracking_uri, rid, run.info.artifact_uri).log_artifact(str(scores_path))
         client.set_terminated(rid, "FINISHED", end_time=max(now, int(time.time() * 1000)))
