@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_spec import CULTURES
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
 from .extract_config import check_extract_block
@@ -119,7 +118,7 @@ AUDIO_ROOT = MediaKind("audio", "an audio data root", (".wav",), "WAV files",
 
 
 def check_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                     cultures: Iterable[str] = CULTURES, labels_folder: str | None = "labels",
+                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, AudioInfo]:
     """Check an audio data root; returns ``{recording: AudioInfo}`` for ``partitions`` x ``cultures``.
 
@@ -140,7 +139,7 @@ def _rates_and_channels(infos: Sequence[AudioInfo]) -> str:
 
 
 def validate_audio_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                        cultures: Iterable[str] = CULTURES, labels_folder: str = "labels",
+                        cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels",
                         tolerance_frames: int = 10) -> str | None:
     """``emofusion validate`` on an audio root: :func:`check_audio_root`, then a summary (partition:
     recordings, hours, sample rates, channels); None where ``<root>/audio`` does not exist."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data_spec import CULTURES
 from ..errors import DataError
 from .layout import FRAME_S, NAME_RE, PARTITIONS, list_recordings, parse_name
 
@@ -74,7 +73,7 @@ def list_media(kind: MediaKind, folder: Path, parts: set[str], cults: set[str]) 
 
 
 def check_media_root(kind: MediaKind, root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                     cultures: Iterable[str] = CULTURES, labels_folder: str | None = "labels",
+                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, Any]:
     """Check a media root of ``kind``; ``{recording: info}`` for ``partitions`` x ``cultures``
     (module docstring). ``labels_folder=None``: recordings without labels, no pairing checked."""

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_spec import CULTURES
 from ..errors import DataError
 from .layout import FRAME_S, PARTITIONS
 from .media_root import MediaKind, check_media_file, check_media_root, summary_table
@@ -129,7 +128,7 @@ VIDEO_ROOT = MediaKind(VIDEO_FOLDER, "a video data root", VIDEO_SUFFIXES, "video
 
 
 def check_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                     cultures: Iterable[str] = CULTURES, labels_folder: str | None = "labels",
+                     cultures: Iterable[str] = ("DE", "HU"), labels_folder: str | None = "labels",
                      tolerance_frames: int = 10) -> dict[str, VideoInfo]:
     """Check a video data root; returns ``{recording: VideoInfo}`` for ``partitions`` x ``cultures``
     (the pairing and length rules of the module docstring, :mod:`emofusion.data.media_root`'s;
@@ -146,7 +145,7 @@ def _rates_and_sizes(infos: Sequence[VideoInfo]) -> str:
 
 
 def validate_video_root(root: str | Path, *, partitions: Iterable[str] = PARTITIONS,
-                        cultures: Iterable[str] = CULTURES, labels_folder: str = "labels",
+                        cultures: Iterable[str] = ("DE", "HU"), labels_folder: str = "labels",
                         tolerance_frames: int = 10) -> str | None:
     """``emofusion validate`` on a video root: :func:`check_video_root`, then a summary; None where
     ``<root>/video`` does not exist."""
